@@ -1,0 +1,214 @@
+"""The layer contract every minidl layer follows (Keras 2's, trimmed).
+
+A layer validates its hyper-parameters in ``__init__``, creates weights in ``build`` with
+``add_weight`` (NumPy initial values from a seeded initializer), computes its output in ``call``
+with ``minidl.backend`` ops only, predicts its output shape in pure Python in
+``compute_output_shape``, and describes itself in ``get_config``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from minidl import backend as K
+
+_name_counters: dict[str, itertools.count] = {}
+
+
+def _snake_case(name: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z][a-z])", "_", name).lower()
+
+
+def unique_layer_name(prefix: str) -> str:
+    """``dense``, ``dense_1``, ``dense_2``, ... one counter per prefix for the process."""
+    counter = _name_counters.setdefault(prefix, itertools.count())
+    index = next(counter)
+    return prefix if index == 0 else f"{prefix}_{index}"
+
+
+def reset_layer_names() -> None:
+    """Restart automatic layer naming (``dense``, ``dense_1``, ...)."""
+    _name_counters.clear()
+
+
+class Layer:
+    """Base class of all layers.
+
+    Args:
+        name: the layer's name; defaults to a unique snake-case name of the class.
+        trainable: whether ``fit`` updates this layer's trainable weights.
+        input_shape: shape of one sample (no batch axis); makes this a model's first layer.
+        batch_input_shape: full input shape including the batch size (``None`` allowed).
+        input_dim: shorthand for ``input_shape=(input_dim,)``.
+        dtype: float dtype of the weights (default ``K.floatx()``).
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        trainable: bool = True,
+        input_shape: Sequence[int | None] | None = None,
+        batch_input_shape: Sequence[int | None] | None = None,
+        input_dim: int | None = None,
+        dtype: str | None = None,
+    ) -> None:
+        if name is not None and (not isinstance(name, str) or not name):
+            raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
+        self.name = name or unique_layer_name(_snake_case(type(self).__name__))
+        self.trainable = bool(trainable)
+        self.dtype = dtype or "float32"
+        if input_dim is not None and input_shape is None:
+            input_shape = (input_dim,)
+        if batch_input_shape is None and input_shape is not None:
+            batch_input_shape = (None, *tuple(input_shape))
+        self.batch_input_shape: tuple[int | None, ...] | None = (
+            tuple(None if d is None else int(d) for d in batch_input_shape)
+            if batch_input_shape is not None
+            else None
+        )
+        self.built = False
+        self.input_shape: tuple[int | None, ...] | None = None
+        self.output_shape: tuple[int | None, ...] | None = None
+        self._trainable_weights: list[Any] = []
+        self._non_trainable_weights: list[Any] = []
+        self._weight_names: dict[int, str] = {}
+        self._pending_updates: list[tuple[Any, Any]] = []
+
+    # ------------------------------------------------------------------ the contract
+    def build(self, input_shape: tuple[int | None, ...]) -> None:
+        """Create the layer's weights for inputs of ``input_shape`` (batch axis included)."""
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """Compute the output tensor from ``inputs`` with ``K`` ops."""
+        return inputs
+
+    def compute_output_shape(self, input_shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
+        """Output shape (batch axis included) for ``input_shape``, in pure Python."""
+        return tuple(input_shape)
+
+    def get_config(self) -> dict[str, Any]:
+        """Constructor arguments that rebuild this layer (JSON-serialisable)."""
+        config: dict[str, Any] = {"name": self.name, "trainable": self.trainable}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = list(self.batch_input_shape)
+        if self.dtype != "float32":
+            config["dtype"] = self.dtype
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Layer:
+        """Rebuild a layer from ``get_config()``'s output."""
+        return cls(**config)
+
+    # -------------------------------------------------------------------- helpers
+    def __call__(self, inputs: Any, training: bool = False) -> Any:
+        """Build on first use (from ``K.int_shape``-free static shapes) and run ``call``."""
+        if not self.built:
+            raise RuntimeError(
+                f"Layer {self.name!r} must be built before it is called: call "
+                f"layer.build_for(input_shape) or add it to a model first."
+            )
+        return self.call(inputs, training=training)
+
+    def build_for(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
+        """Build (once) for ``input_shape`` and return the output shape; records both."""
+        input_shape = tuple(input_shape)
+        if not self.built:
+            self.build(input_shape)
+            self.built = True
+        self.input_shape = input_shape
+        self.output_shape = tuple(self.compute_output_shape(input_shape))
+        return self.output_shape
+
+    def add_weight(
+        self,
+        name: str,
+        shape: Sequence[int],
+        initializer: Callable[..., np.ndarray] | str = "glorot_uniform",
+        trainable: bool = True,
+        dtype: str | None = None,
+        seed: int | None = None,
+    ) -> Any:
+        """Create a backend variable from a NumPy initializer and register it.
+
+        ``initializer`` is a name from ``minidl.initializers`` or a callable
+        ``(shape, dtype) -> np.ndarray``; Keras names the weight ``"<layer>/<name>:0"``.
+        """
+        from minidl import initializers
+
+        init = initializers.get(initializer)
+        shape = tuple(int(d) for d in shape)
+        value = np.asarray(init(shape, dtype or self.dtype), dtype=dtype or self.dtype)
+        if value.shape != shape:
+            raise ValueError(
+                f"Initializer for weight {name!r} of layer {self.name!r} returned shape "
+                f"{value.shape}; expected {shape}."
+            )
+        variable = K.variable(value, dtype=dtype or self.dtype, name=f"{self.name}/{name}")
+        self._weight_names[id(variable)] = f"{self.name}/{name}:0"
+        (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
+        return variable
+
+    def add_update(self, variable: Any, new_value: Any) -> None:
+        """Register a state update made during ``call`` (e.g. moving averages)."""
+        self._pending_updates.append((variable, new_value))
+
+    def pop_updates(self) -> list[tuple[Any, Any]]:
+        """Return and forget the updates registered by the last traced ``call``."""
+        updates, self._pending_updates = self._pending_updates, []
+        return updates
+
+    @property
+    def trainable_weights(self) -> list[Any]:
+        return list(self._trainable_weights) if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> list[Any]:
+        if self.trainable:
+            return list(self._non_trainable_weights)
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    @property
+    def weights(self) -> list[Any]:
+        """All weights in Keras order: trainable ones first, in creation order."""
+        return list(self._trainable_weights) + list(self._non_trainable_weights)
+
+    def weight_name(self, variable: Any) -> str:
+        """Keras name of one of this layer's weights, e.g. ``"dense/kernel:0"``."""
+        return self._weight_names[id(variable)]
+
+    def count_params(self) -> int:
+        """Number of scalars in all weights."""
+        return int(sum(int(np.prod(K.int_shape(w))) for w in self.weights))
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Weights as NumPy arrays, in ``weights`` order."""
+        return [K.get_value(w) for w in self.weights]
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Assign NumPy arrays to the weights; all shapes are checked before any is written."""
+        current = self.weights
+        if len(weights) != len(current):
+            raise ValueError(
+                f"Layer {self.name!r} expects {len(current)} weight arrays "
+                f"(shapes {[K.int_shape(w) for w in current]}). Received: {len(weights)} arrays."
+            )
+        arrays = [np.asarray(w) for w in weights]
+        for variable, array in zip(current, arrays):
+            expected = tuple(K.int_shape(variable))
+            if tuple(array.shape) != expected:
+                raise ValueError(
+                    f"Weight {self.weight_name(variable)!r} of layer {self.name!r} has shape "
+                    f"{expected}. Received: an array of shape {tuple(array.shape)}."
+                )
+        for variable, array in zip(current, arrays):
+            K.set_value(variable, array)
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
