@@ -1,0 +1,1 @@
+"""minidl test suite."""
