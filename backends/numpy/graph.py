@@ -144,7 +144,7 @@ class Placeholder(Leaf):
 def default_dtype(value: Any) -> np.dtype:
     """``floatx()`` for float (or Python scalar float) data; integer and bool dtypes kept."""
     dtype = np.asarray(value).dtype
-    if dtype.kind in "fc" or dtype == object:
+    if dtype.kind in "fcO":
         return np.dtype("float32")
     return dtype
 
@@ -176,7 +176,7 @@ def operand_pair(a: Any, b: Any) -> tuple[Node, Node]:
     node, other = (a, b) if isinstance(a, Node) else (b, a)
     other_kind = np.asarray(other).dtype.kind
     if node.dtype.kind == "f" or other_kind not in "fc":
-        dtype = node.dtype if other_kind != "b" or node.dtype.kind == "b" else node.dtype
+        dtype = node.dtype
     else:
         dtype = np.dtype("float32")
     converted = as_node(other, dtype)

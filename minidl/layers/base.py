@@ -56,7 +56,12 @@ class Layer:
         batch_input_shape: Sequence[int | None] | None = None,
         input_dim: int | None = None,
         dtype: str | None = None,
+        **kwargs: Any,
     ) -> None:
+        if kwargs:
+            raise TypeError(
+                f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
+            )
         if name is not None and (not isinstance(name, str) or not name):
             raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
         self.name = name or unique_layer_name(_snake_case(type(self).__name__))
@@ -105,6 +110,57 @@ class Layer:
     def from_config(cls, config: dict[str, Any]) -> Layer:
         """Rebuild a layer from ``get_config()``'s output."""
         return cls(**config)
+
+    # ------------------------------------------------------------- validation helpers
+    def invalid_argument(self, argument: str, expected: str, value: Any) -> ValueError:
+        """A ``ValueError`` in Keras-3 wording for a bad constructor argument of this layer."""
+        return ValueError(
+            f"Invalid value for argument `{argument}` of {type(self).__name__} layer "
+            f"'{self.name}': expected {expected}. Received: {argument}={value!r}"
+        )
+
+    def positive_int(self, argument: str, value: Any) -> int:
+        """Return ``value`` if it is a positive int, else raise ``invalid_argument``."""
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise self.invalid_argument(argument, "a positive integer", value)
+        return int(value)
+
+    def int_tuple(self, argument: str, value: Any, n: int) -> tuple[int, ...]:
+        """Return ``value`` (an int or ``n`` ints) as a tuple of ``n`` positive ints."""
+        if isinstance(value, int | np.integer) and not isinstance(value, bool):
+            value_tuple: Any = (int(value),) * n
+        elif isinstance(value, list | tuple):
+            value_tuple = tuple(value)
+        else:
+            value_tuple = None
+        if (
+            value_tuple is None
+            or len(value_tuple) != n
+            or any(isinstance(v, bool) or not isinstance(v, int | np.integer) for v in value_tuple)
+            or any(v < 1 for v in value_tuple)
+        ):
+            raise self.invalid_argument(
+                argument, f"a positive integer or a tuple of {n} positive integers", value
+            )
+        return tuple(int(v) for v in value_tuple)
+
+    def padding_mode(self, value: Any) -> str:
+        """Return ``"valid"`` or ``"same"`` (case-insensitive), else raise ``invalid_argument``."""
+        mode = value.lower() if isinstance(value, str) else None
+        if mode not in ("valid", "same"):
+            raise self.invalid_argument("padding", "one of 'valid', 'same'", value)
+        return mode
+
+    def check_input_rank(
+        self, input_shape: Sequence[int | None], rank: int, layout: str, hint: str = ""
+    ) -> None:
+        """Raise a ``ValueError`` naming this layer when ``input_shape`` is not of ``rank``."""
+        if len(tuple(input_shape)) != rank:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' ({type(self).__name__}) is incompatible: "
+                f"expected a {rank}-D input {layout}.{hint} Received: input_shape="
+                f"{tuple(input_shape)}"
+            )
 
     # -------------------------------------------------------------------- helpers
     def __call__(self, inputs: Any, training: bool = False) -> Any:

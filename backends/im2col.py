@@ -1,0 +1,186 @@
+"""Convolution and pooling on NHWC arrays through strided window views and matrix products.
+
+``window_view`` exposes every ``(kh, kw)`` window of an image batch as a read-only strided
+view without copying; ``im2col`` copies a batch of windows into a matrix so that a convolution
+is one matrix product; ``col2im`` scatters window gradients back with a loop over the
+``kh * kw`` kernel positions (never over pixels). The functions work on NumPy arrays and on
+arrays of any module exposing the same API (CuPy), chosen from the array's type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# keep one im2col buffer under this many bytes; larger batches are processed in chunks
+IM2COL_BUDGET_BYTES = 64 * 2**20
+
+
+def array_module(array: Any) -> Any:
+    """The array module (``numpy`` or ``cupy``) that owns ``array``."""
+    if type(array).__module__.split(".")[0] == "cupy":  # pragma: no cover
+        import cupy
+
+        return cupy
+    return np
+
+
+def window_view(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Read-only view ``(n, out_h, out_w, kh, kw, c)`` of all windows of NHWC ``x``.
+
+    >>> x = np.arange(16.0).reshape(1, 4, 4, 1)
+    >>> window_view(x, (2, 2), (2, 2))[0, 1, 0, :, :, 0]
+    array([[ 8.,  9.],
+           [12., 13.]])
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = window, strides
+    out_h, out_w = (h - kh) // sh + 1, (w - kw) // sw + 1
+    bn, bh, bw, bc = x.strides
+    return xp.lib.stride_tricks.as_strided(
+        x,
+        shape=(n, out_h, out_w, kh, kw, c),
+        strides=(bn, bh * sh, bw * sw, bh, bw, bc),
+        writeable=False,
+    )
+
+
+def im2col(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Copy every window of NHWC ``x`` into a ``(n * out_h * out_w, kh * kw * c)`` matrix."""
+    view = window_view(x, window, strides)
+    n, out_h, out_w, kh, kw, c = view.shape
+    return view.reshape(n * out_h * out_w, kh * kw * c)
+
+
+def col2im(
+    windows: Any, image_shape: tuple[int, ...], strides: tuple[int, int], out: Any = None
+) -> Any:
+    """Add window values ``(n, out_h, out_w, kh, kw, c)`` back into an NHWC image.
+
+    Overlapping windows accumulate; the loop runs over the ``kh * kw`` kernel positions.
+    """
+    xp = array_module(windows)
+    n, out_h, out_w, kh, kw, c = windows.shape
+    sh, sw = strides
+    image = xp.zeros(image_shape, dtype=windows.dtype) if out is None else out
+    for i in range(kh):
+        rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+        for j in range(kw):
+            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
+            image[:, rows, cols, :] += windows[:, :, :, i, j, :]
+    return image
+
+
+def batch_chunk(per_sample_bytes: int, batch: int) -> int:
+    """How many samples fit in one im2col buffer of ``IM2COL_BUDGET_BYTES``."""
+    return int(min(batch, max(1, IM2COL_BUDGET_BYTES // max(per_sample_bytes, 1))))
+
+
+def conv_output_size(size: int, k: int, s: int) -> int:
+    """Valid-convolution output length of an already padded axis."""
+    return (size - k) // s + 1
+
+
+def conv2d_forward(x: Any, kernel: Any, strides: tuple[int, int]) -> Any:
+    """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (batch-chunked)."""
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    kh, kw, _, out_c = kernel.shape
+    out_h, out_w = conv_output_size(h, kh, strides[0]), conv_output_size(w, kw, strides[1])
+    flat_kernel = kernel.reshape(kh * kw * c, out_c)
+    out = xp.empty((n, out_h, out_w, out_c), dtype=np.result_type(x.dtype, kernel.dtype))
+    chunk = batch_chunk(out_h * out_w * kh * kw * c * x.itemsize, n)
+    for start in range(0, n, chunk):
+        cols = im2col(x[start : start + chunk], (kh, kw), strides)
+        target = out[start : start + chunk].reshape(-1, out_c)
+        xp.dot(cols, flat_kernel, out=target)
+    return out
+
+
+def conv2d_kernel_gradient(x: Any, grad: Any, kernel_shape: tuple, strides: tuple) -> Any:
+    """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad``."""
+    xp = array_module(x)
+    n = x.shape[0]
+    kh, kw, c, out_c = kernel_shape
+    out_h, out_w = grad.shape[1:3]
+    result = xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
+    chunk = batch_chunk(out_h * out_w * kh * kw * c * x.itemsize, n)
+    for start in range(0, n, chunk):
+        cols = im2col(x[start : start + chunk], (kh, kw), strides)
+        result += xp.dot(cols.T, grad[start : start + chunk].reshape(-1, out_c))
+    return result.reshape(kernel_shape)
+
+
+def conv2d_input_gradient(
+    grad: Any, kernel: Any, padded_shape: tuple, strides: tuple[int, int]
+) -> Any:
+    """d(loss)/d(padded input) from the output gradient and the kernel (batch-chunked)."""
+    xp = array_module(grad)
+    n, out_h, out_w, out_c = grad.shape
+    kh, kw, c, _ = kernel.shape
+    flat_kernel_t = kernel.reshape(kh * kw * c, out_c).T
+    image = xp.zeros(padded_shape, dtype=grad.dtype)
+    chunk = batch_chunk(out_h * out_w * kh * kw * c * grad.itemsize, n)
+    for start in range(0, n, chunk):
+        g = grad[start : start + chunk]
+        cols = xp.dot(g.reshape(-1, out_c), flat_kernel_t)
+        windows = cols.reshape(g.shape[0], out_h, out_w, kh, kw, c)
+        col2im(windows, None, strides, out=image[start : start + chunk])
+    return image
+
+
+def max_pool_forward(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Max over every window of padded NHWC ``x``."""
+    (kh, kw), (sh, sw) = window, strides
+    n, h, w, c = x.shape
+    out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
+    if (kh, kw) == (sh, sw):  # non-overlapping tiles: a reshape instead of a strided view
+        tiles = x[:, : out_h * kh, : out_w * kw].reshape(n, out_h, kh, out_w, kw, c)
+        return tiles.max(axis=(2, 4))
+    return window_view(x, window, strides).max(axis=(3, 4))
+
+
+def window_sums(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Sum over every window of padded NHWC ``x``."""
+    return window_view(x, window, strides).sum(axis=(3, 4), dtype=x.dtype)
+
+
+def max_pool_gradient(x: Any, grad: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Route each output gradient to the first maximum of its window in padded ``x``."""
+    xp = array_module(x)
+    (kh, kw), (sh, sw) = window, strides
+    windows = window_view(x, window, strides)
+    n, out_h, out_w, _, _, c = windows.shape
+    flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
+    first_max = flat.argmax(axis=-1)
+    image = xp.zeros(x.shape, dtype=grad.dtype)
+    if sh >= kh and sw >= kw:  # windows do not overlap: each cell gets at most one value
+        row = first_max // kw + (xp.arange(out_h) * sh)[None, :, None, None]
+        col = first_max % kw + (xp.arange(out_w) * sw)[None, None, :, None]
+        batch = xp.arange(n)[:, None, None, None]
+        channel = xp.arange(c)[None, None, None, :]
+        image[batch, row, col, channel] = grad
+        return image
+    for position in range(kh * kw):
+        i, j = divmod(position, kw)
+        routed = xp.where(first_max == position, grad, 0)
+        image[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw] += routed
+    return image
+
+
+def avg_pool_gradient(
+    grad: Any, counts: Any, padded_shape: tuple, window: tuple[int, int], strides: tuple
+) -> Any:
+    """Spread each output gradient evenly over the ``counts`` real cells of its window."""
+    xp = array_module(grad)
+    (kh, kw), (sh, sw) = window, strides
+    share = grad / counts
+    n, out_h, out_w, c = grad.shape
+    image = xp.zeros(padded_shape, dtype=grad.dtype)
+    for i in range(kh):
+        rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+        for j in range(kw):
+            image[:, rows, j : j + sw * (out_w - 1) + 1 : sw] += share
+    return image

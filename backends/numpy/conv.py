@@ -1,0 +1,190 @@
+"""2-D convolution and pooling ops (NHWC, HWIO kernels, cross-correlation) for numpy.
+
+The arithmetic lives in ``minidl.backends.im2col`` (strided windows and matrix products);
+this module builds the graph nodes, applies TensorFlow's ``"same"`` padding split and
+registers the forward of the conv/pool gradient kernels used by ``gradients.py``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import im2col
+from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
+from .graph import FORWARD, Node, as_node, register, xp
+from .ops_math import cast, pad_spatial
+
+GRADIENT_KERNELS = {"conv2d_grad_input", "conv2d_grad_kernel", "pool2d_grad"}
+
+
+def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) -> tuple:
+    """((top, bottom), (left, right)) for an input of ``height`` x ``width``."""
+    return (
+        padding_amounts(height, window[0], strides[0], padding),
+        padding_amounts(width, window[1], strides[1], padding),
+    )
+
+
+def _pad(x: Any, pads: tuple, fill: float = 0) -> Any:
+    (top, bottom), (left, right) = pads
+    return pad_spatial(x, top, bottom, left, right, fill)
+
+
+def _crop(x: Any, pads: tuple) -> Any:
+    (top, bottom), (left, right) = pads
+    return x[:, top : x.shape[1] - bottom, left : x.shape[2] - right]
+
+
+def _check_nhwc(x: Node, what: str) -> None:
+    if x.ndim != 4:
+        raise ValueError(
+            f"`{what}` expects a 4-D NHWC tensor (batch, height, width, channels). "
+            f"Received: shape={x.shape}"
+        )
+
+
+def conv2d(x: Any, kernel: Any, strides: tuple[int, int] = (1, 1), padding: str = "valid") -> Node:
+    """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel``."""
+    x, kernel = as_node(x), as_node(kernel)
+    _check_nhwc(x, "conv2d")
+    if kernel.ndim != 4:
+        raise ValueError(
+            f"`conv2d` expects a kernel of shape (kh, kw, in_channels, out_channels). "
+            f"Received: kernel.shape={kernel.shape}"
+        )
+    if x.shape[3] is not None and kernel.shape[2] != x.shape[3]:
+        raise ValueError(
+            f"`conv2d` kernel expects {kernel.shape[2]} input channels. "
+            f"Received: input of shape {x.shape}"
+        )
+    strides = normalize_tuple(strides, 2, "strides")
+    padding = normalize_padding(padding)
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    x, kernel = cast(x, dtype), cast(kernel, dtype)
+    kh, kw, _, out_c = kernel.shape
+    shape = (
+        x.shape[0],
+        conv_output_length(x.shape[1], kh, strides[0], padding),
+        conv_output_length(x.shape[2], kw, strides[1], padding),
+        out_c,
+    )
+    attrs = {"strides": strides, "padding": padding}
+    return Node("conv2d", (x, kernel), shape, dtype, attrs)
+
+
+@register("conv2d")
+def _prepare_conv2d(node: Node) -> Any:
+    strides, padding = node.attrs["strides"], node.attrs["padding"]
+    kh, kw = node.inputs[1].shape[:2]
+
+    def conv2d_forward(x: Any, kernel: Any) -> Any:
+        pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
+        return im2col.conv2d_forward(_pad(x, pads), kernel, strides)
+
+    return conv2d_forward
+
+
+@register("conv2d_grad_kernel")
+def _prepare_conv2d_grad_kernel(node: Node) -> Any:
+    strides, padding = node.attrs["strides"], node.attrs["padding"]
+    kernel_shape = node.shape
+
+    def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
+        pads = _pads(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
+        return im2col.conv2d_kernel_gradient(_pad(x, pads), grad, kernel_shape, strides)
+
+    return conv2d_grad_kernel
+
+
+@register("conv2d_grad_input")
+def _prepare_conv2d_grad_input(node: Node) -> Any:
+    strides, padding = node.attrs["strides"], node.attrs["padding"]
+    static = node.attrs.get("x_shape")
+
+    def conv2d_grad_input(grad: Any, kernel: Any, x: Any = None) -> Any:
+        _, height, width, channels = x.shape if x is not None else static
+        pads = _pads(height, width, kernel.shape[:2], strides, padding)
+        (top, bottom), (left, right) = pads
+        padded = (grad.shape[0], height + top + bottom, width + left + right, channels)
+        image = im2col.conv2d_input_gradient(grad, kernel, padded, strides)
+        return _crop(image, pads) if top or bottom or left or right else image
+
+    return conv2d_grad_input
+
+
+def pool2d(
+    x: Any,
+    pool_size: tuple[int, int],
+    strides: tuple[int, int] | None = None,
+    padding: str = "valid",
+    pool_mode: str = "max",
+) -> Node:
+    """Max or average pooling of an NHWC tensor."""
+    x = as_node(x)
+    _check_nhwc(x, "pool2d")
+    pool_size = normalize_tuple(pool_size, 2, "pool_size")
+    strides = pool_size if strides is None else normalize_tuple(strides, 2, "strides")
+    padding = normalize_padding(padding)
+    if pool_mode not in ("max", "avg"):
+        raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")
+    shape = (
+        x.shape[0],
+        conv_output_length(x.shape[1], pool_size[0], strides[0], padding),
+        conv_output_length(x.shape[2], pool_size[1], strides[1], padding),
+        x.shape[3],
+    )
+    attrs = {"pool_size": pool_size, "strides": strides, "padding": padding, "mode": pool_mode}
+    return Node("pool2d", (x,), shape, x.dtype, attrs)
+
+
+def _window_counts(height: int, width: int, pads: tuple, window: tuple, strides: tuple) -> Any:
+    """How many real (unpadded) cells each window covers, shaped ``(1, out_h, out_w, 1)``."""
+    ones = xp.ones((1, height, width, 1), dtype=np.float64)
+    return im2col.window_sums(_pad(ones, pads), window, strides)
+
+
+def _pool_parts(node: Node) -> tuple:
+    a = node.attrs
+    return a["pool_size"], a["strides"], a["padding"], a["mode"]
+
+
+@register("pool2d")
+def _prepare_pool2d(node: Node) -> Any:
+    window, strides, padding, mode = _pool_parts(node)
+
+    def pool2d_forward(x: Any) -> Any:
+        pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
+        if mode == "max":
+            return im2col.max_pool_forward(_pad(x, pads, -np.inf), window, strides)
+        sums = im2col.window_sums(_pad(x, pads), window, strides)
+        if padding == "valid":
+            sums *= x.dtype.type(1.0 / (window[0] * window[1]))
+            return sums
+        counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)
+        return (sums / counts).astype(x.dtype, copy=False)
+
+    return pool2d_forward
+
+
+@register("pool2d_grad")
+def _prepare_pool2d_grad(node: Node) -> Any:
+    window, strides, padding, mode = _pool_parts(node)
+
+    def pool2d_grad(grad: Any, x: Any) -> Any:
+        pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
+        if mode == "max":
+            image = im2col.max_pool_gradient(_pad(x, pads, -np.inf), grad, window, strides)
+        else:
+            (top, bottom), (left, right) = pads
+            counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)
+            counts = counts.astype(grad.dtype)
+            padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right)
+            image = im2col.avg_pool_gradient(grad, counts, padded + (x.shape[3],), window, strides)
+        return _crop(image, pads)
+
+    return pool2d_grad
+
+
+assert GRADIENT_KERNELS <= set(FORWARD)

@@ -1,0 +1,156 @@
+"""Element-wise math, reductions and the matrix product on TensorFlow tensors.
+
+Every op is a plain TensorFlow op, so it runs eagerly on constants and variables and
+symbolically inside a step traced by ``function``. Python scalars mixed with a tensor take the
+tensor's dtype (``pair``/``like``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._runtime import tf
+from .variables import like, pair, to_tensor
+
+Axis = int | tuple[int, ...] | None
+
+# ------------------------------------------------------------------- element-wise math
+
+
+def abs(x: Any) -> Any:  # noqa: A001
+    """Element-wise absolute value (gradient ``sign(x)``)."""
+    return tf.abs(to_tensor(x))
+
+
+def sign(x: Any) -> Any:
+    """Element-wise sign: -1, 0 or 1 (gradient zero)."""
+    return tf.sign(to_tensor(x))
+
+
+def square(x: Any) -> Any:
+    """Element-wise ``x ** 2``."""
+    return tf.square(to_tensor(x))
+
+
+def sqrt(x: Any) -> Any:
+    """Element-wise square root."""
+    return tf.sqrt(to_tensor(x))
+
+
+def exp(x: Any) -> Any:
+    """Element-wise natural exponential."""
+    return tf.exp(to_tensor(x))
+
+
+def log(x: Any) -> Any:
+    """Element-wise natural logarithm."""
+    return tf.math.log(to_tensor(x))
+
+
+def pow(x: Any, exponent: float) -> Any:  # noqa: A001
+    """Element-wise ``x ** exponent`` for a Python scalar ``exponent``."""
+    x = to_tensor(x)
+    return tf.pow(x, like(exponent, x))
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
+    return tf.maximum(*pair(x, y))
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
+    return tf.minimum(*pair(x, y))
+
+
+def clip(x: Any, min_value: float, max_value: float) -> Any:
+    """Clip values to ``[min_value, max_value]``; gradient is zero outside the interval."""
+    x = to_tensor(x)
+    return tf.clip_by_value(x, like(min_value, x), like(max_value, x))
+
+
+def round(x: Any) -> Any:  # noqa: A001
+    """Round half to even, element-wise (gradient zero)."""
+    return tf.round(to_tensor(x))
+
+
+def equal(x: Any, y: Any) -> Any:
+    """Element-wise ``x == y`` as a boolean tensor (no gradient)."""
+    return tf.equal(*pair(x, y))
+
+
+def greater(x: Any, y: Any) -> Any:
+    """Element-wise ``x > y`` as a boolean tensor (no gradient)."""
+    return tf.greater(*pair(x, y))
+
+
+def less(x: Any, y: Any) -> Any:
+    """Element-wise ``x < y`` as a boolean tensor (no gradient)."""
+    return tf.less(*pair(x, y))
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """Pick ``x`` where ``condition`` is true and ``y`` elsewhere, with broadcasting."""
+    condition = to_tensor(condition)
+    if condition.dtype != tf.bool:
+        condition = tf.cast(condition, tf.bool)
+    return tf.where(condition, *pair(x, y))
+
+
+# ------------------------------------------------------------------------- reductions
+
+
+def _axis(axis: Axis) -> Any:
+    if axis is None or isinstance(axis, int):
+        return axis
+    return list(axis)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (an int, a tuple of ints, or None for all axes)."""
+    return tf.reduce_sum(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis``; the result keeps ``x``'s float dtype."""
+    return tf.reduce_mean(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; the gradient is split evenly between tied maxima."""
+    return tf.reduce_max(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis``; the gradient is split evenly between tied minima."""
+    return tf.reduce_min(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+
+
+def argmax(x: Any, axis: int = -1) -> Any:
+    """Index of the largest value along ``axis`` as int64 (first one on ties; no gradient)."""
+    return tf.argmax(to_tensor(x), axis=axis, output_type=tf.int64)
+
+
+# -------------------------------------------------------------------- linear algebra
+
+
+def dot(x: Any, y: Any) -> Any:
+    """Matrix product over the last axis of ``x`` and the first axis of a 2-D ``y``."""
+    x, y = pair(x, y)
+    if y.shape.rank != 2:
+        raise ValueError(
+            f"`dot` expects a 2-D second argument of shape (n, m). Received: y.shape={y.shape}"
+        )
+    rank = x.shape.rank
+    if rank == 2:
+        return tf.matmul(x, y)
+    if rank == 1:
+        return tf.squeeze(tf.matmul(x[None, :], y), axis=0)
+    # (..., n) @ (n, m): fold the leading axes into one so TensorFlow runs one matmul.
+    inner = y.shape[0]
+    leading = tf.shape(x)[:-1]
+    flat = tf.matmul(tf.reshape(x, (-1, inner)), y)
+    out = tf.reshape(flat, tf.concat([leading, tf.shape(y)[1:]], axis=0))
+    if not tf.executing_eagerly():
+        out.set_shape(x.shape[:-1].concatenate(y.shape[1:]))
+    return out

@@ -1,0 +1,195 @@
+"""Activations, cross-entropies, convolution and pooling on TensorFlow tensors.
+
+``sigmoid`` and ``softmax`` remember which logits produced each output, so the
+cross-entropies can work from the logits (numerically stable) when the probabilities came
+from them in the same trace. Inside a traced step the producing op is also recognised by its
+type (``Sigmoid`` / ``Softmax``), which covers outputs made by plain TensorFlow ops too.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+from minidl.backends import shapes
+
+from ._runtime import epsilon, tf
+from .variables import like, to_tensor
+
+# id(output) -> (weak reference to output, activation name, logits, axis)
+_activation_sources: dict[int, tuple[weakref.ref, str, Any, int]] = {}
+
+
+def _remember_logits(output: Any, activation: str, logits: Any, axis: int) -> None:
+    key = id(output)
+    reference = weakref.ref(output, lambda _ref: _activation_sources.pop(key, None))
+    _activation_sources[key] = (reference, activation, logits, axis)
+
+
+def _recorded_logits(output: Any, activation: str, axis: int) -> Any:
+    """The logits ``output`` was computed from by ``activation`` along ``axis``, or None."""
+    entry = _activation_sources.get(id(output))
+    if entry is not None:
+        reference, kind, logits, recorded_axis = entry
+        rank = output.shape.rank
+        if reference() is output and kind == activation and recorded_axis % rank == axis % rank:
+            return logits
+    if tf.executing_eagerly() or isinstance(output, tf.Variable):
+        return None
+    op_type = {"sigmoid": "Sigmoid", "softmax": "Softmax"}[activation]
+    if output.op.type == op_type and (
+        activation == "sigmoid" or axis % output.shape.rank == (output.shape.rank - 1)
+    ):
+        return output.op.inputs[0]
+    return None
+
+
+# ------------------------------------------------------------------------ activations
+
+
+def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
+    """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
+    x = to_tensor(x)
+    if alpha:
+        y = tf.where(x > 0, x, x * like(alpha, x))
+    else:
+        y = tf.nn.relu(x)
+    if max_value is not None:
+        y = tf.minimum(y, like(max_value, x))
+    return y
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
+    x = to_tensor(x)
+    y = tf.sigmoid(x)
+    _remember_logits(y, "sigmoid", x, -1)
+    return y
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """Piece-wise linear sigmoid ``clip(0.2 * x + 0.5, 0, 1)``."""
+    x = to_tensor(x)
+    return tf.clip_by_value(x * like(0.2, x) + like(0.5, x), like(0.0, x), like(1.0, x))
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent."""
+    return tf.tanh(to_tensor(x))
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis``, computed after subtracting the maximum."""
+    x = to_tensor(x)
+    y = tf.nn.softmax(x, axis=axis)
+    _remember_logits(y, "softmax", x, axis)
+    return y
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
+    x = to_tensor(x)
+    if alpha == 1.0:
+        return tf.nn.elu(x)
+    # elu(x) is exp(x) - 1 on the negative side and never overflows, unlike exp(x) itself.
+    return tf.where(x > 0, x, like(alpha, x) * tf.nn.elu(x))
+
+
+def softplus(x: Any) -> Any:
+    """``log(1 + exp(x))`` computed without overflow."""
+    return tf.nn.softplus(to_tensor(x))
+
+
+def softsign(x: Any) -> Any:
+    """``x / (1 + |x|)``."""
+    return tf.nn.softsign(to_tensor(x))
+
+
+# ---------------------------------------------------------------------- cross-entropy
+
+
+def _target_like(target: Any, output: Any) -> Any:
+    target = to_tensor(target, output.dtype)
+    return target if target.dtype == output.dtype else tf.cast(target, output.dtype)
+
+
+def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
+    """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
+    output = to_tensor(output)
+    target = _target_like(target, output)
+    logits = output if from_logits else _recorded_logits(output, "sigmoid", -1)
+    if logits is not None:
+        return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+    eps = epsilon()
+    probs = tf.clip_by_value(output, like(eps, output), like(1.0 - eps, output))
+    one = like(1.0, output)
+    return -(target * tf.math.log(probs) + (one - target) * tf.math.log(one - probs))
+
+
+def categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+) -> Any:
+    """Cross-entropy between one-hot (or soft) ``target`` and ``output`` along ``axis``."""
+    output = to_tensor(output)
+    target = _target_like(target, output)
+    logits = output if from_logits else _recorded_logits(output, "softmax", axis)
+    if logits is not None:
+        return tf.nn.softmax_cross_entropy_with_logits(labels=target, logits=logits, axis=axis)
+    eps = epsilon()
+    probs = output / tf.reduce_sum(output, axis=axis, keepdims=True)
+    probs = tf.clip_by_value(probs, like(eps, output), like(1.0 - eps, output))
+    return -tf.reduce_sum(target * tf.math.log(probs), axis=axis)
+
+
+def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
+    """Like ``categorical_crossentropy`` over the last axis, with integer class ``target``."""
+    output = to_tensor(output)
+    target = to_tensor(target, "int64")
+    if target.shape.rank == output.shape.rank:
+        target = tf.squeeze(target, axis=-1)
+    if target.dtype not in (tf.int32, tf.int64):
+        target = tf.cast(target, tf.int64)
+    logits = output if from_logits else _recorded_logits(output, "softmax", -1)
+    if logits is not None:
+        return tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    eps = epsilon()
+    probs = output / tf.reduce_sum(output, axis=-1, keepdims=True)
+    probs = tf.clip_by_value(probs, like(eps, output), like(1.0 - eps, output))
+    picked = tf.one_hot(target, tf.shape(output)[-1], dtype=output.dtype)
+    return -tf.reduce_sum(picked * tf.math.log(probs), axis=-1)
+
+
+# ------------------------------------------------------------------ convolution, pooling
+
+
+def conv2d(
+    x: Any,
+    kernel: Any,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+) -> Any:
+    """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel`` (``tf.nn.conv2d``)."""
+    x = to_tensor(x)
+    kernel = to_tensor(kernel, x.dtype)
+    strides = shapes.normalize_tuple(strides, 2, "strides")
+    padding = shapes.normalize_padding(padding).upper()
+    return tf.nn.conv2d(x, kernel, strides=(1, *strides, 1), padding=padding)
+
+
+def pool2d(
+    x: Any,
+    pool_size: tuple[int, int],
+    strides: tuple[int, int] | None = None,
+    padding: str = "valid",
+    pool_mode: str = "max",
+) -> Any:
+    """Max or average pooling of an NHWC tensor; ``"same"`` padding cells are ignored."""
+    x = to_tensor(x)
+    pool_size = shapes.normalize_tuple(pool_size, 2, "pool_size")
+    strides = pool_size if strides is None else shapes.normalize_tuple(strides, 2, "strides")
+    padding = shapes.normalize_padding(padding).upper()
+    if pool_mode == "max":
+        return tf.nn.max_pool2d(x, pool_size, strides, padding)
+    if pool_mode == "avg":
+        return tf.nn.avg_pool2d(x, pool_size, strides, padding)
+    raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")

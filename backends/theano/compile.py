@@ -1,0 +1,174 @@
+"""Gradients and compiling a step into one ``pytensor.function`` with updates."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from minidl.backends.theano import settings
+from minidl.backends.theano.nn import PENDING_RNG_UPDATES
+from minidl.backends.theano.tensors import Shape, as_tensor, floatx
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.gradient import disconnected_grad
+from pytensor.graph.traversal import ancestors
+from pytensor.scalar.basic import autocast_float_as
+
+logger = logging.getLogger("minidl")
+
+
+def gradients(loss: Any, variables: Sequence[Any]) -> list[Any]:
+    """Return d(loss)/d(v) for each ``v`` (a variable or a traced input)."""
+    loss = as_tensor(loss)
+    if loss.ndim != 0:
+        raise ValueError(
+            f"`gradients` expects a scalar loss. Received: loss of rank {loss.ndim} "
+            f"(shape {loss.type.shape})"
+        )
+    wrt = list(variables)
+    if not wrt:
+        return []
+    grads = pytensor.grad(loss, wrt=wrt, disconnected_inputs="ignore", return_disconnected="zero")
+    return [pt.cast(g, v.dtype) if g.dtype != v.dtype else g for g, v in zip(grads, wrt)]
+
+
+def stop_gradient(x: Any) -> Any:
+    """Return ``x`` unchanged, treated as a constant by ``gradients``."""
+    return disconnected_grad(as_tensor(x))
+
+
+class CompiledStep:
+    """A traced and compiled step: call it with NumPy arrays, get a list of NumPy arrays.
+
+    Attributes:
+        name: the step's name.
+        compile_seconds: wall-clock seconds spent tracing and compiling the step.
+        first_call_seconds: seconds the first call took (NUMBA and JAX compile there).
+        mode: the minidl mode name it was compiled with (see ``settings``).
+        pytensor_function: the underlying ``pytensor.function``.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        specs: list[tuple[tuple[int | None, ...], str]],
+        compiled: Any,
+        compile_seconds: float,
+        mode: str,
+    ) -> None:
+        self.name = name
+        self.specs = specs
+        self.pytensor_function = compiled
+        self.compile_seconds = compile_seconds
+        self.mode = mode
+        self.first_call_seconds: float | None = None
+
+    def _check(self, index: int, value: Any) -> np.ndarray:
+        shape, dtype = self.specs[index]
+        array = np.asarray(value, dtype=dtype)
+        if array.ndim != len(shape) or any(
+            want is not None and want != got for want, got in zip(shape, array.shape)
+        ):
+            raise ValueError(
+                f"Input {index} of step {self.name!r} expects shape {shape} (None: any "
+                f"size). Received: an array of shape {array.shape}"
+            )
+        return array
+
+    def __call__(self, *arrays: Any) -> list[Any]:
+        """Run the compiled step on ``arrays`` and return its outputs as NumPy arrays."""
+        if len(arrays) != len(self.specs):
+            raise TypeError(
+                f"Step {self.name!r} takes {len(self.specs)} input arrays. "
+                f"Received: {len(arrays)} arrays"
+            )
+        values = [self._check(i, a) for i, a in enumerate(arrays)]
+        if self.first_call_seconds is None:  # NUMBA and JAX compile on the first call
+            started = time.perf_counter()
+            outputs = self.pytensor_function(*values)
+            self.first_call_seconds = time.perf_counter() - started
+            logger.debug(
+                "theano backend: first call of step %r took %.2f s (mode %s)",
+                self.name,
+                self.first_call_seconds,
+                self.mode,
+            )
+        else:
+            outputs = self.pytensor_function(*values)
+        return [np.asarray(out) for out in outputs]
+
+
+def _update_pairs(updates: Sequence[tuple[Any, Any]], name: str) -> list[tuple[Any, Any]]:
+    pairs, seen = [], set()
+    for variable, new_value in updates:
+        if not isinstance(variable, SharedVariable):
+            raise TypeError(
+                f"Updates of step {name!r} must target variables created by `variable`. "
+                f"Received: {type(variable).__name__}"
+            )
+        if id(variable) in seen:
+            raise ValueError(
+                f"Step {name!r} updates variable {variable.name!r} more than once. "
+                "Received: two updates for it"
+            )
+        seen.add(id(variable))
+        value = as_tensor(new_value, like=variable)
+        if value.dtype != variable.dtype:
+            value = pt.cast(value, variable.dtype)
+        pairs.append((variable, value))
+    return pairs
+
+
+def _random_state_updates(roots: list[Any], pairs: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Updates advancing the generator state of every random draw the step depends on."""
+    explicit = {id(variable) for variable, _ in pairs}
+    found = []
+    for node in ancestors(roots):
+        if id(node) in explicit:
+            continue
+        next_state = PENDING_RNG_UPDATES.get(node) if isinstance(node, SharedVariable) else None
+        if next_state is not None:
+            found.append((node, next_state))
+    return found
+
+
+def function(
+    fn: Callable[..., tuple[Sequence[Any], Sequence[tuple[Any, Any]]]],
+    input_specs: Sequence[tuple[Shape, str]],
+    name: str | None = None,
+) -> Callable[..., list[Any]]:
+    """Trace ``fn`` once and compile it into one ``pytensor.function`` with updates."""
+    step_name = name or getattr(fn, "__name__", "step")
+    started = time.perf_counter()
+    specs = []
+    inputs = []
+    for i, (shape, dtype) in enumerate(input_specs):
+        shape = tuple(None if d is None else int(d) for d in shape)
+        dtype = str(np.dtype(dtype))
+        specs.append((shape, dtype))
+        inputs.append(pt.tensor(name=f"{step_name}_input_{i}", dtype=dtype, shape=shape))
+    # NumPy float scalars mixed with tensors take floatX like Python floats do (PyTensor
+    # would otherwise keep np.float64 scalars and upcast float32 steps to float64).
+    with autocast_float_as(floatx()):
+        outputs, updates = fn(*inputs)
+    outputs = [as_tensor(o) for o in outputs]
+    pairs = _update_pairs(updates, step_name)
+    pairs += _random_state_updates(outputs + [value for _, value in pairs], pairs)
+    mode_name = settings.mode_name()
+    compiled = pytensor.function(
+        inputs,
+        outputs,
+        updates=pairs,
+        mode=settings.compile_mode(),
+        name=step_name,
+        on_unused_input="ignore",
+    )
+    seconds = time.perf_counter() - started
+    logger.info(
+        "theano backend: compiled step %r in %.2f s (mode %s)", step_name, seconds, mode_name
+    )
+    return CompiledStep(step_name, specs, compiled, seconds, mode_name)

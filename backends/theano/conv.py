@@ -1,0 +1,178 @@
+"""Convolution and pooling built from PyTensor graph ops (slices, joins, one matrix product).
+
+PyTensor 3 has no 2-D convolution or pooling op for neural networks, so both are written here
+as ordinary graph expressions and PyTensor derives their gradients itself:
+
+* ``conv2d`` gathers the ``kh * kw`` shifted (and strided) views of the padded input, joins them
+  along the channel axis into im2col patches ``(batch, oh, ow, kh * kw * in)`` and multiplies
+  them with the kernel reshaped to ``(kh * kw * in, out)``: one GEMM, in HWIO order, with no
+  kernel flip (cross-correlation).
+* ``pool2d`` with non-overlapping windows reshapes the input into blocks and reduces them;
+  overlapping or ``"same"`` windows combine the ``ph * pw`` shifted views element-wise, which
+  PyTensor fuses into a single loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytensor.tensor as pt
+from minidl.backends import shapes
+from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
+
+
+def _static_size(x: Any, axis: int, op: str, why: str) -> int:
+    size = x.type.shape[axis]
+    if size is None:
+        raise ValueError(
+            f"`{op}` needs a static size on axis {axis} {why}. Received: input shape {x.type.shape}"
+        )
+    return int(size)
+
+
+def _padding(x: Any, kernel: tuple[int, int], strides: tuple[int, int], padding: str, op: str):
+    """((top, bottom), (left, right)) for ``padding``, TensorFlow's split for ``"same"``."""
+    if padding == "valid":
+        return (0, 0), (0, 0)
+    amounts = []
+    for axis, k, s in ((1, kernel[0], strides[0]), (2, kernel[1], strides[1])):
+        if s == 1:  # total padding k - 1 whatever the size
+            amounts.append(((k - 1) // 2, k - 1 - (k - 1) // 2))
+        else:
+            size = _static_size(x, axis, op, "for 'same' padding with a stride above 1")
+            amounts.append(shapes.same_padding(size, k, s))
+    return amounts[0], amounts[1]
+
+
+def _window_views(
+    x: Any, window: tuple[int, int], strides: tuple[int, int], out_size: tuple[Any, Any]
+) -> list[Any]:
+    """The ``ph * pw`` strided views ``x[:, i::sh, j::sw, :]`` cut to the output size."""
+    (kh, kw), (sh, sw), (oh, ow) = window, strides, out_size
+    views = []
+    for i in range(kh):
+        for j in range(kw):
+            views.append(x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :])
+    return views
+
+
+def _out_sizes(xp: Any, window: tuple[int, int], strides: tuple[int, int]) -> tuple[Any, Any]:
+    """Output height and width of a 'valid' window over padded ``xp`` (ints when static)."""
+    sizes = []
+    for axis, k, s in ((1, window[0], strides[0]), (2, window[1], strides[1])):
+        size = xp.type.shape[axis]
+        length = xp.shape[axis] if size is None else int(size)
+        sizes.append((length - k) // s + 1)
+    return sizes[0], sizes[1]
+
+
+def _specify(out: Any, x: Any, oh: Any, ow: Any, channels: Any) -> Any:
+    known = tuple(
+        d if isinstance(d, int | np.integer) else None for d in (x.type.shape[0], oh, ow, channels)
+    )
+    return pt.specify_shape(out, known)
+
+
+def conv2d(
+    x: Any,
+    kernel: Any,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+) -> Any:
+    """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel`` (im2col + one GEMM)."""
+    x, kernel = as_tensor(x), as_tensor(kernel)
+    if x.ndim != 4 or kernel.ndim != 4:
+        raise ValueError(
+            "`conv2d` expects a 4-D NHWC input and a 4-D HWIO kernel. Received: input rank "
+            f"{x.ndim}, kernel rank {kernel.ndim}"
+        )
+    kernel_shape = kernel.type.shape
+    if any(d is None for d in kernel_shape):
+        raise ValueError(
+            f"`conv2d` needs a kernel of static shape. Received: kernel shape {kernel_shape}"
+        )
+    kh, kw, in_channels, out_channels = (int(d) for d in kernel_shape)
+    strides = shapes.normalize_tuple(strides, 2, "strides")
+    padding = shapes.normalize_padding(padding)
+    rows, cols = _padding(x, (kh, kw), strides, padding, "conv2d")
+    xp = pad_spatial(x, rows, cols, 0.0)
+    oh, ow = _out_sizes(xp, (kh, kw), strides)
+    if (kh, kw) == (1, 1):
+        patches = xp[:, :: strides[0], :: strides[1], :] if strides != (1, 1) else xp
+    else:
+        patches = pt.concatenate(_window_views(xp, (kh, kw), strides, (oh, ow)), axis=3)
+    depth = kh * kw * in_channels
+    flat = pt.reshape(patches, (-1, depth))
+    product = pt.dot(flat, pt.reshape(kernel, (depth, out_channels)))
+    out = pt.reshape(product, (xp.shape[0], oh, ow, out_channels))
+    return _specify(out, x, oh, ow, out_channels)
+
+
+def _window_counts(x: Any, window, strides, rows, cols, oh: int, ow: int) -> np.ndarray:
+    """How many real (unpadded) cells each output window covers, shape ``(1, oh, ow, 1)``."""
+    height = _static_size(x, 1, "pool2d", "for 'same' average pooling")
+    width = _static_size(x, 2, "pool2d", "for 'same' average pooling")
+    counts = []
+    for size, k, s, before, n in (
+        (height, window[0], strides[0], rows[0], oh),
+        (width, window[1], strides[1], cols[0], ow),
+    ):
+        starts = np.arange(n) * s - before
+        counts.append(np.minimum(starts + k, size) - np.maximum(starts, 0))
+    return np.outer(counts[0], counts[1]).reshape(1, oh, ow, 1)
+
+
+def _block_pool(x: Any, window: tuple[int, int], pool_mode: str) -> Any:
+    """Non-overlapping 'valid' pooling: crop, reshape into blocks, reduce each block."""
+    (ph, pw), channels = window, x.shape[3]
+    height = _static_size(x, 1, "pool2d", "")
+    width = _static_size(x, 2, "pool2d", "")
+    oh, ow = height // ph, width // pw
+    crop = x[:, : oh * ph, : ow * pw, :]
+    blocks = pt.reshape(crop, (x.shape[0], oh, ph, ow, pw, channels))
+    if pool_mode == "max":
+        out = EvenSplitMax((2, 4))(blocks)
+    else:
+        out = pt.mean(blocks, axis=(2, 4))
+    return _specify(out, x, oh, ow, x.type.shape[3])
+
+
+def pool2d(
+    x: Any,
+    pool_size: tuple[int, int],
+    strides: tuple[int, int] | None = None,
+    padding: str = "valid",
+    pool_mode: str = "max",
+) -> Any:
+    """Max or average pooling of an NHWC tensor; padded cells never count."""
+    x = as_tensor(x)
+    if x.ndim != 4:
+        raise ValueError(f"`pool2d` expects a 4-D NHWC input. Received: input rank {x.ndim}")
+    if pool_mode not in ("max", "avg"):
+        raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")
+    window = shapes.normalize_tuple(pool_size, 2, "pool_size")
+    strides = window if strides is None else shapes.normalize_tuple(strides, 2, "strides")
+    padding = shapes.normalize_padding(padding)
+    static_hw = None not in x.type.shape[1:3]
+    if padding == "valid" and strides == window and static_hw:
+        return _block_pool(x, window, pool_mode)
+    rows, cols = _padding(x, window, strides, padding, "pool2d")
+    fill = -np.inf if pool_mode == "max" else 0.0
+    xp = pad_spatial(x, rows, cols, fill)
+    oh, ow = _out_sizes(xp, window, strides)
+    views = _window_views(xp, window, strides, (oh, ow))
+    if pool_mode == "max":
+        out = views[0]
+        for view in views[1:]:  # strict '>' keeps the first maximum, which gets the gradient
+            out = pt.switch(pt.gt(view, out), view, out)
+    else:
+        out = views[0]
+        for view in views[1:]:
+            out = out + view
+        if padding == "same" and (rows != (0, 0) or cols != (0, 0)):
+            counts = _window_counts(x, window, strides, rows, cols, oh, ow)
+            out = out / pt.constant(counts.astype(x.dtype))
+        else:
+            out = out / np.asarray(window[0] * window[1], dtype=x.dtype)
+    return _specify(out, x, oh, ow, x.type.shape[3])

@@ -1,0 +1,211 @@
+"""Activations, cross-entropies, dropout and random tensors for the theano backend."""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+import numpy as np
+import pytensor.scalar as ps
+import pytensor.tensor as pt
+import pytensor.tensor.random as ptr
+from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
+from pytensor.tensor.elemwise import Elemwise
+from pytensor.tensor.special import Softmax
+
+# ----------------------------------------------------------------------- activations
+
+
+def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
+    """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
+    x = as_tensor(x)
+    zero = np.asarray(0, dtype=x.dtype)
+    negative = zero if alpha == 0 else np.asarray(alpha, dtype=x.dtype) * x
+    result = pt.switch(pt.gt(x, zero), x, negative)
+    if max_value is not None:
+        cap = np.asarray(max_value, dtype=x.dtype)
+        result = pt.switch(pt.lt(result, cap), result, cap)
+    return result
+
+
+def sigmoid(x: Any) -> Any:
+    """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
+    return pt.sigmoid(as_tensor(x))
+
+
+def hard_sigmoid(x: Any) -> Any:
+    """Piece-wise linear sigmoid ``clip(0.2 * x + 0.5, 0, 1)``."""
+    x = as_tensor(x)
+    kind = x.dtype
+    linear = np.asarray(0.2, dtype=kind) * x + np.asarray(0.5, dtype=kind)
+    return pt.clip(linear, np.asarray(0, dtype=kind), np.asarray(1, dtype=kind))
+
+
+def tanh(x: Any) -> Any:
+    """Hyperbolic tangent."""
+    return pt.tanh(as_tensor(x))
+
+
+def softmax(x: Any, axis: int = -1) -> Any:
+    """Softmax along ``axis``, computed after subtracting the maximum."""
+    x = as_tensor(x)
+    return pt.special.softmax(x, axis=axis % x.ndim)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Any:
+    """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
+    x = as_tensor(x)
+    zero = np.asarray(0, dtype=x.dtype)
+    # expm1 of min(x, 0): the unused branch never overflows, so its zero gradient stays finite
+    negative = np.asarray(alpha, dtype=x.dtype) * pt.expm1(pt.minimum(x, zero))
+    return pt.switch(pt.gt(x, zero), x, negative)
+
+
+def softplus(x: Any) -> Any:
+    """``log(1 + exp(x))`` computed without overflow."""
+    return pt.softplus(as_tensor(x))
+
+
+def softsign(x: Any) -> Any:
+    """``x / (1 + |x|)``."""
+    x = as_tensor(x)
+    return x / (np.asarray(1, dtype=x.dtype) + pt.abs(x))
+
+
+# --------------------------------------------------------------------- cross-entropy
+
+
+def _sigmoid_input(output: Any) -> Any | None:
+    """The logits ``output`` was computed from by ``sigmoid`` in this graph, if it was."""
+    node = output.owner
+    if node is not None and isinstance(node.op, Elemwise):
+        if isinstance(node.op.scalar_op, ps.Sigmoid):
+            return node.inputs[0]
+    return None
+
+
+def _softmax_input(output: Any, axis: int) -> Any | None:
+    """The logits ``output`` was computed from by ``softmax`` over ``axis``, if it was."""
+    node = output.owner
+    if node is not None and isinstance(node.op, Softmax):
+        op_axis = node.op.axis
+        if isinstance(op_axis, tuple | list):
+            op_axis = op_axis[0] if len(op_axis) == 1 else None
+        if op_axis is not None and op_axis % output.ndim == axis:
+            return node.inputs[0]
+    return None
+
+
+def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
+    """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
+    output = as_tensor(output)
+    target = pt.cast(as_tensor(target), output.dtype)
+    logits = output if from_logits else _sigmoid_input(output)
+    kind = output.dtype
+    if logits is not None:
+        zero = np.asarray(0, dtype=kind)
+        return pt.maximum(logits, zero) - logits * target + pt.log1p(pt.exp(-pt.abs(logits)))
+    eps = np.asarray(_EPSILON, dtype=kind)
+    one = np.asarray(1, dtype=kind)
+    p = pt.clip(output, eps, one - eps)
+    return -(target * pt.log(p) + (one - target) * pt.log(one - p))
+
+
+def categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool = False, axis: int = -1
+) -> Any:
+    """Cross-entropy between one-hot (or soft) ``target`` and ``output`` along ``axis``."""
+    output = as_tensor(output)
+    target = pt.cast(as_tensor(target), output.dtype)
+    axis = axis % output.ndim
+    logits = output if from_logits else _softmax_input(output, axis)
+    if logits is not None:
+        return -pt.sum(target * pt.special.log_softmax(logits, axis=axis), axis=axis)
+    kind = output.dtype
+    eps = np.asarray(_EPSILON, dtype=kind)
+    p = output / pt.sum(output, axis=axis, keepdims=True)
+    p = pt.clip(p, eps, np.asarray(1, dtype=kind) - eps)
+    return -pt.sum(target * pt.log(p), axis=axis)
+
+
+def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
+    """Like ``categorical_crossentropy`` over the last axis, with integer class ``target``."""
+    output = as_tensor(output)
+    target = as_tensor(target)
+    if target.ndim == output.ndim:
+        target = target[..., 0]
+    if target.ndim != output.ndim - 1:
+        raise ValueError(
+            "`sparse_categorical_crossentropy` expects a target with the output's shape "
+            f"without its last axis. Received: target rank {target.ndim} for output rank "
+            f"{output.ndim}"
+        )
+    classes = pt.arange(output.shape[-1], dtype="int64")
+    one_hot = pt.eq(pt.expand_dims(pt.cast(target, "int64"), -1), classes)
+    return categorical_crossentropy(
+        pt.cast(one_hot, output.dtype), output, from_logits=from_logits, axis=-1
+    )
+
+
+# ------------------------------------------------------------------------ randomness
+
+_seed_source = np.random.default_rng()
+
+# Each random draw made while tracing: its generator state (a shared variable) -> the state
+# after the draw.  ``function`` adds these as updates, so every call of a step draws afresh.
+PENDING_RNG_UPDATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _draw(seed: int | None, method: str, *args: Any, **kwargs: Any) -> Any:
+    """Sample by ``method`` from a new generator whose state the compiled step advances."""
+    if seed is None:
+        seed = int(_seed_source.integers(2**31 - 1))
+    state = ptr.shared_rng(seed=int(seed))
+    next_state, sample = getattr(state, method)(*args, **kwargs)
+    PENDING_RNG_UPDATES[state] = next_state
+    return sample
+
+
+def _float_dtype(dtype: str | None) -> str:
+    return str(np.dtype(dtype or _FLOATX))
+
+
+def random_uniform(
+    shape: Shape,
+    minval: float = 0.0,
+    maxval: float = 1.0,
+    dtype: str | None = None,
+    seed: int | None = None,
+) -> Any:
+    """A tensor of uniform samples with static ``shape``, fresh on every call of a step."""
+    kind = _float_dtype(dtype)
+    low, high = np.asarray(minval, kind), np.asarray(maxval, kind)
+    sample = _draw(seed, "uniform", low, high, size=tuple(shape), dtype=kind)
+    return pt.cast(sample, kind)
+
+
+def random_normal(
+    shape: Shape,
+    mean: float = 0.0,
+    stddev: float = 1.0,
+    dtype: str | None = None,
+    seed: int | None = None,
+) -> Any:
+    """A tensor of normal samples with static ``shape``, fresh on every call of a step."""
+    kind = _float_dtype(dtype)
+    loc, scale = np.asarray(mean, kind), np.asarray(stddev, kind)
+    sample = _draw(seed, "normal", loc, scale, size=tuple(shape), dtype=kind)
+    return pt.cast(sample, kind)
+
+
+def dropout(x: Any, rate: float, seed: int | None = None) -> Any:
+    """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
+    if not 0.0 <= float(rate) < 1.0:
+        raise ValueError(f"`dropout` expects 0 <= rate < 1. Received: rate={rate!r}")
+    x = as_tensor(x)
+    if rate == 0:
+        return x
+    kind = x.dtype
+    draws = _draw(seed, "uniform", size=x.shape, dtype=kind)
+    keep = pt.ge(draws, np.asarray(rate, dtype=kind))
+    return pt.switch(keep, x * np.asarray(1.0 / (1.0 - rate), dtype=kind), np.asarray(0, kind))

@@ -1,0 +1,407 @@
+"""Config, variables, constants, element-wise math, reductions, shape ops and ``dot``."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pytensor
+import pytensor.tensor as pt
+from minidl.backends.theano import settings
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.graph.basic import Constant, Variable
+from pytensor.tensor.math import Max
+
+Shape = tuple
+Axis = int | tuple[int, ...] | None
+
+_FLOATX = "float32"
+_EPSILON = 1e-7
+
+# --------------------------------------------------------------------------- config
+
+
+def floatx() -> str:
+    """Return the default float dtype name, ``"float32"``."""
+    return _FLOATX
+
+
+def epsilon() -> float:
+    """Return the fuzz factor used to keep logs and divisions finite, ``1e-7``."""
+    return _EPSILON
+
+
+def image_data_format() -> str:
+    """Return ``"channels_last"``, the only image layout minidl uses."""
+    return "channels_last"
+
+
+def backend_device() -> str:
+    """Return where compiled steps run: ``"gpu"`` in JAX mode on a GPU, else ``"cpu"``."""
+    return settings.device()
+
+
+# --------------------------------------------------------------- variables and constants
+
+
+def _as_array(value: Any, dtype: str | None) -> np.ndarray:
+    """``value`` as a new NumPy array; floats default to float32, other dtypes are kept."""
+    if isinstance(value, Variable):
+        value = eval(value)
+    array = np.array(value, copy=True)
+    if dtype is not None:
+        return array.astype(dtype, copy=False)
+    if array.dtype.kind == "f" or array.dtype == object:
+        return array.astype(_FLOATX, copy=False)
+    return array
+
+
+def variable(value: Any, dtype: str | None = None, name: str | None = None) -> Any:
+    """Create a PyTensor shared variable holding a copy of ``value``."""
+    array = _as_array(value, dtype)
+    return pytensor.shared(array, name=name, shape=array.shape)
+
+
+def constant(value: Any, dtype: str | None = None) -> Any:
+    """Return a constant tensor holding ``value`` (dtype defaults as in ``variable``)."""
+    return pt.constant(_as_array(value, dtype))
+
+
+def is_variable(x: Any) -> bool:
+    """Return True when ``x`` is a variable created by this backend's ``variable``."""
+    return isinstance(x, SharedVariable)
+
+
+def _check_variable(x: Any, what: str) -> None:
+    if not is_variable(x):
+        raise TypeError(
+            f"`{what}` expects a variable created by `variable`. Received: {type(x).__name__}"
+        )
+
+
+def get_value(x: Any) -> Any:
+    """Return a variable's current value as a new NumPy array."""
+    _check_variable(x, "get_value")
+    return np.array(x.get_value(borrow=True), copy=True)
+
+
+def set_value(x: Any, value: Any) -> None:
+    """Assign a NumPy array to a variable; ``value`` must have the variable's shape."""
+    _check_variable(x, "set_value")
+    current = x.get_value(borrow=True)
+    array = np.asarray(value)
+    if array.shape != current.shape:
+        raise ValueError(
+            f"Cannot assign a value of shape {array.shape} to variable {x.name!r} of shape "
+            f"{current.shape}. Received: value with shape {array.shape}"
+        )
+    x.set_value(np.array(array, dtype=current.dtype, copy=True), borrow=True)
+
+
+def int_shape(x: Any) -> tuple[int, ...]:
+    """Return the static shape of a variable, constant or tensor (``None`` where unknown)."""
+    if isinstance(x, SharedVariable):
+        return tuple(x.get_value(borrow=True).shape)
+    if isinstance(x, Constant):
+        return tuple(np.shape(x.data))
+    if isinstance(x, Variable):
+        return tuple(x.type.shape)
+    return tuple(np.shape(x))
+
+
+def dtype(x: Any) -> str:
+    """Return the dtype name of a tensor or variable."""
+    if isinstance(x, Variable):
+        return str(x.dtype)
+    return str(np.asarray(x).dtype)
+
+
+def ndim(x: Any) -> int:
+    """Return the rank of a tensor or variable."""
+    if isinstance(x, Variable):
+        return int(x.ndim)
+    return int(np.ndim(x))
+
+
+def cast(x: Any, dtype: str) -> Any:
+    """Return ``x`` converted to ``dtype``; float->int truncates toward zero."""
+    return pt.cast(as_tensor(x), str(np.dtype(dtype)))
+
+
+def eval(x: Any) -> Any:  # noqa: A001 - the Keras name
+    """Evaluate a tensor built only from constants and variables; return a NumPy array."""
+    if isinstance(x, SharedVariable):
+        return get_value(x)
+    if isinstance(x, Constant):
+        return np.array(x.data, copy=True)
+    tensor = as_tensor(x)
+    compiled = pytensor.function([], tensor, mode="FAST_COMPILE", on_unused_input="ignore")
+    return np.asarray(compiled())
+
+
+def as_tensor(x: Any, like: Any = None) -> Any:
+    """``x`` as a PyTensor variable; a Python scalar takes ``like``'s dtype (else floatX)."""
+    if isinstance(x, Variable):
+        return x
+    if isinstance(like, Variable) and isinstance(x, int | float) and not isinstance(x, bool):
+        target = like.dtype
+        if target == "bool" or (np.dtype(target).kind in "iu" and not float(x).is_integer()):
+            target = _FLOATX if isinstance(x, float) else "int64"
+        return pt.constant(np.asarray(x, dtype=target))
+    return pt.constant(_as_array(x, None))
+
+
+def _pair(x: Any, y: Any) -> tuple[Any, Any]:
+    """Both operands as tensors, a Python scalar taking the other operand's dtype."""
+    if isinstance(x, Variable):
+        return x, as_tensor(y, like=x)
+    if isinstance(y, Variable):
+        return as_tensor(x, like=y), y
+    return as_tensor(x), as_tensor(y)
+
+
+# ------------------------------------------------------------------- element-wise math
+
+
+def abs(x: Any) -> Any:  # noqa: A001
+    """Element-wise absolute value (gradient ``sign(x)``)."""
+    return pt.abs(as_tensor(x))
+
+
+def sign(x: Any) -> Any:
+    """Element-wise sign: -1, 0 or 1 (gradient zero)."""
+    return pt.sign(as_tensor(x))
+
+
+def square(x: Any) -> Any:
+    """Element-wise ``x ** 2``."""
+    return pt.sqr(as_tensor(x))
+
+
+def sqrt(x: Any) -> Any:
+    """Element-wise square root."""
+    return pt.sqrt(as_tensor(x))
+
+
+def exp(x: Any) -> Any:
+    """Element-wise natural exponential."""
+    return pt.exp(as_tensor(x))
+
+
+def log(x: Any) -> Any:
+    """Element-wise natural logarithm."""
+    return pt.log(as_tensor(x))
+
+
+def pow(x: Any, exponent: float) -> Any:  # noqa: A001
+    """Element-wise ``x ** exponent`` for a Python scalar ``exponent``."""
+    x = as_tensor(x)
+    return pt.pow(x, as_tensor(exponent, like=x))
+
+
+def maximum(x: Any, y: Any) -> Any:
+    """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
+    x, y = _pair(x, y)
+    return pt.switch(pt.ge(x, y), x, y)
+
+
+def minimum(x: Any, y: Any) -> Any:
+    """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
+    x, y = _pair(x, y)
+    return pt.switch(pt.le(x, y), x, y)
+
+
+def clip(x: Any, min_value: float, max_value: float) -> Any:
+    """Clip values to ``[min_value, max_value]``; gradient is zero outside the interval."""
+    x = as_tensor(x)
+    return pt.clip(x, as_tensor(min_value, like=x), as_tensor(max_value, like=x))
+
+
+def round(x: Any) -> Any:  # noqa: A001
+    """Round half to even, element-wise (gradient zero)."""
+    return pt.round(as_tensor(x), mode="half_to_even")
+
+
+def equal(x: Any, y: Any) -> Any:
+    """Element-wise ``x == y`` as a boolean tensor (no gradient)."""
+    return pt.eq(*_pair(x, y))
+
+
+def greater(x: Any, y: Any) -> Any:
+    """Element-wise ``x > y`` as a boolean tensor (no gradient)."""
+    return pt.gt(*_pair(x, y))
+
+
+def less(x: Any, y: Any) -> Any:
+    """Element-wise ``x < y`` as a boolean tensor (no gradient)."""
+    return pt.lt(*_pair(x, y))
+
+
+def where(condition: Any, x: Any, y: Any) -> Any:
+    """Pick ``x`` where ``condition`` is true and ``y`` elsewhere, with broadcasting."""
+    x, y = _pair(x, y)
+    return pt.switch(as_tensor(condition), x, y)
+
+
+# ------------------------------------------------------------------------- reductions
+
+
+def _axes(x: Any, axis: Axis) -> tuple[int, ...] | None:
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, int) else tuple(axis)
+    return tuple(a % x.ndim if x.ndim else a for a in axes)
+
+
+def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Sum over ``axis`` (an int, a tuple of ints, or None for all axes)."""
+    x = as_tensor(x)
+    return pt.sum(x, axis=_axes(x, axis), keepdims=keepdims)
+
+
+def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over ``axis``; the result keeps ``x``'s float dtype."""
+    x = as_tensor(x)
+    result = pt.mean(x, axis=_axes(x, axis), keepdims=keepdims)
+    return result if x.dtype.startswith("float") else pt.cast(result, _FLOATX)
+
+
+class EvenSplitMax(Max):
+    """PyTensor's ``Max`` whose gradient is shared evenly between tied maxima."""
+
+    def pullback(self, inputs, outputs, output_grads):
+        """Send the output gradient to the maxima, divided by how many tie."""
+        [x] = inputs
+        [out] = outputs
+        [g_out] = output_grads
+        axis = tuple(range(x.ndim)) if self.axis is None else self.axis
+        winners = pt.cast(pt.eq(pt.expand_dims(out, axis), x), g_out.dtype)
+        share = winners / pt.sum(winners, axis=axis, keepdims=True)
+        return (share * pt.expand_dims(g_out, axis),)
+
+
+def _max(x: Any, axis: Axis, keepdims: bool) -> Any:
+    axes = _axes(x, axis)
+    result = EvenSplitMax(axes if axes is None else tuple(sorted(set(axes))))(x)
+    if keepdims:
+        result = pt.expand_dims(result, axes if axes is not None else tuple(range(x.ndim)))
+    return result
+
+
+def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Maximum over ``axis``; the gradient is split evenly between tied maxima."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return x
+    return _max(x, axis, keepdims)
+
+
+def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
+    """Minimum over ``axis``; the gradient is split evenly between tied minima."""
+    x = as_tensor(x)
+    if x.ndim == 0:
+        return x
+    if x.dtype == "bool" or x.dtype.startswith("uint"):
+        return pt.min(x, axis=_axes(x, axis), keepdims=keepdims)
+    return -_max(-x, axis, keepdims)
+
+
+def argmax(x: Any, axis: int = -1) -> Any:
+    """Index of the largest value along ``axis`` as int64 (first one on ties; no gradient)."""
+    x = as_tensor(x)
+    return pt.cast(pt.argmax(x, axis=axis % x.ndim), "int64")
+
+
+# ------------------------------------------------------------------------- shape ops
+
+
+def reshape(x: Any, shape: Shape) -> Any:
+    """Reshape to ``shape``, a tuple of ints where one entry may be -1."""
+    return pt.reshape(as_tensor(x), tuple(int(d) for d in shape))
+
+
+def batch_flatten(x: Any) -> Any:
+    """Reshape ``(batch, d1, d2, ...)`` to ``(batch, d1 * d2 * ...)``."""
+    x = as_tensor(x)
+    rest = x.type.shape[1:]
+    if all(d is not None for d in rest):
+        return pt.reshape(x, (-1, int(np.prod(rest, dtype=np.int64))))
+    return pt.reshape(x, (x.shape[0], -1))
+
+
+def transpose(x: Any, axes: Sequence[int] | None = None) -> Any:
+    """Permute axes like ``numpy.transpose`` (reverse them when ``axes`` is None)."""
+    x = as_tensor(x)
+    if axes is None:
+        return pt.transpose(x)
+    return pt.transpose(x, tuple(int(a) % builtins.max(x.ndim, 1) for a in axes))
+
+
+def expand_dims(x: Any, axis: int = -1) -> Any:
+    """Insert a length-1 axis at ``axis``."""
+    x = as_tensor(x)
+    return pt.expand_dims(x, axis % (x.ndim + 1))
+
+
+def squeeze(x: Any, axis: int) -> Any:
+    """Remove the length-1 axis ``axis``."""
+    x = as_tensor(x)
+    axis = axis % x.ndim
+    size = x.type.shape[axis]
+    if size is not None and size != 1:
+        raise ValueError(
+            f"`squeeze` expects axis {axis} to have length 1. Received: shape {x.type.shape}"
+        )
+    return pt.squeeze(pt.specify_broadcastable(x, axis), axis)
+
+
+def concatenate(tensors: Sequence[Any], axis: int = -1) -> Any:
+    """Join tensors along an existing axis."""
+    items = [as_tensor(t) for t in tensors]
+    return pt.concatenate(items, axis=axis % items[0].ndim)
+
+
+def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]]) -> Any:
+    """Zero-pad an NHWC tensor: ``((top, bottom), (left, right))``."""
+    (top, bottom), (left, right) = padding
+    return pad_spatial(as_tensor(x), (int(top), int(bottom)), (int(left), int(right)), 0.0)
+
+
+def pad_spatial(x: Any, rows: tuple[int, int], cols: tuple[int, int], fill: float) -> Any:
+    """Pad axes 1 and 2 of NHWC ``x`` with ``fill`` (gradient slices the padding off)."""
+    if rows == (0, 0) and cols == (0, 0):
+        return x
+    batch, height, width, channels = x.shape
+    out_shape = (batch, height + rows[0] + rows[1], width + cols[0] + cols[1], channels)
+    canvas = pt.full(out_shape, np.asarray(fill, dtype=x.dtype), dtype=x.dtype)
+    inner = canvas[:, rows[0] : rows[0] + height, cols[0] : cols[0] + width, :]
+    padded = pt.set_subtensor(inner, x)
+    static = x.type.shape
+    known = tuple(
+        None if d is None else d + extra
+        for d, extra in zip(static, (0, rows[0] + rows[1], cols[0] + cols[1], 0))
+    )
+    return pt.specify_shape(padded, known)
+
+
+def one_hot(indices: Any, num_classes: int) -> Any:
+    """Integer tensor of shape ``s`` -> float32 tensor of shape ``s + (num_classes,)``."""
+    indices = pt.cast(as_tensor(indices), "int64")
+    classes = pt.arange(int(num_classes), dtype="int64")
+    return pt.cast(pt.eq(pt.expand_dims(indices, -1), classes), _FLOATX)
+
+
+# -------------------------------------------------------------------- linear algebra
+
+
+def dot(x: Any, y: Any) -> Any:
+    """Matrix product over the last axis of ``x`` and the first axis of a 2-D ``y``."""
+    x, y = as_tensor(x), as_tensor(y)
+    if x.ndim <= 2:
+        return pt.dot(x, y)
+    flat = pt.reshape(x, (-1, x.shape[-1]))
+    product = pt.dot(flat, y)
+    out = pt.reshape(product, (*[x.shape[i] for i in range(x.ndim - 1)], y.shape[-1]))
+    return pt.specify_shape(out, (*x.type.shape[:-1], y.type.shape[-1]))

@@ -1,0 +1,161 @@
+"""Describe the machine and control thread counts, so every number is reported with its setting."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import platform
+import sys
+from typing import Any
+
+PACKAGES = ("numpy", "pytensor", "tensorflow-cpu", "tensorflow", "keras", "torch", "numba",
+            "matplotlib", "cupy", "jax", "numexpr")  # fmt: skip
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo (or ``platform.processor()`` elsewhere)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def cpu_flags() -> list[str]:
+    """SIMD flags worth knowing when reading the numbers (AVX2, AVX-512, FMA)."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni")
+                    return [f for f in wanted if f in flags]
+    except OSError:
+        pass
+    return []
+
+
+def versions() -> dict[str, str]:
+    """Installed versions of the packages the benchmark can use (absent ones left out)."""
+    found = {"python": sys.version.split()[0]}
+    for name in PACKAGES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    try:
+        import minidl
+
+        found["minidl"] = minidl.__version__
+    except ImportError:
+        pass
+    return found
+
+
+def limit_threads(count: int | None) -> None:
+    """Cap BLAS/OpenMP threads (and torch, TensorFlow, Numba when loaded later) to ``count``."""
+    if count is None:
+        return
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(count)
+    os.environ["NUMBA_NUM_THREADS"] = str(count)
+    if importlib.util.find_spec("threadpoolctl") is not None:
+        import threadpoolctl
+
+        # Kept alive on purpose: the limit lasts for the whole run.
+        globals()["_THREADPOOL_LIMIT"] = threadpoolctl.threadpool_limits(limits=count)
+
+
+def apply_framework_threads(count: int | None, framework: str) -> None:
+    """Set a framework's own thread pools right after it is imported (before its first op)."""
+    if count is None:
+        return
+    if framework == "torch":
+        import torch
+
+        torch.set_num_threads(count)
+    elif framework == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(count)
+            tf.config.threading.set_inter_op_parallelism_threads(count)
+        except RuntimeError:  # TensorFlow already initialised by an earlier row
+            pass
+
+
+def thread_report() -> dict[str, Any]:
+    """Thread counts actually in effect for each library that is loaded."""
+    report: dict[str, Any] = {"cpu_count": os.cpu_count()}
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        report[var] = os.environ.get(var, "unset")
+    if importlib.util.find_spec("threadpoolctl") is not None:
+        import threadpoolctl
+
+        report["blas"] = [
+            {k: info.get(k) for k in ("internal_api", "num_threads", "version", "architecture")}
+            for info in threadpoolctl.threadpool_info()
+        ]
+    if "torch" in sys.modules:
+        torch = sys.modules["torch"]
+        report["torch_threads"] = torch.get_num_threads()
+        report["torch_interop_threads"] = torch.get_num_interop_threads()
+    if "tensorflow" in sys.modules:
+        tf = sys.modules["tensorflow"]
+        intra = tf.config.threading.get_intra_op_parallelism_threads()
+        inter = tf.config.threading.get_inter_op_parallelism_threads()
+        report["tf_intra_op"] = intra or f"0 (TensorFlow default: {os.cpu_count()})"
+        report["tf_inter_op"] = inter or f"0 (TensorFlow default: {os.cpu_count()})"
+    if "numba" in sys.modules:
+        report["numba_threads"] = sys.modules["numba"].config.NUMBA_NUM_THREADS
+    return report
+
+
+def machine() -> dict[str, Any]:
+    """CPU model, core count, OS and package versions."""
+    return {
+        "cpu": cpu_model(),
+        "cpu_flags": cpu_flags(),
+        "cores": os.cpu_count(),
+        "platform": platform.platform(),
+        "versions": versions(),
+    }
+
+
+def gpu_inventory() -> dict[str, str]:
+    """Which frameworks see a CUDA GPU; values say what was found (empty dict: no GPU anywhere)."""
+    found: dict[str, str] = {}
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        if torch.cuda.is_available():
+            found["torch"] = torch.cuda.get_device_name(0)
+    if importlib.util.find_spec("tensorflow") is not None:
+        import tensorflow as tf
+
+        gpus = tf.config.list_physical_devices("GPU")
+        if gpus:
+            found["tensorflow"] = ", ".join(g.name for g in gpus)
+    if importlib.util.find_spec("cupy") is not None:
+        try:
+            import cupy
+
+            if cupy.cuda.runtime.getDeviceCount() > 0:
+                found["cupy"] = f"{cupy.cuda.runtime.getDeviceCount()} device(s)"
+        except Exception:  # noqa: BLE001 - CuPy raises its own CUDA errors without a driver
+            pass
+    if importlib.util.find_spec("jax") is not None:
+        try:
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpus:
+                found["jax"] = ", ".join(str(d) for d in gpus)
+        except RuntimeError:
+            pass
+    return found

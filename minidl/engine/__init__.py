@@ -1,0 +1,1 @@
+"""The machinery behind ``Sequential``: layer stacking, compiled steps, data adapters, loops."""

@@ -1,0 +1,179 @@
+"""Convolution layers on channels-last images: Conv2D and ZeroPadding2D."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from minidl import activations, initializers
+from minidl import backend as K
+from minidl.backends.shapes import conv_output_length
+from minidl.layers.base import Layer
+
+ShapeTuple = tuple[int | None, ...]
+IMAGE_LAYOUT = "(batch, height, width, channels)"
+
+
+def check_data_format(layer: Layer, data_format: str | None) -> None:
+    """Accept only channels-last data (the one layout minidl uses)."""
+    if data_format not in (None, "channels_last"):
+        raise layer.invalid_argument(
+            "data_format",
+            "'channels_last' (minidl images are (batch, height, width, channels); transpose "
+            "channels-first data with numpy.transpose(x, (0, 2, 3, 1)))",
+            data_format,
+        )
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation) with a ``(kh, kw, in, filters)`` kernel.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: an int or ``(kh, kw)``.
+        strides: an int or ``(sh, sw)``.
+        padding: ``"valid"`` (no padding) or ``"same"`` (output size ``ceil(size / stride)``).
+        activation: name or callable (None: linear).
+        use_bias: whether to add a bias per filter.
+        kernel_initializer, bias_initializer: names, dicts or callables.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        activation: str | Callable[[Any], Any] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.filters = self.positive_int("filters", filters)
+        self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
+        self.strides = self.int_tuple("strides", strides, 2)
+        self.padding = self.padding_mode(padding)
+        check_data_format(self, data_format)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel: Any = None
+        self.bias: Any = None
+
+    def _check_input(self, input_shape: ShapeTuple) -> int:
+        self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"The channel axis of the input of layer '{self.name}' (Conv2D) must be known. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        if self.kernel is not None and channels != K.int_shape(self.kernel)[2]:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' (Conv2D) is incompatible: expected "
+                f"{K.int_shape(self.kernel)[2]} channels. Received: input_shape="
+                f"{tuple(input_shape)}"
+            )
+        return int(channels)
+
+    def build(self, input_shape: ShapeTuple) -> None:
+        channels = self._check_input(input_shape)
+        shape = (*self.kernel_size, channels, self.filters)
+        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
+        if self.use_bias:
+            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+        self.built = True
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        outputs = K.conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding)
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
+        self._check_input(input_shape)
+        rows, cols = (
+            conv_output_length(size, k, s, self.padding)
+            for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)
+        )
+        if (rows is not None and rows < 1) or (cols is not None and cols < 1):
+            raise ValueError(
+                f"Layer '{self.name}' (Conv2D) produces an empty output: a kernel of size "
+                f"{self.kernel_size} with padding='valid' needs an input at least that large. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+        return (input_shape[0], rows, cols, self.filters)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+        }
+
+
+Convolution2D = Conv2D
+
+
+class ZeroPadding2D(Layer):
+    """Add rows and columns of zeros around each image.
+
+    Args:
+        padding: an int (all sides), ``(rows, cols)`` (symmetric), or
+            ``((top, bottom), (left, right))``.
+    """
+
+    def __init__(
+        self,
+        padding: int | tuple[int, int] | tuple[tuple[int, int], tuple[int, int]] = (1, 1),
+        data_format: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_data_format(self, data_format)
+        self.padding = self._normalize(padding)
+
+    def _normalize(self, padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+        expected = "an int, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0"
+
+        def is_count(v: Any) -> bool:
+            return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+        if is_count(padding):
+            return ((padding, padding), (padding, padding))
+        if isinstance(padding, list | tuple) and len(padding) == 2:
+            if all(is_count(p) for p in padding):
+                return ((padding[0], padding[0]), (padding[1], padding[1]))
+            if all(
+                isinstance(p, list | tuple) and len(p) == 2 and all(is_count(v) for v in p)
+                for p in padding
+            ):
+                return (tuple(padding[0]), tuple(padding[1]))  # type: ignore[return-value]
+        raise self.invalid_argument("padding", expected, padding)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        return K.spatial_2d_padding(inputs, self.padding)
+
+    def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
+        self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
+        (top, bottom), (left, right) = self.padding
+        rows, cols = input_shape[1], input_shape[2]
+        return (
+            input_shape[0],
+            None if rows is None else rows + top + bottom,
+            None if cols is None else cols + left + right,
+            input_shape[3],
+        )
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "padding": [list(p) for p in self.padding]}

@@ -1,0 +1,113 @@
+"""Loss functions ``fn(y_true, y_pred) -> per-sample tensor`` of shape ``(batch,)``.
+
+Each reduces over the last axis only; the training loop averages over the batch (and applies
+sample weights). The cross-entropies leave numerical stability to the backend's
+``K.*_crossentropy`` ops, which use the logits when ``y_pred`` came from a sigmoid or softmax.
+
+>>> from minidl import losses
+>>> losses.get("mse").__name__, losses.get("categorical_crossentropy").__name__
+('mean_squared_error', 'categorical_crossentropy')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from minidl import backend as K
+
+LossFunction = Callable[[Any, Any], Any]
+
+
+def _align_target(y_true: Any, y_pred: Any, loss_name: str) -> Any:
+    """Cast ``y_true`` to ``y_pred``'s dtype and give ``(batch,)`` targets a trailing axis."""
+    y_true = K.cast(y_true, K.dtype(y_pred))
+    true_rank, pred_rank = K.ndim(y_true), K.ndim(y_pred)
+    if true_rank == pred_rank - 1:
+        y_true = K.expand_dims(y_true, -1)
+    elif true_rank != pred_rank:
+        raise ValueError(
+            f"`{loss_name}` expects targets with the rank of the predictions ({pred_rank}). "
+            f"Received: y_true of rank {true_rank} and y_pred of rank {pred_rank}."
+        )
+    return y_true
+
+
+def _per_sample_mean(values: Any) -> Any:
+    return K.mean(values, axis=-1) if K.ndim(values) > 1 else values
+
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> Any:
+    """Mean of ``(y_pred - y_true) ** 2`` over the last axis."""
+    y_true = _align_target(y_true, y_pred, "mean_squared_error")
+    return _per_sample_mean(K.square(y_pred - y_true))
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> Any:
+    """Mean of ``|y_pred - y_true|`` over the last axis."""
+    y_true = _align_target(y_true, y_pred, "mean_absolute_error")
+    return _per_sample_mean(K.abs(y_pred - y_true))
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Any:
+    """Mean binary cross-entropy over the last axis (``y_pred`` holds probabilities)."""
+    y_true = _align_target(y_true, y_pred, "binary_crossentropy")
+    return _per_sample_mean(K.binary_crossentropy(y_true, y_pred, from_logits=from_logits))
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Any:
+    """Cross-entropy between one-hot targets and class probabilities along the last axis."""
+    if K.ndim(y_true) != K.ndim(y_pred):
+        raise ValueError(
+            "`categorical_crossentropy` expects one-hot targets shaped like the predictions; "
+            "for integer class labels use `sparse_categorical_crossentropy`. Received: y_true "
+            f"of rank {K.ndim(y_true)} and y_pred of rank {K.ndim(y_pred)}."
+        )
+    y_true = K.cast(y_true, K.dtype(y_pred))
+    return K.categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> Any:
+    """Cross-entropy between integer class labels and class probabilities."""
+    return K.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
+
+
+LOSSES: dict[str, LossFunction] = {
+    fn.__name__: fn
+    for fn in (
+        mean_squared_error,
+        mean_absolute_error,
+        binary_crossentropy,
+        categorical_crossentropy,
+        sparse_categorical_crossentropy,
+    )
+}
+ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+
+
+def get(identifier: str | LossFunction) -> LossFunction:
+    """Return the loss function for a name (Keras aliases ``mse``/``mae`` too) or a callable.
+
+    Raises:
+        ValueError: for an unknown name (the message lists the valid ones).
+    """
+    if isinstance(identifier, str):
+        key = identifier.strip().lower()
+        key = ALIASES.get(key, key)
+        if key not in LOSSES:
+            raise ValueError(
+                f"Unknown loss {identifier!r}. Valid names: "
+                f"{', '.join(sorted([*LOSSES, *ALIASES]))}. Received: loss={identifier!r}"
+            )
+        return LOSSES[key]
+    if callable(identifier):
+        return identifier
+    raise TypeError(f"A loss must be a name or a callable. Received: loss={identifier!r}")
+
+
+def serialize(loss: LossFunction) -> str:
+    """Return the name under which ``get`` finds ``loss``."""
+    name = getattr(loss, "__name__", None)
+    if name is None:
+        raise ValueError(f"Cannot serialize loss {loss!r}: it has no __name__.")
+    return name

@@ -1,0 +1,330 @@
+"""Save and load models and weights as HDF5 files in Keras 2's layout.
+
+A weights file has a root attribute ``layer_names``; each layer is a group whose attribute
+``weight_names`` lists its datasets (``b"dense/kernel:0"``, which h5py stores at the path
+``dense/dense/kernel:0``). A whole-model file adds the attributes ``model_config`` (JSON
+architecture) and ``training_config`` (JSON compile settings) and keeps the weights under
+``model_weights`` and the optimizer state under ``optimizer_weights``.
+
+Writing goes to a temporary file in the same folder, renamed over the target at the end, so
+a crash never leaves a half-written file. Loading reads and checks every array before writing
+any weight, so a failed load changes nothing. Nothing is unpickled or evaluated: configs are
+read with ``json.loads`` and datasets must hold plain numbers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import h5py
+import numpy as np
+
+from minidl import backend as K
+
+logger = logging.getLogger("minidl")
+
+# Version of the Keras 2 weight-file layout we write; Keras 2 reads such files as its own.
+KERAS_LAYOUT_VERSION = b"2.2.4"
+LayerWeights = list[tuple[str, np.ndarray]]
+
+
+# --------------------------------------------------------------------------- files
+@contextlib.contextmanager
+def atomic_hdf5(filepath: str | os.PathLike, overwrite: bool = True) -> Iterator[h5py.File]:
+    """Yield a new HDF5 file that replaces ``filepath`` only when the block succeeds."""
+    path = os.fspath(filepath)
+    if not overwrite and os.path.exists(path):
+        raise FileExistsError(f"{path!r} already exists. Pass overwrite=True to replace it.")
+    directory = os.path.dirname(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    try:
+        with h5py.File(temporary, "w") as handle:
+            yield handle
+        os.replace(temporary, path)
+    finally:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+
+
+@contextlib.contextmanager
+def open_hdf5(filepath: str | os.PathLike) -> Iterator[h5py.File]:
+    """Open an HDF5 file for reading; a file that is not HDF5 raises a clear ValueError."""
+    path = os.fspath(filepath)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file: {path!r}")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise ValueError(
+            f"{path!r} is not a readable HDF5 file (it may be truncated or in another "
+            f"format). Received: {err}"
+        ) from None
+    try:
+        yield handle
+    except (OSError, KeyError, RuntimeError) as err:
+        raise ValueError(f"Could not read {path!r}; it may be damaged. Received: {err}") from None
+    finally:
+        handle.close()
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf8") if isinstance(value, bytes) else str(value)
+
+
+def _read_name_list(group: h5py.Group, name: str) -> list[str]:
+    """Read a list-of-names attribute, also when Keras split it into ``name0``, ``name1``..."""
+    if name in group.attrs:
+        values = group.attrs[name]
+    else:
+        chunks, index = [], 0
+        while f"{name}{index}" in group.attrs:
+            chunks.extend(np.atleast_1d(group.attrs[f"{name}{index}"]).tolist())
+            index += 1
+        if not index:
+            raise KeyError(f"attribute {name!r} missing in {group.name!r}")
+        values = chunks
+    return [_text(v) for v in np.atleast_1d(np.asarray(values, dtype=object)).tolist()]
+
+
+def _name_array(names: list[str]) -> np.ndarray:
+    if not names:
+        return np.zeros((0,), dtype="S1")
+    return np.array([n.encode("utf8") for n in names])
+
+
+def _read_array(group: h5py.Group, name: str, where: str) -> np.ndarray:
+    dataset = group.get(name)
+    if not isinstance(dataset, h5py.Dataset):
+        raise ValueError(f"{where}: weight {name!r} listed in weight_names is missing.")
+    if dataset.dtype.kind not in "biuf":
+        raise ValueError(
+            f"{where}: weight {name!r} must hold numbers. Received: dtype {dataset.dtype}"
+        )
+    return np.asarray(dataset[()])
+
+
+# ------------------------------------------------------------------------- weights
+def write_weights(group: h5py.Group, model: Any) -> None:
+    """Write ``model``'s weights into ``group`` in Keras 2's layout."""
+    from minidl import __version__
+
+    backend = model.backend_module()
+    group.attrs["layer_names"] = _name_array([layer.name for layer in model.layers])
+    group.attrs["backend"] = (model._backend_name or K.name()).encode("utf8")
+    group.attrs["keras_version"] = KERAS_LAYOUT_VERSION
+    group.attrs["minidl_version"] = __version__.encode("utf8")
+    for layer in model.layers:
+        layer_group = group.create_group(layer.name)
+        names = [layer.weight_name(w) for w in layer.weights]
+        layer_group.attrs["weight_names"] = _name_array(names)
+        for name, variable in zip(names, layer.weights):
+            layer_group.create_dataset(name, data=backend.get_value(variable))
+
+
+def read_weights(group: h5py.Group, path: str) -> list[tuple[str, LayerWeights]]:
+    """Read ``[(layer_name, [(weight_name, array), ...]), ...]`` from a weights group."""
+    if "layer_names" not in group.attrs and "model_weights" in group:
+        group = group["model_weights"]
+    try:
+        layer_names = _read_name_list(group, "layer_names")
+    except KeyError:
+        raise ValueError(
+            f"{path!r} holds no weights in Keras' layout (no `layer_names` attribute)."
+        ) from None
+    layers = []
+    for layer_name in layer_names:
+        layer_group = group.get(layer_name)
+        if not isinstance(layer_group, h5py.Group):
+            raise ValueError(f"{path!r} lists layer {layer_name!r} but has no group for it.")
+        where = f"{path!r}, layer {layer_name!r}"
+        names = _read_name_list(layer_group, "weight_names")
+        layers.append((layer_name, [(n, _read_array(layer_group, n, where)) for n in names]))
+    return layers
+
+
+def _match_layer(layer: Any, file_name: str, arrays: LayerWeights, path: str, backend: Any):
+    """Pair a model layer's variables with a file layer's arrays, checking count and shapes."""
+    variables = layer.weights
+    if len(variables) != len(arrays):
+        raise ValueError(
+            f"Layer {layer.name!r} expects {len(variables)} weights, but {path!r} holds "
+            f"{len(arrays)} for layer {file_name!r}. Received: "
+            f"{[name for name, _ in arrays]}"
+        )
+    pairs = []
+    for variable, (name, array) in zip(variables, arrays):
+        expected = tuple(backend.int_shape(variable))
+        if tuple(array.shape) != expected:
+            raise ValueError(
+                f"Layer {layer.name!r}: weight {layer.weight_name(variable)!r} expects shape "
+                f"{expected}, but {path!r} holds shape {tuple(array.shape)} "
+                f"(weight {name!r} of layer {file_name!r})."
+            )
+        pairs.append((variable, array))
+    return pairs
+
+
+def assign_file_weights(
+    model: Any,
+    file_layers: list[tuple[str, LayerWeights]],
+    path: str,
+    by_name: bool = False,
+    skip_mismatch: bool = False,
+) -> None:
+    """Check every array against the model, then write them all (nothing on failure)."""
+    backend = model.backend_module()
+    pairs: list[tuple[Any, np.ndarray]] = []
+    if by_name:
+        by_layer = dict(file_layers)
+        for layer in model.layers:
+            if layer.name not in by_layer or not layer.weights:
+                continue
+            try:
+                pairs += _match_layer(layer, layer.name, by_layer[layer.name], path, backend)
+            except ValueError as err:
+                if not skip_mismatch:
+                    raise
+                logger.warning("Skipping loading weights of layer %r: %s", layer.name, err)
+    else:
+        model_layers = [layer for layer in model.layers if layer.weights]
+        stored = [(name, arrays) for name, arrays in file_layers if arrays]
+        if len(model_layers) != len(stored):
+            raise ValueError(
+                f"{path!r} holds weights for {len(stored)} layers "
+                f"({[name for name, _ in stored]}), but model {model.name!r} has "
+                f"{len(model_layers)} layers with weights "
+                f"({[layer.name for layer in model_layers]}). Use by_name=True to load "
+                "matching layers only."
+            )
+        for layer, (name, arrays) in zip(model_layers, stored):
+            pairs += _match_layer(layer, name, arrays, path, backend)
+    for variable, array in pairs:
+        backend.set_value(variable, array.astype(backend.dtype(variable), copy=False))
+
+
+def save_weights(model: Any, filepath: str | os.PathLike, overwrite: bool = True) -> None:
+    """Write ``model``'s weights to ``filepath`` (HDF5, Keras 2 layout, atomic)."""
+    _require_built(model)
+    with atomic_hdf5(filepath, overwrite) as handle:
+        write_weights(handle, model)
+
+
+def load_weights(
+    model: Any, filepath: str | os.PathLike, by_name: bool = False, skip_mismatch: bool = False
+) -> None:
+    """Load weights from a weights file or a whole-model file into ``model``."""
+    _require_built(model)
+    path = os.fspath(filepath)
+    with open_hdf5(path) as handle:
+        file_layers = read_weights(handle, path)
+    assign_file_weights(model, file_layers, path, by_name, skip_mismatch)
+
+
+def _require_built(model: Any) -> None:
+    if not model.built:
+        raise ValueError(
+            f"Model {model.name!r} is not built yet, so it has no weights. Give the first "
+            "layer an `input_shape` or call `build(input_shape)` first."
+        )
+
+
+# ---------------------------------------------------------------------- whole model
+def deserialize_layer(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Rebuild a layer (or a nested Sequential) from ``{"class_name", "config"}``."""
+    from minidl import layers
+    from minidl.models import Sequential
+
+    if not isinstance(spec, dict) or "class_name" not in spec:
+        raise ValueError(
+            f'A layer description must be a dict with "class_name" and "config". Received: {spec!r}'
+        )
+    config = dict(spec.get("config") or {})
+    if spec["class_name"] == "Sequential":
+        return Sequential.from_config(config, custom_objects)
+    if custom_objects and spec["class_name"] in custom_objects:
+        return custom_objects[spec["class_name"]].from_config(config)
+    return layers.deserialize(spec)
+
+
+def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Rebuild a model from ``{"class_name": "Sequential", "config": ...}``."""
+    from minidl.models import Sequential
+
+    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
+        found = spec.get("class_name") if isinstance(spec, dict) else type(spec).__name__
+        raise ValueError(
+            f"Only Sequential models can be rebuilt from a config. Received: class_name={found!r}"
+        )
+    return Sequential.from_config(spec.get("config", {}), custom_objects)
+
+
+def save_model(
+    model: Any, filepath: str | os.PathLike, overwrite: bool = True, include_optimizer: bool = True
+) -> None:
+    """Write architecture, weights, compile settings and optimizer state to one HDF5 file."""
+    _require_built(model)
+    config = json.dumps({"class_name": "Sequential", "config": model.get_config()})
+    training_config = getattr(model, "_training_config", None)
+    with atomic_hdf5(filepath, overwrite) as handle:
+        handle.attrs["model_config"] = config.encode("utf8")
+        write_weights(handle.create_group("model_weights"), model)
+        for key in ("backend", "keras_version", "minidl_version"):
+            handle.attrs[key] = handle["model_weights"].attrs[key]
+        if include_optimizer and training_config is not None:
+            handle.attrs["training_config"] = json.dumps(training_config).encode("utf8")
+            state = model.optimizer.get_weights() if model.optimizer is not None else []
+            group = handle.create_group("optimizer_weights")
+            names = [f"optimizer/state_{i}:0" for i in range(len(state))]
+            group.attrs["weight_names"] = _name_array(names)
+            for name, array in zip(names, state):
+                group.create_dataset(name, data=array)
+
+
+def _json_attribute(handle: h5py.File, name: str, path: str) -> Any:
+    try:
+        return json.loads(_text(handle.attrs[name]))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path!r}: attribute {name!r} is not valid JSON ({err}).") from None
+
+
+def load_model(
+    filepath: str | os.PathLike, custom_objects: dict[str, Any] | None = None, compile: bool = True
+) -> Any:
+    """Rebuild a model written by ``save_model``: architecture, weights and compile settings."""
+    path = os.fspath(filepath)
+    with open_hdf5(path) as handle:
+        if "model_config" not in handle.attrs:
+            raise ValueError(
+                f"{path!r} holds no model architecture (no `model_config`); it looks like a "
+                "weights file: build the model in code and call model.load_weights(path)."
+            )
+        spec = _json_attribute(handle, "model_config", path)
+        file_layers = read_weights(handle, path)
+        training_config = None
+        optimizer_state: list[np.ndarray] = []
+        if "training_config" in handle.attrs:
+            training_config = _json_attribute(handle, "training_config", path)
+            group = handle.get("optimizer_weights")
+            if isinstance(group, h5py.Group):
+                names = _read_name_list(group, "weight_names")
+                optimizer_state = [_read_array(group, n, f"{path!r} optimizer") for n in names]
+    model = model_from_config(spec, custom_objects)
+    assign_file_weights(model, file_layers, path)
+    if compile and training_config is not None:
+        objects = custom_objects or {}
+        loss = training_config["loss"]
+        metrics = [objects.get(m, m) for m in training_config.get("metrics") or []]
+        model.compile(
+            optimizer=training_config["optimizer_config"],
+            loss=objects.get(loss, loss),
+            metrics=metrics,
+        )
+        if optimizer_state:
+            model.optimizer.set_weights(optimizer_state)
+    return model

@@ -1,0 +1,111 @@
+"""``check_layer``: the one conformance check every layer goes through, on every backend."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from minidl import backend as K
+from minidl.layers import Layer
+
+from .conftest import installed_backends
+
+LEARNING_RATE = 0.1
+RTOL, ATOL = 1e-4, 1e-5
+
+
+@dataclass
+class LayerCheck:
+    """What ``check_layer`` ran: the input, the weights it set, and the inference output."""
+
+    x: np.ndarray
+    weights: list[np.ndarray]
+    output: np.ndarray
+
+
+def _perturbed(weights: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """Shift every weight by a small positive amount so zeros/ones initial values differ."""
+    return [(w + rng.uniform(0.05, 0.2, size=w.shape)).astype(w.dtype) for w in weights]
+
+
+def _run_on_current_backend(
+    layer: Layer, x: np.ndarray, target_seed: int, reference_weights, step_training: bool
+):
+    """Build ``layer`` here, run one SGD step; return outputs, losses and stepped weights."""
+    batch_shape = (None, *x.shape[1:])
+    expected_shape = tuple(layer.build_for(batch_shape))
+    if reference_weights is not None:
+        layer.set_weights(reference_weights)
+    concrete_shape = tuple(layer.compute_output_shape(x.shape))
+    assert expected_shape == (None, *concrete_shape[1:]), (expected_shape, concrete_shape)
+    target = np.random.default_rng(target_seed).normal(size=concrete_shape).astype("float32")
+
+    input_variable = K.variable(x)
+    params = layer.trainable_weights or [input_variable]
+
+    def step(target_tensor):
+        inference = layer(input_variable, training=False)
+        prediction = layer(input_variable, training=step_training)
+        loss = K.mean(K.square(prediction - target_tensor))
+        grads = K.gradients(loss, params)
+        updates = [(p, p - LEARNING_RATE * g) for p, g in zip(params, grads)]
+        return [inference, loss], updates + layer.pop_updates()
+
+    compiled = K.function(step, [((None, *concrete_shape[1:]), "float32")])
+    output, loss_before = compiled(target)
+    _, loss_after = compiled(target)
+    assert output.shape == concrete_shape, (output.shape, concrete_shape)
+    assert float(loss_after) < float(loss_before), (K.name(), loss_before, loss_after)
+    stepped = [K.get_value(p) for p in params] + layer.get_weights()
+    return output, float(loss_before), stepped
+
+
+def check_layer(
+    layer: Layer,
+    input_shape: Sequence[int],
+    expected_weights: int,
+    step_training: bool = True,
+    seed: int = 0,
+) -> LayerCheck:
+    """Check ``layer`` on every installed backend; return the input, weights and output.
+
+    Asserts: the output shape equals ``compute_output_shape``; the layer has
+    ``expected_weights`` weights; ``from_config(get_config())`` rebuilds an equal config; one SGD
+    step on a squared-error loss (over the trainable weights, or over the input for layers
+    without any) lowers the loss; and after ``set_weights`` with the same arrays every backend
+    gives the same output, loss and weights after the step. ``step_training`` picks the mode
+    of the step (False for random layers such as Dropout).
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=tuple(input_shape)).astype("float32")
+    config = layer.get_config()
+    previous = K.name()
+    results: dict[str, tuple] = {}
+    reference_weights = None
+    try:
+        for index, name in enumerate(installed_backends()):
+            K.set_backend(name)
+            candidate = layer if index == 0 else type(layer).from_config(config)
+            assert candidate.get_config() == config
+            if index == 0:
+                candidate.build_for((None, *x.shape[1:]))
+                reference_weights = _perturbed(candidate.get_weights(), rng)
+            results[name] = _run_on_current_backend(
+                candidate, x, seed + 1, reference_weights, step_training
+            )
+            assert len(candidate.weights) == expected_weights, (name, candidate.weights)
+            assert candidate.count_params() == sum(w.size for w in reference_weights)
+    finally:
+        K.set_backend(previous)
+    first, *others = results
+    for name in others:
+        output, loss, stepped = results[name]
+        np.testing.assert_allclose(output, results[first][0], rtol=RTOL, atol=ATOL, err_msg=name)
+        np.testing.assert_allclose(loss, results[first][1], rtol=RTOL, atol=ATOL, err_msg=name)
+        for got, want in zip(stepped, results[first][2]):
+            np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=name)
+    clone = type(layer).from_config(config)
+    assert clone.get_config() == config
+    return LayerCheck(x, reference_weights, results[first][0])
