@@ -1,1 +1,1 @@
-"""Benchmarks for minidl; ``python -m benchmarks.theano_paper`` reproduces the Theano paper's figures."""
+"""Benchmarks for minidl (``python -m benchmarks.theano_paper``: the Theano paper's figures)."""

@@ -32,12 +32,14 @@ def _ours_panel(ax, task: TaskResult, title: str) -> None:
     speeds = [r.stats()["per_s"] for r in rows]
     low = [s - r.stats()["per_s_worst"] for s, r in zip(speeds, rows)]
     high = [r.stats()["per_s_best"] - s for s, r in zip(speeds, rows)]
-    ax.barh(range(len(rows)), speeds, xerr=[low, high], color=[COLORS[r.kind] for r in rows],
-            capsize=2)  # fmt: skip
+    ax.barh(
+        range(len(rows)), speeds, xerr=[low, high], color=[COLORS[r.kind] for r in rows], capsize=2
+    )
     ax.set_yticks(range(len(rows)), [r.name for r in rows], fontsize=8)
     for i, speed in enumerate(speeds):
-        ax.text(speed, i, f" {speed:,.0f}" if speed >= 10 else f" {speed:.2f}", va="center",
-                fontsize=7)  # fmt: skip
+        ax.text(
+            speed, i, f" {speed:,.0f}" if speed >= 10 else f" {speed:.2f}", va="center", fontsize=7
+        )
     ax.set_xscale("log")
     ax.set_xlabel("examples / second (log scale)")
     ax.set_title(title, fontsize=9)
@@ -50,8 +52,9 @@ def _paper_panel(ax, numbers: dict[str, float], title: str) -> None:
     ax.barh(range(len(items)), [v for _, v in items], color=PAPER_COLOR)
     ax.set_yticks(range(len(items)), [k for k, _ in items], fontsize=8)
     for i, (_, value) in enumerate(items):
-        ax.text(value, i, f" {value:,.0f}" if value >= 10 else f" {value:g}", va="center",
-                fontsize=7)  # fmt: skip
+        ax.text(
+            value, i, f" {value:,.0f}" if value >= 10 else f" {value:g}", va="center", fontsize=7
+        )
     ax.set_xscale("log")
     ax.set_xlabel("examples / second (log scale)")
     ax.set_title(title, fontsize=9)
@@ -62,15 +65,24 @@ def _paper_panel(ax, numbers: dict[str, float], title: str) -> None:
 def _legend(fig) -> None:
     from matplotlib.patches import Patch
 
-    labels = {"reference": "NumPy hand-written", "minidl": "minidl (this project)",
-              "raw": "same step, raw backend API", "peer": "peer frameworks"}  # fmt: skip
+    labels = {
+        "reference": "NumPy hand-written",
+        "minidl": "minidl (this project)",
+        "raw": "same step, raw backend API",
+        "peer": "peer frameworks",
+    }
     handles = [Patch(color=COLORS[k], label=v) for k, v in labels.items()]
     handles.append(Patch(color=PAPER_COLOR, label="paper, 2010 hardware"))
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
 
 
-def training_chart(path: Path, title: str, ours: list[tuple[TaskResult, str]],
-                   published: dict[str, float], machine: str) -> None:  # fmt: skip
+def training_chart(
+    path: Path,
+    title: str,
+    ours: list[tuple[TaskResult, str]],
+    published: dict[str, float],
+    machine: str,
+) -> None:
     """Our panels (one per task configuration) beside the paper's published bars."""
     plt = _pyplot()
     panels = len(ours) + 1
@@ -89,8 +101,9 @@ def elemwise_chart(path: Path, tasks: list[TaskResult], machine: str) -> None:
     """Fig. 7: speed-up over NumPy per expression, grouped bars per vector size."""
     plt = _pyplot()
     expressions = list(dict.fromkeys(t.config["expression"] for t in tasks))
-    fig, axes = plt.subplots(1, len(expressions), figsize=(4.6 * len(expressions), 4.2),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        1, len(expressions), figsize=(4.6 * len(expressions), 4.2), squeeze=False
+    )
     names = [r.name for r in tasks[0].rows if r.kind != "reference"]
     cmap = plt.get_cmap("tab10")
     for ax, expression in zip(axes[0], expressions):
@@ -109,8 +122,15 @@ def elemwise_chart(path: Path, tasks: list[TaskResult], machine: str) -> None:
             size, speedup = paper.ELEMWISE_BEST[expression]
             sizes = [t.config["size"] for t in mine]
             if size in sizes:
-                ax.plot([sizes.index(size)], [speedup], marker="*", color=PAPER_COLOR,
-                        markersize=14, linestyle="none", label="paper, 2010 hardware (best)")
+                ax.plot(
+                    [sizes.index(size)],
+                    [speedup],
+                    marker="*",
+                    color=PAPER_COLOR,
+                    markersize=14,
+                    linestyle="none",
+                    label="paper, 2010 hardware (best)",
+                )
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
         ax.set_xticks(range(len(mine)), [f"{t.config['size']:.0e}" for t in mine], fontsize=8)
@@ -118,8 +138,10 @@ def elemwise_chart(path: Path, tasks: list[TaskResult], machine: str) -> None:
         ax.set_ylabel("speed-up over NumPy (log scale)")
         ax.set_title(f"{expression}", fontsize=10)
     axes[0][0].legend(fontsize=7)
-    fig.suptitle(f"Fig. 7 — element-wise expressions; this machine: {machine}\n"
-                 f"{paper.ELEMWISE_NOTE}", fontsize=8)  # fmt: skip
+    fig.suptitle(
+        f"Fig. 7 — element-wise expressions; this machine: {machine}\n{paper.ELEMWISE_NOTE}",
+        fontsize=8,
+    )
     fig.tight_layout(rect=(0, 0, 1, 0.9))
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -130,14 +152,24 @@ def write_charts(out_dir: Path, tasks: list[TaskResult], machine: str) -> list[s
     written = []
     mlp = [t for t in tasks if t.task.startswith("mlp")]
     if mlp:
-        training_chart(out_dir / "fig5_mlp.png", "Fig. 5 — MLP 784-500-10, batch 60, SGD",
-                       [(mlp[0], f"ours, {mlp[0].config['dtype']}")], paper.MLP, machine)
+        training_chart(
+            out_dir / "fig5_mlp.png",
+            "Fig. 5 — MLP 784-500-10, batch 60, SGD",
+            [(mlp[0], f"ours, {mlp[0].config['dtype']}")],
+            paper.MLP,
+            machine,
+        )
         written.append("fig5_mlp.png")
     conv = [t for t in tasks if t.task.startswith("conv")]
     if conv:
         ours = [(t, f"ours, batch {t.config['batch']}, {t.config['dtype']}") for t in conv]
-        training_chart(out_dir / "fig6_convlarge.png", "Fig. 6 — ConvLarge (256x256 input)",
-                       ours, paper.CONV, machine)  # fmt: skip
+        training_chart(
+            out_dir / "fig6_convlarge.png",
+            "Fig. 6 — ConvLarge (256x256 input)",
+            ours,
+            paper.CONV,
+            machine,
+        )
         written.append("fig6_convlarge.png")
     elemwise = [t for t in tasks if t.task.startswith("elemwise")]
     if elemwise:

@@ -10,8 +10,19 @@ import platform
 import sys
 from typing import Any
 
-PACKAGES = ("numpy", "pytensor", "tensorflow-cpu", "tensorflow", "keras", "torch", "numba",
-            "matplotlib", "cupy", "jax", "numexpr")  # fmt: skip
+PACKAGES = (
+    "numpy",
+    "pytensor",
+    "tensorflow-cpu",
+    "tensorflow",
+    "keras",
+    "torch",
+    "numba",
+    "matplotlib",
+    "cupy",
+    "jax",
+    "numexpr",
+)
 
 
 def cpu_model() -> str:

@@ -35,6 +35,9 @@ class Prepared:
     first: Callable[[], float]
     block: Callable[[int], float]
     note: str = ""  # a setting worth reporting (compile mode, XLA, ...)
+    # Reset the weights to their initial values and train on new data from now on, so one
+    # compiled row serves several batch sizes (compiling once is what a user would do too).
+    rebind: Callable[[Any], None] | None = None
 
 
 @dataclass
@@ -154,9 +157,7 @@ def prepare_rows(
     return results, ready
 
 
-def measure_rows(
-    results: list[RowResult], ready: dict[str, Prepared], schedule: Schedule
-) -> None:
+def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule: Schedule) -> None:
     """Warm up every ready row, then time ``schedule.repeats`` interleaved rounds."""
     names = [r.name for r in results if r.name in ready]
     by_name = {r.name: r for r in results}
@@ -191,24 +192,75 @@ def _fail(result: RowResult, ready: dict[str, Prepared], err: Exception) -> None
     logger.warning("row %s failed while timing:\n%s", result.name, traceback.format_exc())
 
 
+class Feed:
+    """Batches walked cyclically; ``replace`` swaps in new ones and starts again at batch 0."""
+
+    def __init__(self, batches: Sequence[tuple[Any, Any]]) -> None:
+        self.replace(batches)
+
+    def replace(self, batches: Sequence[tuple[Any, Any]]) -> None:
+        self.batches, self.position = list(batches), 0
+
+    def next(self) -> tuple[Any, Any]:
+        batch = self.batches[self.position % len(self.batches)]
+        self.position += 1
+        return batch
+
+
 def cyclic_block(
     step: Callable[[Any, Any], Any],
     batches: Sequence[tuple[Any, Any]],
     to_float: Callable[[Any], float] = float,
+    reset: Callable[[], None] | None = None,
+    convert: Callable[[Any], Sequence[tuple[Any, Any]]] | None = None,
 ) -> Prepared:
     """Wrap ``step(x, y) -> loss`` into a ``Prepared`` that walks the batches cyclically.
 
     The last loss of each block is converted with ``to_float`` so that asynchronous runtimes
-    have finished the block's work before the clock stops.
+    have finished the block's work before the clock stops. With ``reset`` (restore the initial
+    weights) and ``convert`` (dataset -> batches), the row can be rebound to new data.
     """
-    position = [0]
+    feed = Feed(batches)
 
     def run(n: int) -> Any:
         loss = None
         for _ in range(n):
-            x, y = batches[position[0] % len(batches)]
-            position[0] += 1
+            x, y = feed.next()
             loss = step(x, y)
         return loss
 
-    return Prepared(first=lambda: to_float(run(1)), block=lambda n: to_float(run(n)))
+    rebind = None
+    if reset is not None and convert is not None:
+
+        def rebind(data: Any) -> None:
+            reset()
+            feed.replace(convert(data))
+
+    return Prepared(first=lambda: to_float(run(1)), block=lambda n: to_float(run(n)), rebind=rebind)
+
+
+def rebind_rows(
+    template: list[RowResult], ready: dict[str, Prepared], data: Any, items_per_step: int
+) -> list[RowResult]:
+    """Rebind every ready row to ``data``; fresh results with the new first two losses.
+
+    Rows keep their compiled steps, so their compile time is not reported again.
+    """
+    results = []
+    for old in template:
+        result = RowResult(old.name, old.kind, old.framework, old.timed, old.device, old.variant)
+        result.items_per_step = items_per_step
+        result.status, result.note = old.status, old.note
+        results.append(result)
+        prepared = ready.get(old.name)
+        if prepared is None:
+            continue
+        try:
+            if prepared.rebind is None:
+                raise TypeError(f"row {old.name!r} cannot be rebound to new data")
+            prepared.rebind(data)
+            result.first_loss = float(prepared.first())
+            result.second_loss = float(prepared.block(1))
+        except Exception as err:
+            _fail(result, ready, err)
+    return results

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks.harness import Prepared, Skip, cyclic_block
+from benchmarks.peers import fit_blocks
 from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
 
 # How to put each backend on a GPU, for the "no GPU" notes.
@@ -25,7 +26,7 @@ GPU_SWITCH = {
 
 
 def use_backend(name: str, device: str) -> Any:
-    """Make backend ``name`` current and return ``K`` (``Skip`` if absent or on the wrong device)."""
+    """Make backend ``name`` current and return ``K`` (``Skip``: absent or wrong device)."""
     from minidl import backend as K
 
     try:
@@ -64,11 +65,13 @@ def mlp_model(task: MLPTask, weights: list[np.ndarray]) -> Any:
     from minidl.layers import Dense, Input
     from minidl.models import Sequential
 
-    model = Sequential([
-        Input(shape=(task.n_in,)),
-        Dense(task.n_hidden, activation="tanh", dtype=task.dtype),
-        Dense(task.n_out, activation="softmax", dtype=task.dtype),
-    ])  # fmt: skip
+    model = Sequential(
+        [
+            Input(shape=(task.n_in,)),
+            Dense(task.n_hidden, activation="tanh", dtype=task.dtype),
+            Dense(task.n_out, activation="softmax", dtype=task.dtype),
+        ]
+    )
     return _compiled(model, task.learning_rate, weights)
 
 
@@ -78,16 +81,18 @@ def conv_model(task: ConvTask, weights: list[np.ndarray]) -> Any:
     from minidl.models import Sequential
 
     (f1, f2), (p1, p2), k, dtype = task.filters, task.pools, task.kernel, task.dtype
-    model = Sequential([
-        Input(shape=(task.image, task.image, task.channels)),
-        Conv2D(f1, (k, k), activation="tanh", dtype=dtype),
-        MaxPooling2D((p1, p1)),
-        Conv2D(f2, (k, k), activation="tanh", dtype=dtype),
-        MaxPooling2D((p2, p2)),
-        Flatten(),
-        Dense(task.hidden, activation="tanh", dtype=dtype),
-        Dense(task.n_out, activation="softmax", dtype=dtype),
-    ])  # fmt: skip
+    model = Sequential(
+        [
+            Input(shape=(task.image, task.image, task.channels)),
+            Conv2D(f1, (k, k), activation="tanh", dtype=dtype),
+            MaxPooling2D((p1, p1)),
+            Conv2D(f2, (k, k), activation="tanh", dtype=dtype),
+            MaxPooling2D((p2, p2)),
+            Flatten(),
+            Dense(task.hidden, activation="tanh", dtype=dtype),
+            Dense(task.n_out, activation="softmax", dtype=dtype),
+        ]
+    )
     return _compiled(model, task.learning_rate, weights)
 
 
@@ -98,32 +103,27 @@ def training_row(
     K = use_backend(backend, device)
     model = build(task, weights)
     note = backend_setting(backend)
-    if not use_fit:
-        prepared = cyclic_block(model.train_on_batch, data.batches())
-        run_steps = prepared.block
 
-        def block(n: int) -> float:
-            K.set_backend(backend)
-            return run_steps(n)
+    def reset() -> None:
+        K.set_backend(backend)
+        model.set_weights(weights)
 
-        return Prepared(first=prepared.first, block=block, note=note)
-    n_batches = len(data.x) // data.batch
-    position = [0]
+    if use_fit:
+        prepared = fit_blocks(model.fit, data, reset)
+        prepared.note = note + "; one fit() call per block"
+    else:
+        prepared = cyclic_block(
+            model.train_on_batch, data.batches(), reset=reset, convert=Dataset.batches
+        )
+        prepared.note = note
+    run_steps = prepared.block
 
     def block(n: int) -> float:
-        if n > n_batches:
-            raise ValueError(f"fit block of {n} batches exceeds the {n_batches} prepared")
-        K.set_backend(backend)
-        start = position[0] if position[0] + n <= n_batches else 0
-        position[0] = start + n
-        lo, hi = start * data.batch, (start + n) * data.batch
-        history = model.fit(
-            data.x[lo:hi], data.y[lo:hi], batch_size=data.batch, epochs=1, shuffle=False,
-            verbose=0,
-        )  # fmt: skip
-        return float(history.history["loss"][-1])
+        K.set_backend(backend)  # a model runs only while its backend is current
+        return run_steps(n)
 
-    return Prepared(first=lambda: block(1), block=block, note=note + "; one fit() call per block")
+    prepared.block = block
+    return prepared
 
 
 def elemwise_function(backend: str, expression: str, dtype: str):

@@ -42,7 +42,17 @@ def mlp_step(task: MLPTask, weights: list[np.ndarray], data: Dataset) -> Prepare
         b1 -= lr * d_hidden.sum(axis=0)
         return loss
 
-    return cyclic_block(step, data.label_batches())
+    return cyclic_block(
+        step, data.label_batches(), reset=_resetter(params, weights), convert=Dataset.label_batches
+    )
+
+
+def _resetter(params: list[np.ndarray], weights: list[np.ndarray]):
+    def reset() -> None:
+        for param, initial in zip(params, weights):
+            param[...] = initial
+
+    return reset
 
 
 # --------------------------------------------------------------------------- convolution
@@ -56,14 +66,23 @@ def _patches(x: np.ndarray, k: int) -> np.ndarray:
     return windows.reshape(n * (h - k + 1) * (w - k + 1), k * k * c)
 
 
+def _chunk(x: np.ndarray, k: int, budget_bytes: int = 32 << 20) -> int:
+    """How many examples' im2col buffers fit in ``budget_bytes``."""
+    _, h, w, c = x.shape
+    per_example = (h - k + 1) * (w - k + 1) * k * k * c * x.itemsize
+    return max(1, budget_bytes // per_example)
+
+
 def _conv_forward(x: np.ndarray, kernel: np.ndarray, bias: np.ndarray) -> np.ndarray:
-    """Valid cross-correlation, one example at a time to keep the im2col buffer small."""
+    """Valid cross-correlation: im2col and one matmul per chunk of examples."""
     k, _, c_in, c_out = kernel.shape
     n, h, w, _ = x.shape
     flat_kernel = kernel.reshape(k * k * c_in, c_out)
     out = np.empty((n, h - k + 1, w - k + 1, c_out), x.dtype)
-    for i in range(n):
-        np.matmul(_patches(x[i : i + 1], k), flat_kernel, out=out[i].reshape(-1, c_out))
+    step = _chunk(x, k)
+    for i in range(0, n, step):
+        target = out[i : i + step].reshape(-1, c_out)
+        np.matmul(_patches(x[i : i + step], k), flat_kernel, out=target)
     out += bias
     return out
 
@@ -73,18 +92,19 @@ def _conv_backward(
 ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
     """Gradients of a valid cross-correlation w.r.t. its input (optional), kernel and bias."""
     k, _, c_in, c_out = kernel.shape
-    n, oh, ow, _ = d_out.shape
+    _, oh, ow, _ = d_out.shape
     d_kernel = np.zeros((k * k * c_in, c_out), x.dtype)
     flat_kernel = kernel.reshape(k * k * c_in, c_out)
     d_x = np.zeros_like(x) if need_input_grad else None
-    for i in range(n):
-        d_flat = d_out[i].reshape(oh * ow, c_out)
-        d_kernel += _patches(x[i : i + 1], k).T @ d_flat
-        if d_x is not None:
-            d_cols = (d_flat @ flat_kernel.T).reshape(oh, ow, k, k, c_in)
+    step = _chunk(x, k)
+    for i in range(0, len(x), step):
+        d_flat = d_out[i : i + step].reshape(-1, c_out)
+        d_kernel += _patches(x[i : i + step], k).T @ d_flat
+        if d_x is not None:  # col2im: scatter-add each kernel offset's slice
+            d_cols = (d_flat @ flat_kernel.T).reshape(-1, oh, ow, k, k, c_in)
             for r in range(k):
                 for s in range(k):
-                    d_x[i, r : r + oh, s : s + ow, :] += d_cols[:, :, r, s, :]
+                    d_x[i : i + step, r : r + oh, s : s + ow, :] += d_cols[:, :, :, r, s, :]
     return d_x, d_kernel.reshape(kernel.shape), d_out.sum(axis=(0, 1, 2))
 
 
@@ -129,10 +149,20 @@ def conv_step(task: ConvTask, weights: list[np.ndarray], data: Dataset) -> Prepa
         d_p1, d_k2, d_c2 = _conv_backward(p1, k2, d_a2, need_input_grad=True)
         d_a1 = _pool_backward(a1, p1, d_p1) * (1.0 - a1 * a1)
         _, d_k1, d_c1 = _conv_backward(x, k1, d_a1, need_input_grad=False)
-        grads = [d_k1, d_c1, d_k2, d_c2, flat.T @ d_a3, d_a3.sum(0), a3.T @ d_logits,
-                 d_logits.sum(0)]  # fmt: skip
+        grads = [
+            d_k1,
+            d_c1,
+            d_k2,
+            d_c2,
+            flat.T @ d_a3,
+            d_a3.sum(0),
+            a3.T @ d_logits,
+            d_logits.sum(0),
+        ]
         for param, grad in zip(params, grads):
             param -= lr * grad
         return loss
 
-    return cyclic_block(step, data.label_batches())
+    return cyclic_block(
+        step, data.label_batches(), reset=_resetter(params, weights), convert=Dataset.label_batches
+    )

@@ -1,4 +1,4 @@
-"""Published numbers of Bergstra et al., "Theano: A CPU and GPU Math Compiler in Python" (SciPy 2010).
+"""Published numbers of the Theano paper (Bergstra et al., SciPy 2010).
 
 Hardware then: Intel Core2 Duo E8500 3.16 GHz, one thread, MKL BLAS, float64 on the CPU;
 NVIDIA GeForce GTX 285, float32, on the GPU. Metric: examples per second.

@@ -38,12 +38,21 @@ def _torch_linear(torch: Any, kernel: np.ndarray, bias: np.ndarray) -> Any:
     return layer
 
 
-def _torch_prepared(torch: Any, model: Any, lr: float, batches: list, device: str) -> Prepared:
+def _torch_prepared(
+    torch: Any, model: Any, lr: float, data: Dataset, to_batches, device: str
+) -> Prepared:
+    """Eager steps on ready-made tensors; ``to_batches(data)`` gives NumPy (x, labels) pairs."""
     target = torch.device("cuda" if device == "gpu" else "cpu")
     model.to(target)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
     optimizer = torch.optim.SGD(model.parameters(), lr=lr)
     loss_fn = torch.nn.CrossEntropyLoss()
-    tensors = [(torch.from_numpy(x).to(target), torch.from_numpy(y).to(target)) for x, y in batches]
+
+    def tensors(dataset: Dataset) -> list:
+        return [
+            (torch.from_numpy(x).to(target), torch.from_numpy(y).to(target))
+            for x, y in to_batches(dataset)
+        ]
 
     def step(x: Any, labels: Any) -> Any:
         optimizer.zero_grad(set_to_none=True)
@@ -52,7 +61,8 @@ def _torch_prepared(torch: Any, model: Any, lr: float, batches: list, device: st
         optimizer.step()
         return loss
 
-    return cyclic_block(step, tensors, to_float=lambda t: t.item())
+    reset = lambda: model.load_state_dict(initial)
+    return cyclic_block(step, tensors(data), lambda t: t.item(), reset=reset, convert=tensors)
 
 
 def torch_mlp_step(
@@ -64,7 +74,7 @@ def torch_mlp_step(
     model = torch.nn.Sequential(
         _torch_linear(torch, w1, b1), torch.nn.Tanh(), _torch_linear(torch, w2, b2)
     )
-    return _torch_prepared(torch, model, task.learning_rate, data.label_batches(), device)
+    return _torch_prepared(torch, model, task.learning_rate, data, Dataset.label_batches, device)
 
 
 def torch_conv_step(
@@ -86,12 +96,23 @@ def torch_conv_step(
     height, width, channels = task.feature_shapes()[-1]
     w3_chw = w3.reshape(height, width, channels, -1).transpose(2, 0, 1, 3).reshape(task.flat, -1)
     model = nn.Sequential(
-        convs[0], nn.Tanh(), nn.MaxPool2d(task.pools[0]),
-        convs[1], nn.Tanh(), nn.MaxPool2d(task.pools[1]),
-        nn.Flatten(), _torch_linear(torch, w3_chw, b3), nn.Tanh(), _torch_linear(torch, w4, b4),
-    )  # fmt: skip
-    batches = [(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y) for x, y in data.label_batches()]
-    return _torch_prepared(torch, model, task.learning_rate, batches, device)
+        convs[0],
+        nn.Tanh(),
+        nn.MaxPool2d(task.pools[0]),
+        convs[1],
+        nn.Tanh(),
+        nn.MaxPool2d(task.pools[1]),
+        nn.Flatten(),
+        _torch_linear(torch, w3_chw, b3),
+        nn.Tanh(),
+        _torch_linear(torch, w4, b4),
+    )
+    return _torch_prepared(torch, model, task.learning_rate, data, _nchw_batches, device)
+
+
+def _nchw_batches(data: Dataset) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Batches transposed once to torch's NCHW layout (outside the timed steps)."""
+    return [(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y) for x, y in data.label_batches()]
 
 
 def torch_elemwise_function(expression: str):
@@ -126,30 +147,47 @@ def _keras_model(keras: Any, layers: list, input_shape: tuple, weights: list, lr
     return model
 
 
-def _keras_prepared(model: Any, data: Dataset, use_fit: bool) -> Prepared:
+def _keras_prepared(model: Any, weights: list, data: Dataset, use_fit: bool) -> Prepared:
     """``train_on_batch`` per step, or one ``fit`` call (one epoch) over n batches per block."""
     jit = f"jit_compile={model.jit_compile}"
+    reset = lambda: model.set_weights(weights)
     if not use_fit:
         step = lambda x, y: model.train_on_batch(x, y)
-        prepared = cyclic_block(step, data.batches())
+        prepared = cyclic_block(step, data.batches(), reset=reset, convert=Dataset.batches)
         prepared.note = jit
         return prepared
-    n_batches = len(data.x) // data.batch
-    position = [0]
+    prepared = fit_blocks(model.fit, data, reset)
+    prepared.note = jit + "; one fit() call per block"
+    return prepared
+
+
+def fit_blocks(fit, data: Dataset, reset) -> Prepared:
+    """Blocks of n steps run as one ``fit(x, y, batch_size, epochs=1)`` call on n batches."""
+    state = {"data": data, "position": 0}
 
     def block(n: int) -> float:
+        dataset = state["data"]
+        n_batches = len(dataset.x) // dataset.batch
         if n > n_batches:
             raise ValueError(f"fit block of {n} batches exceeds the {n_batches} prepared")
-        start = position[0] if position[0] + n <= n_batches else 0
-        position[0] = start + n
-        lo, hi = start * data.batch, (start + n) * data.batch
-        history = model.fit(
-            data.x[lo:hi], data.y[lo:hi], batch_size=data.batch, epochs=1, shuffle=False,
+        start = state["position"] if state["position"] + n <= n_batches else 0
+        state["position"] = start + n
+        lo, hi = start * dataset.batch, (start + n) * dataset.batch
+        history = fit(
+            dataset.x[lo:hi],
+            dataset.y[lo:hi],
+            batch_size=dataset.batch,
+            epochs=1,
+            shuffle=False,
             verbose=0,
-        )  # fmt: skip
+        )
         return float(history.history["loss"][-1])
 
-    return Prepared(first=lambda: block(1), block=block, note=jit + "; one fit() call per block")
+    def rebind(new_data: Dataset) -> None:
+        reset()
+        state["data"], state["position"] = new_data, 0
+
+    return Prepared(first=lambda: block(1), block=block, rebind=rebind)
 
 
 def keras_mlp_step(
@@ -157,10 +195,12 @@ def keras_mlp_step(
 ) -> Prepared:
     """Fig. 5 MLP as a Keras 3 ``Sequential`` on TensorFlow."""
     keras = require_keras()
-    layers = [keras.layers.Dense(task.n_hidden, activation="tanh", dtype=task.dtype),
-              keras.layers.Dense(task.n_out, activation="softmax", dtype=task.dtype)]  # fmt: skip
+    layers = [
+        keras.layers.Dense(task.n_hidden, activation="tanh", dtype=task.dtype),
+        keras.layers.Dense(task.n_out, activation="softmax", dtype=task.dtype),
+    ]
     model = _keras_model(keras, layers, (task.n_in,), weights, task.learning_rate)
-    return _keras_prepared(model, data, use_fit)
+    return _keras_prepared(model, weights, data, use_fit)
 
 
 def keras_conv_step(
@@ -181,4 +221,4 @@ def keras_conv_step(
     ]
     shape = (task.image, task.image, task.channels)
     model = _keras_model(keras, layers, shape, weights, task.learning_rate)
-    return _keras_prepared(model, data, use_fit)
+    return _keras_prepared(model, weights, data, use_fit)

@@ -77,7 +77,15 @@ def mlp_step(task: MLPTask, weights: list[np.ndarray], data: Dataset, mode: str)
     w1, b1, w2, b2 = params
     logits = pt.tanh(x @ w1 + b1) @ w2 + b2
     step = _compile_sgd(pytensor, [x, y], _nll(pt, logits, y), params, task.learning_rate, mode)
-    return cyclic_block(step, data.batches())
+    return _prepared(step, params, weights, data)
+
+
+def _prepared(step, params: list, weights: list[np.ndarray], data: Dataset) -> Prepared:
+    def reset() -> None:
+        for param, initial in zip(params, weights):
+            param.set_value(initial.copy())
+
+    return cyclic_block(step, data.batches(), reset=reset, convert=Dataset.batches)
 
 
 def _conv_valid(pt: Any, x: Any, kernel: Any, k: int, out_hw: int) -> Any:
@@ -112,7 +120,7 @@ def conv_step(task: ConvTask, weights: list[np.ndarray], data: Dataset, mode: st
     flat = _max_pool(pt, a2, task.pools[1], h2, f2).reshape((x.shape[0], task.flat))
     logits = pt.tanh(flat @ w3 + b3) @ w4 + b4
     step = _compile_sgd(pytensor, [x, y], _nll(pt, logits, y), params, task.learning_rate, mode)
-    return cyclic_block(step, data.batches())
+    return _prepared(step, params, weights, data)
 
 
 def elemwise_function(expression: str, dtype: str, mode: str):

@@ -1,4 +1,4 @@
-"""The same steps written directly with TensorFlow: ``tf.Variable``s updated inside a ``tf.function``.
+"""The same steps written directly in TensorFlow: ``tf.Variable``s updated in a ``tf.function``.
 
 Each step is traced once for a batch dimension of ``None`` and optionally compiled with XLA
 (``jit_compile=True``); minidl's tensorflow backend should come close to the matching row.
@@ -46,18 +46,22 @@ def _sgd_step(tf: Any, forward, params: list, lr: float, specs: list, xla: bool)
     return step
 
 
-def _prepared(tf: Any, step, batches: list, device: str) -> Prepared:
+def _prepared(tf: Any, step, params: list, weights: list, data: Dataset, device: str) -> Prepared:
     """Walk the batches; pin the device explicitly only when a GPU could claim the ops."""
     to_float = lambda t: float(t.numpy())
-    if not tf.config.list_physical_devices("GPU"):
-        return cyclic_block(step, batches, to_float)
-    place = "/GPU:0" if device == "gpu" else "/CPU:0"
 
-    def placed_step(x, y):
-        with tf.device(place):
-            return step(x, y)
+    def reset() -> None:
+        for param, initial in zip(params, weights):
+            param.assign(initial)
 
-    return cyclic_block(placed_step, batches, to_float)
+    if tf.config.list_physical_devices("GPU"):
+        place, unplaced = "/GPU:0" if device == "gpu" else "/CPU:0", step
+
+        def step(x, y):
+            with tf.device(place):
+                return unplaced(x, y)
+
+    return cyclic_block(step, data.batches(), to_float, reset=reset, convert=Dataset.batches)
 
 
 def mlp_step(
@@ -72,10 +76,12 @@ def mlp_step(
     def forward(x):
         return tf.tanh(x @ w1 + b1) @ w2 + b2
 
-    specs = [tf.TensorSpec([None, task.n_in], task.dtype),
-             tf.TensorSpec([None, task.n_out], task.dtype)]  # fmt: skip
+    specs = [
+        tf.TensorSpec([None, task.n_in], task.dtype),
+        tf.TensorSpec([None, task.n_out], task.dtype),
+    ]
     step = _sgd_step(tf, forward, params, task.learning_rate, specs, xla)
-    return _prepared(tf, step, data.batches(), device)
+    return _prepared(tf, step, params, weights, data, device)
 
 
 def conv_step(
@@ -96,10 +102,12 @@ def conv_step(
         return tf.tanh(a @ w3 + b3) @ w4 + b4
 
     image = (task.image, task.image, task.channels)
-    specs = [tf.TensorSpec([None, *image], task.dtype),
-             tf.TensorSpec([None, task.n_out], task.dtype)]  # fmt: skip
+    specs = [
+        tf.TensorSpec([None, *image], task.dtype),
+        tf.TensorSpec([None, task.n_out], task.dtype),
+    ]
     step = _sgd_step(tf, forward, params, task.learning_rate, specs, xla)
-    return _prepared(tf, step, data.batches(), device)
+    return _prepared(tf, step, params, weights, data, device)
 
 
 def elemwise_function(expression: str, dtype: str, xla: bool, device: str = "cpu"):

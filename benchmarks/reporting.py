@@ -77,8 +77,7 @@ def elemwise_table(tasks: list[TaskResult]) -> list[str]:
         for row in task.rows:
             if row.name not in names:
                 names.append(row.name)
-    lines = ["| expression | n | " + " | ".join(names) + " |",
-             "|---|---:|" + "---:|" * len(names)]  # fmt: skip
+    lines = ["| expression | n | " + " | ".join(names) + " |", "|---|---:|" + "---:|" * len(names)]
     for task in tasks:
         ref = _reference_speed(task)
         cells = []
@@ -90,7 +89,9 @@ def elemwise_table(tasks: list[TaskResult]) -> list[str]:
             else:
                 cells.append(f"{stats['per_s'] / ref:.2f}x")
         config = task.config
-        lines.append(f"| `{config['expression']}` | {config['size']:.0e} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| `{config['expression']}` | {config['size']:.0e} | " + " | ".join(cells) + " |"
+        )
     return lines
 
 
@@ -100,26 +101,36 @@ def elemwise_times(tasks: list[TaskResult]) -> list[str]:
     for task in tasks:
         ref = next((r for r in task.rows if r.kind == "reference" and r.stats()), None)
         if ref is not None:
-            lines.append(f"| `{task.config['expression']}` | {task.config['size']:.0e} "
-                         f"| {ref.stats()['median_s'] * 1e6:,.1f} |")  # fmt: skip
+            lines.append(
+                f"| `{task.config['expression']}` | {task.config['size']:.0e} "
+                f"| {ref.stats()['median_s'] * 1e6:,.1f} |"
+            )
     return lines
 
 
 def checks_table(checks: list[Check]) -> list[str]:
     """PASS/FAIL list of the speed targets and the same-step checks."""
-    lines = ["| task | target | ratio | threshold | result | detail |", "|---|---|---:|---:|---|---|"]
+    lines = [
+        "| task | target | ratio | threshold | result | detail |",
+        "|---|---|---:|---:|---|---|",
+    ]
     for c in checks:
         ratio = f"{c.ratio:.2f}x" if c.ratio is not None else ""
         threshold = f"{c.threshold:.2f}x" if c.ratio is not None else f"{c.threshold:g}"
-        lines.append(f"| {c.task} | {c.target} | {ratio} | {threshold} | **{c.verdict}** "
-                     f"| {c.detail} |")  # fmt: skip
+        lines.append(
+            f"| {c.task} | {c.target} | {ratio} | {threshold} | **{c.verdict}** | {c.detail} |"
+        )
     return lines
 
 
 def paper_tables() -> list[str]:
     """The paper's published numbers (2010 hardware)."""
-    lines = [f"Hardware: {paper.HARDWARE}.", "", "| Fig. 5 MLP (batch 60) | examples/s |",
-             "|---|---:|"]  # fmt: skip
+    lines = [
+        f"Hardware: {paper.HARDWARE}.",
+        "",
+        "| Fig. 5 MLP (batch 60) | examples/s |",
+        "|---|---:|",
+    ]
     lines += [f"| {name} | {value:,.0f} |" for name, value in paper.MLP.items()]
     lines += ["", "| Fig. 6 ConvLarge (batch 1) | examples/s |", "|---|---:|"]
     lines += [f"| {name} | {value:g} |" for name, value in paper.CONV.items()]
@@ -133,8 +144,10 @@ def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Chec
     versions = ", ".join(f"{k} {v}" for k, v in machine["versions"].items())
     threads = payload["threads"]
     thread_text = ", ".join(f"{k}={v}" for k, v in threads.items() if k != "blas")
-    blas = "; ".join(f"{b['internal_api']} {b.get('version')} ({b['num_threads']} threads)"
-                     for b in threads.get("blas", []))  # fmt: skip
+    blas = "; ".join(
+        f"{b['internal_api']} {b.get('version')} ({b['num_threads']} threads)"
+        for b in threads.get("blas", [])
+    )
     out = [
         "# Theano paper benchmarks, reproduced with minidl",
         "",
@@ -158,14 +171,19 @@ def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Chec
         if task.task.startswith("elemwise"):
             continue
         config = task.config
-        out += [f"## {config['figure']} — {task.task} ({config['layers']}, batch "
-                f"{config['batch']}, {config['dtype']})", ""]  # fmt: skip
+        out += [
+            f"## {config['figure']} — {task.task} ({config['layers']}, batch "
+            f"{config['batch']}, {config['dtype']})",
+            "",
+        ]
         out += training_table(task) + [""]
     elemwise = [t for t in tasks if t.task.startswith("elemwise")]
     if elemwise:
-        out += ["## Fig. 7 — element-wise expressions, speed-up over NumPy "
-                "(higher is better; compiled once with `K.function` / each framework's compiler)",
-                ""]  # fmt: skip
+        out += [
+            "## Fig. 7 — element-wise expressions, speed-up over NumPy "
+            "(higher is better; compiled once with `K.function` / each framework's compiler)",
+            "",
+        ]
         out += elemwise_table(elemwise) + [""] + elemwise_times(elemwise) + [""]
     out += ["## The paper's published numbers (2010 hardware, for comparison)", ""]
     out += paper_tables() + [""]

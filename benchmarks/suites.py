@@ -13,9 +13,26 @@ from typing import Any
 import numpy as np
 
 from benchmarks import minidl_rows, numpy_reference, peers, raw_pytensor, raw_tensorflow
-from benchmarks.harness import Prepared, Row, RowResult, Schedule, Skip, measure_rows, prepare_rows
-from benchmarks.tasks import ELEMWISE, ConvTask, MLPTask, Plan, conv_data, conv_weights
-from benchmarks.tasks import mlp_data, mlp_weights
+from benchmarks.harness import (
+    Prepared,
+    Row,
+    RowResult,
+    Schedule,
+    Skip,
+    measure_rows,
+    prepare_rows,
+    rebind_rows,
+)
+from benchmarks.tasks import (
+    ELEMWISE,
+    ConvTask,
+    MLPTask,
+    Plan,
+    conv_data,
+    conv_weights,
+    mlp_data,
+    mlp_weights,
+)
 
 logger = logging.getLogger("minidl.benchmarks")
 
@@ -65,46 +82,108 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
     for device in opts.devices:
         tag = "" if device == "cpu" else " [gpu]"
         if device == "cpu":
-            rows.append(Row("NumPy hand-written", "reference", "numpy",
-                            lambda: hand(task, weights, data), "hand-written step"))  # fmt: skip
+            rows.append(
+                Row(
+                    "NumPy hand-written",
+                    "reference",
+                    "numpy",
+                    lambda: hand(task, weights, data),
+                    "hand-written step",
+                )
+            )
         for backend in opts.backends:
             variant = _minidl_variant(backend)
-            rows.append(Row(f"minidl {backend}{tag}", "minidl", backend,
-                            _minidl(backend, model, task, weights, data, False, device),
-                            "model.train_on_batch", device, variant))  # fmt: skip
+            rows.append(
+                Row(
+                    f"minidl {backend}{tag}",
+                    "minidl",
+                    backend,
+                    _minidl(backend, model, task, weights, data, False, device),
+                    "model.train_on_batch",
+                    device,
+                    variant,
+                )
+            )
             if is_mlp and device == "cpu":
-                rows.append(Row(f"minidl {backend} fit", "minidl", backend,
-                                _minidl(backend, model, task, weights, data, True, device),
-                                "model.fit (1 call per block)", device, "fit"))  # fmt: skip
+                rows.append(
+                    Row(
+                        f"minidl {backend} fit",
+                        "minidl",
+                        backend,
+                        _minidl(backend, model, task, weights, data, True, device),
+                        "model.fit (1 call per block)",
+                        device,
+                        "fit",
+                    )
+                )
             if backend == "tensorflow" and opts.variants:
                 prepare = _minidl(backend, model, task, weights, data, False, device)
-                rows.append(Row(f"minidl tensorflow XLA{tag}", "minidl", backend,
-                                _with_env(prepare, {"MINIDL_TF_XLA": "1"}),
-                                "model.train_on_batch", device, "xla"))  # fmt: skip
+                rows.append(
+                    Row(
+                        f"minidl tensorflow XLA{tag}",
+                        "minidl",
+                        backend,
+                        _with_env(prepare, {"MINIDL_TF_XLA": "1"}),
+                        "model.train_on_batch",
+                        device,
+                        "xla",
+                    )
+                )
         if "theano" in opts.backends and device == "cpu":
             modes = [raw_pytensor.matched_modes()]
             if opts.variants:
                 modes.append(raw_pytensor.other_mode(modes[0][0]))
             for ours, mode in modes:
-                rows.append(Row(f"PyTensor raw ({ours})", "raw", "theano",
-                                _bind(pt_step, task, weights, data, mode),
-                                "pytensor.function", device, ours))  # fmt: skip
+                rows.append(
+                    Row(
+                        f"PyTensor raw ({ours})",
+                        "raw",
+                        "theano",
+                        _bind(pt_step, task, weights, data, mode),
+                        "pytensor.function",
+                        device,
+                        ours,
+                    )
+                )
         if "tensorflow" in opts.backends:
             for xla in (False, True) if opts.variants else (False,):
-                rows.append(Row(f"TF raw{' XLA' if xla else ''}{tag}", "raw", "tensorflow",
-                                _bind(tf_step, task, weights, data, xla, device),
-                                "tf.function", device, "xla" if xla else ""))  # fmt: skip
+                rows.append(
+                    Row(
+                        f"TF raw{' XLA' if xla else ''}{tag}",
+                        "raw",
+                        "tensorflow",
+                        _bind(tf_step, task, weights, data, xla, device),
+                        "tf.function",
+                        device,
+                        "xla" if xla else "",
+                    )
+                )
         if opts.peers:
-            rows.append(Row(f"PyTorch eager{tag}", "peer", "torch",
-                            _bind(torch_step, task, weights, data, device),
-                            "optimizer.step (eager)", device))  # fmt: skip
+            rows.append(
+                Row(
+                    f"PyTorch eager{tag}",
+                    "peer",
+                    "torch",
+                    _bind(torch_step, task, weights, data, device),
+                    "optimizer.step (eager)",
+                    device,
+                )
+            )
             if device == "cpu":
                 for use_fit in (False, True):
                     api = "fit" if use_fit else "train_on_batch"
                     timed = "model.fit (1 call per block)" if use_fit else "model.train_on_batch"
-                    rows.append(Row(f"Keras 3 {api}", "peer", "keras",
-                                    _bind(keras_step, task, weights, data, use_fit),
-                                    timed, device, api))  # fmt: skip
+                    rows.append(
+                        Row(
+                            f"Keras 3 {api}",
+                            "peer",
+                            "keras",
+                            _bind(keras_step, task, weights, data, use_fit),
+                            timed,
+                            device,
+                            api,
+                        )
+                    )
     return rows
 
 
@@ -151,9 +230,15 @@ def _run(label: str, config: dict, rows: list[Row], items: int, schedule: Schedu
     start = time.perf_counter()
     results, ready = prepare_rows(rows, items)
     measure_rows(results, ready, schedule)
-    schedule_dict = {"steps_per_block": schedule.steps_per_block, "repeats": schedule.repeats,
-                     "warmup_blocks": schedule.warmup_blocks}  # fmt: skip
-    return TaskResult(label, config, schedule_dict, results, time.perf_counter() - start)
+    return TaskResult(label, config, _schedule_dict(schedule), results, time.perf_counter() - start)
+
+
+def _schedule_dict(schedule: Schedule) -> dict[str, int]:
+    return {
+        "steps_per_block": schedule.steps_per_block,
+        "repeats": schedule.repeats,
+        "warmup_blocks": schedule.warmup_blocks,
+    }
 
 
 def run_mlp(opts: Options) -> TaskResult:
@@ -161,21 +246,61 @@ def run_mlp(opts: Options) -> TaskResult:
     task = MLPTask(dtype=opts.dtype)
     weights, data = mlp_weights(task), mlp_data(task)
     rows = training_rows("mlp", task, weights, data, opts)
-    config = {"figure": "Fig. 5", "layers": "784-500(tanh)-10(softmax)", "batch": task.batch,
-              "examples": task.n_examples, "lr": task.learning_rate, "dtype": task.dtype}  # fmt: skip
+    config = {
+        "figure": "Fig. 5",
+        "layers": "784-500(tanh)-10(softmax)",
+        "batch": task.batch,
+        "examples": task.n_examples,
+        "lr": task.learning_rate,
+        "dtype": task.dtype,
+    }
     return _run(task.label, config, rows, task.batch, opts.plan.mlp)
 
 
-def run_conv(opts: Options, batch: int) -> TaskResult:
-    """Fig. 6: every ConvLarge row at one batch size, measured together."""
-    n_examples = opts.plan.conv_examples[batch]
-    task = ConvTask(batch=batch, n_examples=max(n_examples, batch), dtype=opts.dtype)
-    weights, data = conv_weights(task), conv_data(task)
-    rows = training_rows("conv", task, weights, data, opts)
-    config = {"figure": "Fig. 6", "layers": "256x256x1 c6@7x7 tanh p5 c16@7x7 tanh p4 d120 d10",
-              "batch": batch, "examples": task.n_examples, "lr": task.learning_rate,
-              "dtype": task.dtype}  # fmt: skip
-    return _run(task.label, config, rows, batch, opts.plan.conv[batch])
+def run_conv(opts: Options) -> list[TaskResult]:
+    """Fig. 6: every ConvLarge row, compiled once, measured at each batch size in turn.
+
+    Between batch sizes each row gets its initial weights back and the new batches, so the
+    losses of steps 1 and 2 are comparable again while nothing is compiled twice.
+    """
+    plan = opts.plan
+    tasks = [
+        ConvTask(batch=b, n_examples=max(plan.conv_examples[b], b), dtype=opts.dtype)
+        for b in plan.conv_batches
+    ]
+    weights = conv_weights(tasks[0])
+    rows = training_rows("conv", tasks[0], weights, conv_data(tasks[0]), opts)
+    out: list[TaskResult] = []
+    template: list[RowResult] = []
+    ready: dict[str, Prepared] = {}
+    for task in tasks:
+        start = time.perf_counter()
+        if not out:
+            results, ready = prepare_rows(rows, task.batch)
+            template = results
+        else:
+            results = rebind_rows(template, ready, conv_data(task), task.batch)
+            for result in results:
+                if result.status == "ok":
+                    result.note = "; ".join(
+                        filter(None, [result.note, f"compiled in {out[0].task}"])
+                    )
+        schedule = plan.conv[task.batch]
+        measure_rows(results, ready, schedule)
+        config = {
+            "figure": "Fig. 6",
+            "layers": "256x256x1 c6@7x7 tanh p5 c16@7x7 tanh p4 d120 d10",
+            "batch": task.batch,
+            "examples": task.n_examples,
+            "lr": task.learning_rate,
+            "dtype": task.dtype,
+        }
+        out.append(
+            TaskResult(
+                task.label, config, _schedule_dict(schedule), results, time.perf_counter() - start
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- element-wise
@@ -187,23 +312,54 @@ def elemwise_factories(expression: str, opts: Options) -> list[tuple[Row, Callab
     compute = ELEMWISE[expression]
     pairs = [(Row("NumPy", "reference", "numpy", None, "expression"), lambda: (compute, ""))]
     if opts.peers:
-        pairs.append((Row("numexpr", "peer", "numexpr", None, "numexpr.evaluate"),
-                      lambda: _numexpr(expression)))  # fmt: skip
+        pairs.append(
+            (
+                Row("numexpr", "peer", "numexpr", None, "numexpr.evaluate"),
+                lambda: _numexpr(expression),
+            )
+        )
     for backend in opts.backends:
-        pairs.append((Row(f"minidl {backend}", "minidl", backend, None, "K.function", "cpu",
-                          _minidl_variant(backend)),
-                      _bind(minidl_rows.elemwise_function, backend, expression, dtype)))  # fmt: skip
+        pairs.append(
+            (
+                Row(
+                    f"minidl {backend}",
+                    "minidl",
+                    backend,
+                    None,
+                    "K.function",
+                    "cpu",
+                    _minidl_variant(backend),
+                ),
+                _bind(minidl_rows.elemwise_function, backend, expression, dtype),
+            )
+        )
     if "theano" in opts.backends:
         ours, mode = raw_pytensor.matched_modes()
         factory = lambda: (raw_pytensor.elemwise_function(expression, dtype, mode), "")
-        pairs.append((Row(f"PyTensor raw ({ours})", "raw", "theano", None, "pytensor.function",
-                          "cpu", ours), factory))  # fmt: skip
+        pairs.append(
+            (
+                Row(
+                    f"PyTensor raw ({ours})",
+                    "raw",
+                    "theano",
+                    None,
+                    "pytensor.function",
+                    "cpu",
+                    ours,
+                ),
+                factory,
+            )
+        )
     if "tensorflow" in opts.backends:
         factory = lambda: (raw_tensorflow.elemwise_function(expression, dtype, False), "")
         pairs.append((Row("TF raw", "raw", "tensorflow", None, "tf.function"), factory))
     if opts.peers:
-        pairs.append((Row("PyTorch eager", "peer", "torch", None, "eager ops"),
-                      lambda: (peers.torch_elemwise_function(expression), "")))  # fmt: skip
+        pairs.append(
+            (
+                Row("PyTorch eager", "peer", "torch", None, "eager ops"),
+                lambda: (peers.torch_elemwise_function(expression), ""),
+            )
+        )
     return pairs
 
 
@@ -239,8 +395,15 @@ def run_elemwise(opts: Options, expression: str) -> list[TaskResult]:
         a, b = rng.random(size).astype(dtype), rng.random(size).astype(dtype)
         results, ready = [], {}
         for row, _ in pairs:
-            result = RowResult(row.name, row.kind, row.framework, row.timed, row.device,
-                               row.variant, items_per_step=size)  # fmt: skip
+            result = RowResult(
+                row.name,
+                row.kind,
+                row.framework,
+                row.timed,
+                row.device,
+                row.variant,
+                items_per_step=size,
+            )
             results.append(result)
             if row.name in failures:
                 result.status, result.note = failures[row.name]
@@ -253,10 +416,19 @@ def run_elemwise(opts: Options, expression: str) -> list[TaskResult]:
         start = time.perf_counter()
         measure_rows(results, ready, schedule)
         config = {"figure": "Fig. 7", "expression": expression, "size": size, "dtype": dtype}
-        out.append(TaskResult(f"elemwise {expression} n={size:g}", config,
-                              {"steps_per_block": calls, "repeats": schedule.repeats,
-                               "warmup_blocks": schedule.warmup_blocks},
-                              results, time.perf_counter() - start))  # fmt: skip
+        out.append(
+            TaskResult(
+                f"elemwise {expression} n={size:g}",
+                config,
+                {
+                    "steps_per_block": calls,
+                    "repeats": schedule.repeats,
+                    "warmup_blocks": schedule.warmup_blocks,
+                },
+                results,
+                time.perf_counter() - start,
+            )
+        )
     return out
 
 
@@ -267,5 +439,6 @@ def _elemwise_prepared(fn: Callable, a: np.ndarray, b: np.ndarray) -> Prepared:
             out = fn(a, b)
         return float(np.asarray(out)[-1])
 
-    return Prepared(first=lambda: float(np.mean(np.asarray(fn(a, b)), dtype=np.float64)),
-                    block=block)  # fmt: skip
+    return Prepared(
+        first=lambda: float(np.mean(np.asarray(fn(a, b)), dtype=np.float64)), block=block
+    )

@@ -57,9 +57,14 @@ def _ratio_check(task, target, mine, theirs, threshold, what) -> Check:
 
 
 def _minidl_rows(task: TaskResult, device: str = "cpu") -> list[RowResult]:
-    return [r for r in task.rows
-            if r.kind == "minidl" and r.device == device and r.timed == "model.train_on_batch"
-            and r.variant != "xla"]  # fmt: skip
+    return [
+        r
+        for r in task.rows
+        if r.kind == "minidl"
+        and r.device == device
+        and r.timed == "model.train_on_batch"
+        and r.variant != "xla"
+    ]
 
 
 def overhead_checks(task: TaskResult) -> list[Check]:
@@ -72,46 +77,105 @@ def overhead_checks(task: TaskResult) -> list[Check]:
             theirs = _find(task, kind="raw", framework=mine.framework, variant=mine.variant)
         if theirs is None:
             continue
-        checks.append(_ratio_check(task.task, f"minidl {mine.framework} >= 0.9x direct",
-                                   mine, theirs, 0.9, "same step, same setting"))  # fmt: skip
+        checks.append(
+            _ratio_check(
+                task.task,
+                f"minidl {mine.framework} >= 0.9x direct",
+                mine,
+                theirs,
+                0.9,
+                "same step, same setting",
+            )
+        )
     for mine in (r for r in task.rows if r.kind == "minidl" and r.variant == "xla"):
         theirs = _find(task, kind="raw", framework="tensorflow", variant="xla", device=mine.device)
         if theirs is not None:
-            checks.append(_ratio_check(task.task, "minidl tensorflow XLA >= 0.9x direct",
-                                       mine, theirs, 0.9, "both with XLA"))  # fmt: skip
+            checks.append(
+                _ratio_check(
+                    task.task,
+                    "minidl tensorflow XLA >= 0.9x direct",
+                    mine,
+                    theirs,
+                    0.9,
+                    "both with XLA",
+                )
+            )
     return checks
 
 
 def mlp_checks(task: TaskResult) -> list[Check]:
-    """Fastest minidl CPU backend: >= 0.8x hand-written NumPy, and faster than torch and Keras fit."""
+    """Fastest minidl CPU backend: >= 0.8x hand-written NumPy, faster than torch and Keras fit."""
     candidates = [r for r in _minidl_rows(task) if _speed(r) is not None]
     if not candidates:
-        return [Check(task.task, "fastest minidl vs hand-written NumPy", None, 0.8, "n/a",
-                      "no minidl row measured")]  # fmt: skip
+        return [
+            Check(
+                task.task,
+                "fastest minidl vs hand-written NumPy",
+                None,
+                0.8,
+                "n/a",
+                "no minidl row measured",
+            )
+        ]
     best = max(candidates, key=_speed)
-    checks = [_ratio_check(task.task, "fastest minidl >= 0.8x hand-written NumPy", best,
-                           _find(task, kind="reference"), 0.8, "fastest minidl backend")]
-    for peer, label in ((_find(task, framework="torch", device="cpu"), "PyTorch eager"),
-                        (_find(task, framework="keras", variant="fit"), "Keras 3 fit")):
+    checks = [
+        _ratio_check(
+            task.task,
+            "fastest minidl >= 0.8x hand-written NumPy",
+            best,
+            _find(task, kind="reference"),
+            0.8,
+            "fastest minidl backend",
+        )
+    ]
+    for peer, label in (
+        (_find(task, framework="torch", device="cpu"), "PyTorch eager"),
+        (_find(task, framework="keras", variant="fit"), "Keras 3 fit"),
+    ):
         if peer is not None and peer.status == "ok":
-            checks.append(_ratio_check(task.task, f"fastest minidl beats {label}", best, peer,
-                                       1.0, "fastest minidl backend"))  # fmt: skip
+            checks.append(
+                _ratio_check(
+                    task.task,
+                    f"fastest minidl beats {label}",
+                    best,
+                    peer,
+                    1.0,
+                    "fastest minidl backend",
+                )
+            )
         elif peer is not None:
-            checks.append(Check(task.task, f"fastest minidl beats {label}", None, 1.0, "n/a",
-                                f"{peer.name}: {peer.status} ({peer.note})"))  # fmt: skip
+            checks.append(
+                Check(
+                    task.task,
+                    f"fastest minidl beats {label}",
+                    None,
+                    1.0,
+                    "n/a",
+                    f"{peer.name}: {peer.status} ({peer.note})",
+                )
+            )
     return checks
 
 
 def conv_checks(task: TaskResult) -> list[Check]:
     """The numpy backend's ConvLarge step within 1.5x of the best minidl backend's."""
     candidates = [r for r in _minidl_rows(task) if _speed(r) is not None]
-    numpy_row = _find(task, kind="minidl", framework="numpy", device="cpu",
-                      timed="model.train_on_batch")  # fmt: skip
+    numpy_row = _find(
+        task, kind="minidl", framework="numpy", device="cpu", timed="model.train_on_batch"
+    )
     if not candidates or numpy_row is None:
         return []
     best = max(candidates, key=_speed)
-    return [_ratio_check(task.task, "minidl numpy within 1.5x of best backend", numpy_row, best,
-                         1 / 1.5, f"best backend: {best.name}")]  # fmt: skip
+    return [
+        _ratio_check(
+            task.task,
+            "minidl numpy within 1.5x of best backend",
+            numpy_row,
+            best,
+            1 / 1.5,
+            f"best backend: {best.name}",
+        )
+    ]
 
 
 def gpu_checks(task: TaskResult) -> list[Check]:
@@ -121,8 +185,16 @@ def gpu_checks(task: TaskResult) -> list[Check]:
     if not gpu or not cpu:
         return []
     best_gpu, best_cpu = max(gpu, key=_speed), max(cpu, key=_speed)
-    return [_ratio_check(task.task, f"GPU/CPU >= paper's {paper.GPU_OVER_CPU_MLP}x", best_gpu,
-                         best_cpu, paper.GPU_OVER_CPU_MLP, "best minidl GPU vs best CPU")]
+    return [
+        _ratio_check(
+            task.task,
+            f"GPU/CPU >= paper's {paper.GPU_OVER_CPU_MLP}x",
+            best_gpu,
+            best_cpu,
+            paper.GPU_OVER_CPU_MLP,
+            "best minidl GPU vs best CPU",
+        )
+    ]
 
 
 def same_step_check(task: TaskResult, dtype: str) -> Check:

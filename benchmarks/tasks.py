@@ -113,8 +113,12 @@ def conv_weights(task: ConvTask, seed: int = 0) -> list[np.ndarray]:
     """Initial ``[K1, b1, K2, b2, W3, b3, W4, b4]`` (Keras layout) shared by every row."""
     rng = np.random.default_rng(seed)
     k, (f1, f2) = task.kernel, task.filters
-    shapes = [(k, k, task.channels, f1), (k, k, f1, f2), (task.flat, task.hidden),
-              (task.hidden, task.n_out)]  # fmt: skip
+    shapes = [
+        (k, k, task.channels, f1),
+        (k, k, f1, f2),
+        (task.flat, task.hidden),
+        (task.hidden, task.n_out),
+    ]
     weights = []
     for shape in shapes:
         weights.append(glorot_uniform(rng, shape, task.dtype))

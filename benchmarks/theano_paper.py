@@ -51,17 +51,34 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="fewer rounds and sizes (~2 min)")
     size.add_argument("--smoke", action="store_true", help=argparse.SUPPRESS)  # tests only
-    parser.add_argument("--only", type=_csv(TASKS), default=TASKS,
-                        help="tasks to run: mlp,conv,elemwise (default: all)")
-    parser.add_argument("--backends", type=_csv(BACKENDS), default=BACKENDS,
-                        help="minidl backends (and their raw baselines) to run (default: all)")
+    parser.add_argument(
+        "--only",
+        type=_csv(TASKS),
+        default=TASKS,
+        help="tasks to run: mlp,conv,elemwise (default: all)",
+    )
+    parser.add_argument(
+        "--backends",
+        type=_csv(BACKENDS),
+        default=BACKENDS,
+        help="minidl backends (and their raw baselines) to run (default: all)",
+    )
     parser.add_argument("--device", choices=("cpu", "gpu", "all"), default="cpu")
-    parser.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                        help="float32 (default) or float64 as in the paper's CPU runs")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="cap BLAS/OpenMP/torch/TF threads (the paper used 1; default: all)")
-    parser.add_argument("--no-peers", dest="peers", action="store_false",
-                        help="skip PyTorch, Keras 3 and numexpr")
+    parser.add_argument(
+        "--dtype",
+        choices=("float32", "float64"),
+        default="float32",
+        help="float32 (default) or float64 as in the paper's CPU runs",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="cap BLAS/OpenMP/torch/TF threads (the paper used 1; default: all)",
+    )
+    parser.add_argument(
+        "--no-peers", dest="peers", action="store_false", help="skip PyTorch, Keras 3 and numexpr"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument("--no-charts", dest="charts", action="store_false")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
@@ -77,8 +94,9 @@ def resolve_devices(device: str, notes: list[str]) -> tuple[str, ...]:
         return ("cpu",)
     found = environment.gpu_inventory()
     if not found:
-        notes.append("no GPU found (checked torch.cuda, TensorFlow, CuPy and JAX): GPU rows "
-                     "skipped")  # fmt: skip
+        notes.append(
+            "no GPU found (checked torch.cuda, TensorFlow, CuPy and JAX): GPU rows skipped"
+        )
         return ("cpu",) if device == "all" else ()
     notes.append("GPU found: " + "; ".join(f"{k}: {v}" for k, v in found.items()))
     return ("cpu", "gpu") if device == "all" else ("gpu",)
@@ -100,17 +118,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     plan = TINY if args.smoke else QUICK if args.quick else FULL
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
-    opts = suites.Options(args.backends, devices, args.dtype, plan, peers=args.peers,
-                          variants=mode == "full")  # fmt: skip
+    opts = suites.Options(
+        args.backends, devices, args.dtype, plan, peers=args.peers, variants=mode == "full"
+    )
     log = logging.getLogger("minidl.benchmarks")
     results: list[suites.TaskResult] = []
     if "mlp" in args.only:
         log.info("Fig. 5 MLP")
         results.append(suites.run_mlp(opts))
     if "conv" in args.only:
-        for batch in plan.conv_batches:
-            log.info("Fig. 6 ConvLarge, batch %d", batch)
-            results.append(suites.run_conv(opts, batch))
+        log.info("Fig. 6 ConvLarge, batches %s", plan.conv_batches)
+        results.extend(suites.run_conv(opts))
     if "elemwise" in args.only and "cpu" in devices:
         for expression in ELEMWISE:
             log.info("Fig. 7 %s", expression)
@@ -120,16 +138,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     payload = {
         "command": "python -m benchmarks.theano_paper " + " ".join(argv or sys.argv[1:]),
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "threads": environment.thread_report(),
-        "settings": {"mode": mode, "dtype": args.dtype, "devices": list(devices),
-                     "backends": list(args.backends), "tasks": list(args.only),
-                     "peers": args.peers, "threads": args.threads},  # fmt: skip
+        "settings": {
+            "mode": mode,
+            "dtype": args.dtype,
+            "devices": list(devices),
+            "backends": list(args.backends),
+            "tasks": list(args.only),
+            "peers": args.peers,
+            "threads": args.threads,
+        },
         "method": reporting.METHOD,
         "notes": notes,
-        "paper": {"citation": paper.CITATION, "hardware": paper.HARDWARE, "mlp": paper.MLP,
-                  "conv": paper.CONV, "elemwise": paper.ELEMWISE_NOTE},  # fmt: skip
+        "paper": {
+            "citation": paper.CITATION,
+            "hardware": paper.HARDWARE,
+            "mlp": paper.MLP,
+            "conv": paper.CONV,
+            "elemwise": paper.ELEMWISE_NOTE,
+        },
         "tasks": [t.to_dict() for t in results],
         "targets": [c.to_dict() for c in checks],
     }
@@ -143,8 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     text = reporting.markdown(payload, results, checks)
     (args.out / "latest.md").write_text(text + "\n")
     print(text)
-    print(f"\nWrote {args.out / 'latest.json'} and {args.out / 'latest.md'} "
-          f"in {payload['wall_s']:.0f} s.")  # fmt: skip
+    print(
+        f"\nWrote {args.out / 'latest.json'} and {args.out / 'latest.md'} "
+        f"in {payload['wall_s']:.0f} s."
+    )
     return 0
 
 

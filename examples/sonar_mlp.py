@@ -110,9 +110,12 @@ def run_cv(X: np.ndarray, y: np.ndarray, args: argparse.Namespace, hidden: tuple
 def main(argv: Sequence[str] | None = None) -> None:
     """Load the data, then run the split or the cross-validation experiment."""
     args = parse_args(argv)
-    if args.backend:
-        K.set_backend(args.backend)
-    X, labels = load_sonar(args.data)
+    try:
+        if args.backend:
+            K.set_backend(args.backend)
+        X, labels = load_sonar(args.data)
+    except (ImportError, OSError, ValueError) as err:  # a bad --backend or --data
+        raise SystemExit(f"sonar_mlp.py: error: {err}") from None
     y = LabelEncoder().fit_transform(labels)  # M -> 0, R -> 1
     hidden = SMALLER_HIDDEN if args.smaller else STANDARD_HIDDEN
     sizes = "-".join(str(n) for n in (X.shape[1], *hidden, 1))

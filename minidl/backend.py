@@ -6,8 +6,12 @@ The backend is chosen on first use: the ``MINIDL_BACKEND`` environment variable,
 they were built with and refuse to run on another one.
 
 >>> from minidl import backend as K
->>> K.name() in ("numpy", "theano", "tensorflow") or True
-True
+>>> K.floatx()
+'float32'
+>>> K.set_backend("caffe")
+Traceback (most recent call last):
+    ...
+ValueError: Unknown backend 'caffe'. Available backends: numpy, tensorflow, theano (aliases: np->numpy, pytensor->theano, tf->tensorflow).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Callbacks: hooks that ``fit`` calls around epochs and batches (Keras semantics).
 
-``fit`` runs, in order, the progress bar (when ``verbose``), the user's callbacks, then the
-model's ``History``. Batch logs hold that batch's values (``loss``, metrics, ``batch``,
-``size``); epoch logs hold the epoch's averages weighted by batch size plus ``val_*`` values.
+``fit`` runs, in order, the progress bar (``minidl.progbar.ProgbarLogger``, when ``verbose``),
+the user's callbacks, then the model's ``History``. Batch logs hold that batch's values
+(``loss``, metrics, ``batch``, ``size``); epoch logs hold the epoch's averages weighted by batch
+size plus ``val_*`` values.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as K
-from minidl.progbar import Progbar
 
 logger = logging.getLogger("minidl")
 
@@ -123,40 +123,6 @@ class History(Callback):
         self.epoch.append(epoch)
         for key, value in (logs or {}).items():
             self.history.setdefault(key, []).append(value)
-
-
-class ProgbarLogger(Callback):
-    """Prints ``Epoch i/n`` and a progress bar (verbose 1) or one line per epoch (verbose 2)."""
-
-    def __init__(self, verbose: int = 1) -> None:
-        super().__init__()
-        self.verbose = verbose
-        self.progbar: Progbar | None = None
-        self.seen = 0
-
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        print(f"Epoch {epoch + 1}/{self.params['epochs']}")
-        counts_samples = self.params.get("samples") is not None
-        target = self.params["samples"] if counts_samples else self.params.get("steps")
-        self.progbar = Progbar(
-            target, verbose=self.verbose, unit_name="sample" if counts_samples else "step"
-        )
-        self.seen = 0
-
-    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        self.seen += logs.get("size", 1) if self.params.get("samples") is not None else 1
-        values = [(name, logs[name]) for name in self.params["metrics"] if name in logs]
-        assert self.progbar is not None
-        # never finalized here: the epoch's line is completed in on_epoch_end with val_ values
-        self.progbar.update(self.seen, values, finalize=False)
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        logs = logs or {}
-        assert self.progbar is not None
-        names = [n for n in logs if n.startswith("val_")]
-        self.progbar.stateful_metrics.update(names)
-        self.progbar.update(self.seen, [(n, logs[n]) for n in names], finalize=True)
 
 
 class _MonitorMixin:
@@ -454,3 +420,11 @@ def _positional_arity(fn: Callable[..., Any]) -> int:
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in parameters):
         return 2
     return sum(1 for p in parameters if p.kind in kinds)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ProgbarLogger":  # lives with the bar it draws; imported lazily (no cycle)
+        from minidl.progbar import ProgbarLogger
+
+        return ProgbarLogger
+    raise AttributeError(f"module 'minidl.callbacks' has no attribute {name!r}")

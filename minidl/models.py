@@ -159,10 +159,22 @@ class Sequential(SequentialBase):
         """
         x = self._prepare_run(x)
         return training.fit_loop(
-            self, x, y, batch_size, epochs, verbose, callbacks, validation_split,
-            validation_data, shuffle, class_weight, sample_weight, initial_epoch,
-            steps_per_epoch, validation_steps,
-        )  # fmt: skip
+            self,
+            x,
+            y,
+            batch_size,
+            epochs,
+            verbose,
+            callbacks,
+            validation_split,
+            validation_data,
+            shuffle,
+            class_weight,
+            sample_weight,
+            initial_epoch,
+            steps_per_epoch,
+            validation_steps,
+        )
 
     def evaluate(
         self,
@@ -179,7 +191,7 @@ class Sequential(SequentialBase):
 
         x = self._prepare_run(x)
         if is_array_like(x):
-            arrays = training._prepare_arrays(self, x, y, sample_weight)
+            arrays = training.prepare_arrays(self, x, y, sample_weight)
             if arrays[1] is None:
                 raise ValueError("`evaluate` needs targets: pass `y`. Received: y=None")
             adapter: Any = ArrayAdapter(*arrays, batch_size=batch_size or 32, steps=steps)

@@ -162,6 +162,7 @@ class Optimizer:
             slots.append(self._slots[id(param)][1])
         return slots
 
+    @property
     def weights(self) -> list[Any]:
         """State variables in a fixed order: iterations, then each parameter's slots."""
         if self._backend is None:
@@ -170,7 +171,7 @@ class Optimizer:
 
     def get_weights(self) -> list[np.ndarray]:
         """State as NumPy arrays (empty before the first ``get_updates``)."""
-        return [K.get_value(v) for v in self.weights()]
+        return [K.get_value(v) for v in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Restore state saved by ``get_weights``.
@@ -182,7 +183,7 @@ class Optimizer:
         if self._backend is None:
             self._pending_weights = arrays
             return
-        variables = self.weights()
+        variables = self.weights
         if not self._slots and self.slot_names and len(arrays) > 1:
             K.set_value(self._iterations, np.asarray(arrays[0], dtype="int64"))
             self._pending_weights = arrays[1:]

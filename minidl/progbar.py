@@ -1,7 +1,8 @@
 """A text progress bar with ETA and running averages, written to ``sys.stdout``.
 
 On a terminal the bar is redrawn in place (``\\r``) as batches finish; when stdout is a file
-or a pipe only the final line of each bar is printed, so logs stay readable.
+or a pipe only the final line of each bar is printed, so logs stay readable. ``fit`` draws its
+bars through the ``ProgbarLogger`` callback defined here.
 
 >>> import io, contextlib
 >>> out = io.StringIO()
@@ -18,6 +19,9 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Iterable, Sequence
+from typing import Any
+
+from minidl.callbacks import Callback
 
 
 def stdout_is_interactive() -> bool:
@@ -165,3 +169,37 @@ class Progbar:
         if self.verbose == 2:
             return timing + self._metric_text()
         return self._bar(current) + timing + self._metric_text()
+
+
+class ProgbarLogger(Callback):
+    """Prints ``Epoch i/n`` and a progress bar (verbose 1) or one line per epoch (verbose 2)."""
+
+    def __init__(self, verbose: int = 1) -> None:
+        super().__init__()
+        self.verbose = verbose
+        self.progbar: Progbar | None = None
+        self.seen = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        print(f"Epoch {epoch + 1}/{self.params['epochs']}")
+        counts_samples = self.params.get("samples") is not None
+        target = self.params["samples"] if counts_samples else self.params.get("steps")
+        self.progbar = Progbar(
+            target, verbose=self.verbose, unit_name="sample" if counts_samples else "step"
+        )
+        self.seen = 0
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        self.seen += logs.get("size", 1) if self.params.get("samples") is not None else 1
+        values = [(name, logs[name]) for name in self.params["metrics"] if name in logs]
+        assert self.progbar is not None
+        # never finalized here: the epoch's line is completed in on_epoch_end with val_ values
+        self.progbar.update(self.seen, values, finalize=False)
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        assert self.progbar is not None
+        names = [n for n in logs if n.startswith("val_")]
+        self.progbar.stateful_metrics.update(names)
+        self.progbar.update(self.seen, [(n, logs[n]) for n in names], finalize=True)

@@ -116,9 +116,9 @@ def write_weights(group: h5py.Group, model: Any) -> None:
 
     backend = model.backend_module()
     group.attrs["layer_names"] = _name_array([layer.name for layer in model.layers])
-    group.attrs["backend"] = (model._backend_name or K.name()).encode("utf8")
-    group.attrs["keras_version"] = KERAS_LAYOUT_VERSION
-    group.attrs["minidl_version"] = __version__.encode("utf8")
+    group.attrs["backend"] = np.bytes_((model._backend_name or K.name()).encode("utf8"))
+    group.attrs["keras_version"] = np.bytes_(KERAS_LAYOUT_VERSION)
+    group.attrs["minidl_version"] = np.bytes_(__version__.encode("utf8"))
     for layer in model.layers:
         layer_group = group.create_group(layer.name)
         names = [layer.weight_name(w) for w in layer.weights]
@@ -272,13 +272,23 @@ def save_model(
     config = json.dumps({"class_name": "Sequential", "config": model.get_config()})
     training_config = getattr(model, "_training_config", None)
     with atomic_hdf5(filepath, overwrite) as handle:
-        handle.attrs["model_config"] = config.encode("utf8")
+        handle.attrs["model_config"] = np.bytes_(config.encode("utf8"))
         write_weights(handle.create_group("model_weights"), model)
         for key in ("backend", "keras_version", "minidl_version"):
             handle.attrs[key] = handle["model_weights"].attrs[key]
         if include_optimizer and training_config is not None:
-            handle.attrs["training_config"] = json.dumps(training_config).encode("utf8")
-            state = model.optimizer.get_weights() if model.optimizer is not None else []
+            handle.attrs["training_config"] = np.bytes_(json.dumps(training_config).encode())
+            state = []
+            if model.optimizer is not None and model._backend_name == K.name():
+                state = model.optimizer.get_weights()
+            elif model.optimizer is not None:
+                logger.warning(
+                    "Saving %r without its optimizer state: the model lives on the %r backend "
+                    "but %r is current.",
+                    model.name,
+                    model._backend_name,
+                    K.name(),
+                )
             group = handle.create_group("optimizer_weights")
             names = [f"optimizer/state_{i}:0" for i in range(len(state))]
             group.attrs["weight_names"] = _name_array(names)

@@ -212,7 +212,7 @@ class BaseWrapper(BaseEstimator):
     def _fit_model(self, X: np.ndarray, targets: np.ndarray, fit_params: dict[str, Any]) -> None:
         with self._seeded():
             model = self._call_build(self._meta)
-            if not model.built:
+            if not getattr(model, "built", True):
                 model.build((None, self.n_features_in_))
             self._compile(model, self._default_loss(model))
             self._check_output(model)
@@ -246,7 +246,7 @@ class BaseWrapper(BaseEstimator):
         self.__dict__.update(state)
         if weights is not None:
             model = self._call_build(self._meta)
-            if not model.built:
+            if not getattr(model, "built", True):
                 model.build((None, self.n_features_in_))
             model.set_weights(weights)
             self.model_ = model

@@ -12,6 +12,11 @@ from minidl.backends import registry
 
 BACKENDS = ("numpy", "theano", "tensorflow")
 
+# Theano (PyTensor) steps compile with the Python linker in tests: a cold C compile of every
+# small test graph would dominate the suite's run time. test_backend_theano.py runs an MLP and
+# a CNN in the backend's default (C or NUMBA) mode. An explicit setting is kept.
+os.environ.setdefault("MINIDL_THEANO_MODE", "FAST_COMPILE")
+
 
 def backend_skip_reason(name: str) -> str | None:
     """Why ``name`` cannot run here, or None when it can."""

@@ -53,9 +53,7 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, strides=(1, 1), padding="valid") -
     return out
 
 
-def pool2d(
-    x: np.ndarray, pool_size, strides=None, padding="valid", pool_mode="max"
-) -> np.ndarray:
+def pool2d(x: np.ndarray, pool_size, strides=None, padding="valid", pool_mode="max") -> np.ndarray:
     """Max or average pooling of NHWC ``x``; padded cells never count (TensorFlow's rule)."""
     strides = pool_size if strides is None else strides
     n, h, w, c = x.shape

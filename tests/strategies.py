@@ -85,6 +85,8 @@ def pool_configs(draw: st.DrawFn, max_side: int = 6, channels: int = 2) -> PoolC
     size = batch * height * width * channels
     # a permutation of well-separated values: no two cells of a window tie
     order = draw(st.permutations(range(size)))
-    x = (np.array(order, dtype=np.float64) / size * 4.0 - 2.0).reshape(batch, height, width, channels)
+    x = (np.array(order, dtype=np.float64) / size * 4.0 - 2.0).reshape(
+        batch, height, width, channels
+    )
     mode = draw(st.sampled_from(["max", "avg"]))
     return PoolConfig(x, (ph, pw), strides, padding, mode)

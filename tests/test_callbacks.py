@@ -73,15 +73,18 @@ class WeightSnapshots(callbacks.Callback):
 
 def test_hooks_are_called_in_order_with_logs():
     recorder = Recorder()
-    small_model().fit(X, Y, batch_size=10, epochs=2, verbose=0, callbacks=[recorder],
-                      validation_data=(X, Y))  # fmt: skip
+    small_model().fit(
+        X, Y, batch_size=10, epochs=2, verbose=0, callbacks=[recorder], validation_data=(X, Y)
+    )
     calls = recorder.calls
     assert calls[0] == ("train_begin",) and calls[-1] == ("train_end",)
     assert calls[1] == ("epoch_begin", 0) and calls[2] == ("batch_begin", 0)
     assert calls[3] == ("batch_end", 0, ["acc", "batch", "loss", "size"])
     assert [c for c in calls if c[0] == "epoch_end"][0] == (
-        "epoch_end", 0, ["acc", "loss", "val_acc", "val_loss"],
-    )  # fmt: skip
+        "epoch_end",
+        0,
+        ["acc", "loss", "val_acc", "val_loss"],
+    )
     assert sum(c[0] == "batch_end" for c in calls) == 6
 
 
@@ -89,8 +92,11 @@ def test_history_records_every_epoch():
     history = small_model().fit(X, Y, batch_size=8, epochs=3, verbose=0, validation_split=0.2)
     assert history.epoch == [0, 1, 2]
     assert {k: len(v) for k, v in history.history.items()} == {
-        "loss": 3, "acc": 3, "val_loss": 3, "val_acc": 3,
-    }  # fmt: skip
+        "loss": 3,
+        "acc": 3,
+        "val_loss": 3,
+        "val_acc": 3,
+    }
     assert history.params["epochs"] == 3 and history.params["steps"] == 3
     assert history.params["metrics"] == ["loss", "acc", "val_loss", "val_acc"]
     assert all(isinstance(v, float) for v in history.history["loss"])
@@ -105,8 +111,13 @@ def test_early_stopping_waits_for_patience_and_restores_best_weights():
     snapshots = WeightSnapshots()
     stopper = callbacks.EarlyStopping(monitor="score", patience=2, restore_best_weights=True)
     model = small_model()
-    history = model.fit(X, Y, epochs=10, verbose=0,
-                        callbacks=[FakeMetric([3, 2, 2.5, 2.6, 1, 0]), snapshots, stopper])  # fmt: skip
+    history = model.fit(
+        X,
+        Y,
+        epochs=10,
+        verbose=0,
+        callbacks=[FakeMetric([3, 2, 2.5, 2.6, 1, 0]), snapshots, stopper],
+    )
     assert history.epoch == [0, 1, 2, 3]
     assert stopper.stopped_epoch == 3 and stopper.best == 2
     for best, now in zip(snapshots.snapshots[1], model.get_weights()):
@@ -117,8 +128,9 @@ def test_early_stopping_modes_and_min_delta():
     stopper = callbacks.EarlyStopping(monitor="val_acc")
     assert stopper.mode == "max"
     rising = callbacks.EarlyStopping(monitor="score", mode="max", min_delta=0.5, patience=0)
-    history = small_model().fit(X, Y, epochs=5, verbose=0,
-                                callbacks=[FakeMetric([1, 1.4, 3, 3, 3]), rising])  # fmt: skip
+    history = small_model().fit(
+        X, Y, epochs=5, verbose=0, callbacks=[FakeMetric([1, 1.4, 3, 3, 3]), rising]
+    )
     assert history.epoch == [0, 1]
     with pytest.raises(ValueError, match="mode"):
         callbacks.EarlyStopping(mode="lowest")
@@ -126,21 +138,28 @@ def test_early_stopping_modes_and_min_delta():
 
 def test_early_stopping_warns_about_a_missing_metric(caplog):
     with caplog.at_level(logging.WARNING, logger="minidl"):
-        history = small_model().fit(X, Y, epochs=2, verbose=0,
-                                    callbacks=[callbacks.EarlyStopping()])  # fmt: skip
+        history = small_model().fit(
+            X, Y, epochs=2, verbose=0, callbacks=[callbacks.EarlyStopping()]
+        )
     assert len(history.epoch) == 2 and "'val_loss' which is not available" in caplog.text
 
 
 def test_model_checkpoint_formats_names_and_saves_best_only(tmp_path):
-    every = callbacks.ModelCheckpoint(str(tmp_path / "w.{epoch:02d}-{score:.1f}.h5"),
-                                      monitor="score", save_weights_only=True)  # fmt: skip
-    best = callbacks.ModelCheckpoint(str(tmp_path / "best" / "model.{epoch:02d}.h5"),
-                                     monitor="score", save_best_only=True)  # fmt: skip
+    every = callbacks.ModelCheckpoint(
+        str(tmp_path / "w.{epoch:02d}-{score:.1f}.h5"), monitor="score", save_weights_only=True
+    )
+    best = callbacks.ModelCheckpoint(
+        str(tmp_path / "best" / "model.{epoch:02d}.h5"), monitor="score", save_best_only=True
+    )
     model = small_model()
     model.fit(X, Y, epochs=4, verbose=0, callbacks=[FakeMetric([3, 2, 2.5, 1]), every, best])
     assert sorted(os.listdir(tmp_path)) == [
-        "best", "w.01-3.0.h5", "w.02-2.0.h5", "w.03-2.5.h5", "w.04-1.0.h5",
-    ]  # fmt: skip
+        "best",
+        "w.01-3.0.h5",
+        "w.02-2.0.h5",
+        "w.03-2.5.h5",
+        "w.04-1.0.h5",
+    ]
     assert sorted(os.listdir(tmp_path / "best")) == ["model.01.h5", "model.02.h5", "model.04.h5"]
     restored = load_model(str(tmp_path / "best" / "model.04.h5"))
     np.testing.assert_allclose(restored.predict(X), model.predict(X), rtol=1e-6)
@@ -159,8 +178,9 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(caplog):
     x[25] = np.nan  # batch 2 with batch_size=10 and no shuffling
     terminator = callbacks.TerminateOnNaN()
     with caplog.at_level(logging.WARNING, logger="minidl"):
-        history = small_model().fit(x, Y, batch_size=10, epochs=3, shuffle=False, verbose=0,
-                                    callbacks=[terminator])  # fmt: skip
+        history = small_model().fit(
+            x, Y, batch_size=10, epochs=3, shuffle=False, verbose=0, callbacks=[terminator]
+        )
     assert history.params["terminated_on_nan"] == {"epoch": 0, "batch": 2}
     assert (terminator.stopped_epoch, terminator.stopped_batch) == (0, 2)
     assert history.epoch == [0] and np.isnan(history.history["loss"][0])
@@ -169,10 +189,17 @@ def test_terminate_on_nan_stops_at_the_first_bad_batch(caplog):
 
 def test_csv_logger_writes_and_appends(tmp_path):
     path = tmp_path / "log.csv"
-    small_model().fit(X, Y, epochs=2, verbose=0, validation_split=0.2,
-                      callbacks=[callbacks.CSVLogger(path)])  # fmt: skip
-    small_model().fit(X, Y, epochs=1, verbose=0, validation_split=0.2,
-                      callbacks=[callbacks.CSVLogger(path, append=True)])  # fmt: skip
+    small_model().fit(
+        X, Y, epochs=2, verbose=0, validation_split=0.2, callbacks=[callbacks.CSVLogger(path)]
+    )
+    small_model().fit(
+        X,
+        Y,
+        epochs=1,
+        verbose=0,
+        validation_split=0.2,
+        callbacks=[callbacks.CSVLogger(path, append=True)],
+    )
     rows = list(csv.reader(path.open()))
     assert rows[0] == ["epoch", "acc", "loss", "val_acc", "val_loss"]
     assert [row[0] for row in rows[1:]] == ["0", "1", "0"]

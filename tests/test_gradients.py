@@ -197,9 +197,7 @@ GROUPS: dict[str, Group] = {
         {
             "bce_from_logits": lambda t, z: K.binary_crossentropy(t, z, from_logits=True),
             "bce_after_sigmoid": lambda t, z: K.binary_crossentropy(t, K.sigmoid(z)),
-            "bce_probabilities": lambda t, z: K.binary_crossentropy(
-                t, K.sigmoid(z) * 0.5 + 0.25
-            ),
+            "bce_probabilities": lambda t, z: K.binary_crossentropy(t, K.sigmoid(z) * 0.5 + 0.25),
             "cce_after_softmax": lambda t, z: K.categorical_crossentropy(t, K.softmax(z)),
             "cce_from_logits": lambda t, z: K.categorical_crossentropy(t, z, from_logits=True),
             "cce_probabilities": lambda t, z: K.categorical_crossentropy(t, K.exp(z * 0.3)),

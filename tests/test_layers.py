@@ -7,7 +7,7 @@ import pytest
 
 import minidl
 from minidl import backend as K
-from minidl import initializers
+from minidl import initializers, regularizers
 from minidl import layers as L
 
 from .conftest import installed_backends
@@ -82,6 +82,18 @@ CASES = {
         (2, 3, 5),
         1,
         lambda x, w: x @ w[0],
+    ),
+    "dense_regularized_seeded": (
+        lambda: L.Dense(
+            2,
+            activation="sigmoid",
+            kernel_initializer=initializers.HeNormal(seed=1),
+            kernel_regularizer="l2",
+            bias_regularizer=regularizers.l1(0.1),
+        ),
+        (3, 4),
+        2,
+        lambda x, w: 1 / (1 + np.exp(-(x @ w[0] + w[1]))),
     ),
     "conv2d_same_tanh": (
         lambda: L.Conv2D(3, 3, padding="same", activation="tanh"),
@@ -250,6 +262,17 @@ def test_layer_classes_by_name_and_aliases():
         L.deserialize({"config": {}})
 
 
+def test_add_weight_seed_and_initializer_checks():
+    layer = L.Layer(name="custom")
+    first = layer.add_weight("a", (3, 2), "he_normal", seed=4)
+    second = layer.add_weight("b", (3, 2), initializers.HeNormal(seed=9), seed=4)
+    layer.add_weight("c", (2,), "zeros", seed=4, trainable=False)
+    np.testing.assert_array_equal(K.get_value(first), K.get_value(second))
+    assert len(layer.trainable_weights) == 2 and layer.count_params() == 14
+    with pytest.raises(ValueError, match=r"Initializer for weight 'd' of layer 'custom'"):
+        layer.add_weight("d", (2,), lambda shape, dtype: np.zeros(3))
+
+
 def test_same_seed_gives_same_initial_weights_on_every_backend():
     weights = []
     for name in installed_backends():
@@ -332,6 +355,8 @@ def test_unknown_keyword_argument_is_a_type_error():
         (lambda: L.BatchNormalization(axis=0), (None, 3), r"cannot normalize over axis 0"),
         (lambda: L.BatchNormalization(axis=3), (None, 3), r"axis 3 of a 2-D input"),
         (lambda: L.Input(shape=(3,)), (None, 4), r"expected shape \(None, 3\)"),
+        (lambda: L.Conv2D(2, 3), (None, 5, 5, None), r"channel axis .* must be known"),
+        (lambda: L.BatchNormalization(), (None, None), r"Axis -1 .* must have a known size"),
     ],
 )
 def test_wrong_input_shape_raises_naming_the_layer(make, input_shape, message):

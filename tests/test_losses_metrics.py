@@ -1,12 +1,15 @@
-"""Losses and metrics: values against plain NumPy formulas on every backend, and lookups."""
+"""Losses, metrics and weight penalties: values vs plain NumPy on every backend, lookups."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import pytest
 
 from minidl import backend as K
-from minidl import losses, metrics
+from minidl import activations, initializers, losses, metrics, regularizers
+from minidl.layers import Conv2D, Dense
 
 EPS = 1e-7
 RNG = np.random.default_rng(0)
@@ -164,3 +167,51 @@ def test_categorical_loss_with_integer_labels_suggests_the_sparse_loss(backend):
         run(lambda t, p: [losses.categorical_crossentropy(t, p)], LABELS.astype("int64"), P_CAT)
     with pytest.raises(ValueError, match=r"`mean_squared_error` expects targets with the rank"):
         run(lambda t, p: [losses.mean_squared_error(t, p)], Y_REG[:, :, None, None], P_REG)
+
+
+# ------------------------------------------------------------------------ regularizers
+
+
+def test_weight_penalties_match_numpy(backend):
+    kernel = np.array([[1.0, -2.0], [0.5, 0.0], [-1.5, 3.0]], dtype="float32")
+    bias = np.array([0.5, -1.0], dtype="float32")
+    dense = Dense(2, kernel_regularizer=regularizers.l1_l2(0.1, 0.2), bias_regularizer="l2")
+    dense.build_for((None, 3))
+    dense.set_weights([kernel, bias])
+    conv = Conv2D(1, 2, kernel_regularizer=regularizers.L1L2(), use_bias=False)
+    conv.build_for((None, 3, 3, 1))
+
+    def fn(x):
+        return dense.regularization_losses() + conv.regularization_losses(), []
+
+    kernel_penalty, bias_penalty, zero = K.function(fn, [((None, 1), "float32")])(
+        np.zeros((1, 1), "float32")
+    )
+    expected = 0.1 * np.abs(kernel).sum() + 0.2 * (kernel**2).sum()
+    np.testing.assert_allclose(kernel_penalty, expected, rtol=1e-6)
+    np.testing.assert_allclose(bias_penalty, 0.01 * (bias**2).sum(), rtol=1e-6)
+    assert float(zero) == 0.0
+
+
+def test_regularizer_lookup_serialization_and_errors():
+    assert regularizers.get(None) is None
+    assert regularizers.get("l1").get_config() == {"l1": 0.01, "l2": 0.0}
+    penalty = regularizers.l1_l2(0.3, 0.4)
+    assert regularizers.get(regularizers.serialize(penalty)).get_config() == {"l1": 0.3, "l2": 0.4}
+    dense = Dense(3, kernel_regularizer=penalty, name="fc")
+    clone = Dense.from_config(dense.get_config())
+    assert clone.get_config() == dense.get_config()
+    assert clone.kernel_regularizer.get_config() == {"l1": 0.3, "l2": 0.4}
+    with pytest.raises(ValueError, match=r"Unknown regularizer 'l3'. Valid names: l1, l2"):
+        regularizers.get("l3")
+    with pytest.raises(ValueError, match=r"`l2` of regularizer L1L2.*Received: l2=-1"):
+        regularizers.l2(-1)
+    with pytest.raises(ValueError, match=r"Unknown regularizer class 'Orthogonal'"):
+        regularizers.get({"class_name": "Orthogonal", "config": {}})
+
+
+def test_serializing_an_object_without_a_name_is_an_error():
+    nameless = functools.partial(np.add, 1)
+    for module in (activations, initializers, losses, regularizers):
+        with pytest.raises(ValueError, match=r"(?i)cannot serialize"):
+            module.serialize(nameless)

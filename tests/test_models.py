@@ -26,8 +26,11 @@ def binary_model(name: str | None = None, **compile_kwargs) -> Sequential:
         [Dense(8, input_dim=4, activation="relu"), Dense(1, activation="sigmoid")], name=name
     )
     compile_kwargs.setdefault("metrics", ["accuracy"])
-    model.compile(optimizer=compile_kwargs.pop("optimizer", "adam"), loss="binary_crossentropy",
-                  **compile_kwargs)  # fmt: skip
+    model.compile(
+        optimizer=compile_kwargs.pop("optimizer", "adam"),
+        loss="binary_crossentropy",
+        **compile_kwargs,
+    )
     return model
 
 
@@ -176,8 +179,14 @@ def test_validation_split_keeps_the_last_samples():
 def test_validation_data_and_sample_weight():
     model = binary_model()
     weights = np.where(np.arange(40) < 20, 1.0, 0.0)
-    history = model.fit(X4, Y_BINARY, sample_weight=weights, epochs=1, verbose=0,
-                        validation_data=(X4[:10], Y_BINARY[:10]))  # fmt: skip
+    history = model.fit(
+        X4,
+        Y_BINARY,
+        sample_weight=weights,
+        epochs=1,
+        verbose=0,
+        validation_data=(X4[:10], Y_BINARY[:10]),
+    )
     assert "val_accuracy" in history.history
     assert model.test_on_batch(X4, Y_BINARY, sample_weight=np.zeros(40))[0] == 0.0
 
@@ -247,8 +256,7 @@ def test_stop_training_flag_ends_fit_after_the_epoch():
             if epoch == 1:
                 self.model.stop_training = True
 
-    history = binary_model().fit(X4, Y_BINARY, epochs=5, verbose=0,
-                                 callbacks=[StopAtSecondEpoch()])  # fmt: skip
+    history = binary_model().fit(X4, Y_BINARY, epochs=5, verbose=0, callbacks=[StopAtSecondEpoch()])
     assert history.epoch == [0, 1]
 
 
@@ -335,6 +343,10 @@ def test_integer_labels_for_categorical_crossentropy_get_a_hint():
         model.fit(X4, labels + 1, verbose=0)
     with pytest.raises(ValueError, match="looks one-hot"):
         model.fit(X4, np.eye(3)[labels], verbose=0)
+    single = Sequential([Dense(1, input_dim=4, activation="softmax")])
+    single.compile("sgd", "categorical_crossentropy")
+    with pytest.raises(ValueError, match="binary_crossentropy"):
+        single.fit(X4, Y_BINARY, verbose=0)
 
 
 def test_arrays_of_different_lengths_are_rejected():
@@ -386,3 +398,51 @@ def test_a_model_refuses_to_run_on_another_backend():
     result = clone.predict(X4)
     K.set_backend("numpy")
     np.testing.assert_allclose(result, model.predict(X4), rtol=1e-5, atol=1e-6)
+
+
+def test_layer_weight_penalties_are_added_to_the_loss():
+    from minidl.layers import Layer
+
+    class PenalizedScale(Layer):
+        """Multiplies by a weight and asks for an L2 penalty on it."""
+
+        def build(self, input_shape):
+            self.scale = self.add_weight("scale", (input_shape[-1],), initializer="ones")
+
+        def call(self, inputs, training=False):
+            return inputs * self.scale
+
+        def regularization_losses(self):
+            return [0.5 * K.sum(K.square(self.scale))]
+
+    model = Sequential([PenalizedScale(input_shape=(4,)), Dense(1, kernel_initializer="zeros")])
+    model.compile("sgd", "mse")
+    penalty = 0.5 * 4  # 0.5 * sum(ones(4) ** 2)
+    loss = model.test_on_batch(X4, np.zeros(40))
+    assert loss == pytest.approx(penalty)
+
+
+def test_each_step_is_compiled_once_and_reused(monkeypatch):
+    from minidl.engine import steps
+
+    compiled = []
+
+    class CountingBackend:
+        def __getattr__(self, name):
+            return getattr(K, name)
+
+        def function(self, fn, input_specs, name=None):
+            compiled.append(name)
+            return K.function(fn, input_specs, name=name)
+
+    monkeypatch.setattr(steps, "K", CountingBackend())
+    model = binary_model()
+    model.fit(X4, Y_BINARY, batch_size=4, epochs=3, verbose=0, validation_split=0.25)
+    model.evaluate(X4, Y_BINARY, batch_size=4, verbose=0)
+    model.predict(X4, batch_size=4)
+    model.predict(X4[:5])
+    assert sorted(name.rsplit("_", 1)[1] for name in compiled) == ["predict", "test", "train"]
+    model.compile("sgd", "binary_crossentropy")
+    model.fit(X4, Y_BINARY, epochs=1, verbose=0)
+    model.predict(X4)
+    assert len(compiled) == 4

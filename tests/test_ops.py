@@ -161,7 +161,9 @@ REDUCTIONS_AND_SHAPES = {
         lambda x: np.concatenate([x, x**2], 1),
     ),
     "dot_3d": Case(lambda x: K.dot(x, _const(W45)), lambda x: x @ W45),
-    "dot_2d": Case(lambda x: K.dot(K.reshape(x, (-1, 4)), _const(W45)), lambda x: x.reshape(-1, 4) @ W45),
+    "dot_2d": Case(
+        lambda x: K.dot(K.reshape(x, (-1, 4)), _const(W45)), lambda x: x.reshape(-1, 4) @ W45
+    ),
     "one_hot": Case(
         lambda x: K.one_hot(K.argmax(x), 4), lambda x: np.eye(4)[x.argmax(-1)], "float32"
     ),
@@ -231,9 +233,7 @@ LOSSES = {
         lambda t, z, b, y: -_log_softmax(z)[np.arange(len(y)), y.astype(int)],
     ),
     "sparse_cce_float_labels": Case(
-        lambda t, z, b, y: K.sparse_categorical_crossentropy(
-            K.cast(y, "float32"), K.exp(z * 0.1)
-        ),
+        lambda t, z, b, y: K.sparse_categorical_crossentropy(K.cast(y, "float32"), K.exp(z * 0.1)),
         lambda t, z, b, y: _cce(np.eye(4)[y.astype(int)], np.exp(z * 0.1)),
     ),
 }
@@ -278,19 +278,21 @@ def _pool_case(pool_size: tuple, strides: tuple | None, padding: str, mode: str)
     )
 
 
-IMAGES = {
-    f"conv2d_{k}_s{s[0]}{s[1]}_{p}": _conv_case(k, s, p) for k, s, p in CONV_CONFIGS
-} | {
-    f"pool2d_{mode}_{w[0]}{w[1]}_s{s}_{p}": _pool_case(w, s, p, mode)
-    for w, s, p in POOL_CONFIGS
-    for mode in ("max", "avg")
-} | {
-    "spatial_2d_padding": Case(
-        lambda x: K.spatial_2d_padding(x, ((1, 2), (0, 3))),
-        lambda x: np.pad(x, ((0, 0), (1, 2), (0, 3), (0, 0))),
-    ),
-    "batch_flatten_image": Case(lambda x: K.batch_flatten(x), lambda x: x.reshape(len(x), -1)),
-}
+IMAGES = (
+    {f"conv2d_{k}_s{s[0]}{s[1]}_{p}": _conv_case(k, s, p) for k, s, p in CONV_CONFIGS}
+    | {
+        f"pool2d_{mode}_{w[0]}{w[1]}_s{s}_{p}": _pool_case(w, s, p, mode)
+        for w, s, p in POOL_CONFIGS
+        for mode in ("max", "avg")
+    }
+    | {
+        "spatial_2d_padding": Case(
+            lambda x: K.spatial_2d_padding(x, ((1, 2), (0, 3))),
+            lambda x: np.pad(x, ((0, 0), (1, 2), (0, 3), (0, 0))),
+        ),
+        "batch_flatten_image": Case(lambda x: K.batch_flatten(x), lambda x: x.reshape(len(x), -1)),
+    }
+)
 
 X64 = _rng.uniform(-2, 2, size=(3, 4))
 FLOAT64 = {

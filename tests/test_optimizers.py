@@ -177,6 +177,10 @@ def test_learning_rate_change_and_state_restore_without_recompiling(backend):
     for a, b in zip(got, layer.get_weights()):
         np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
     assert int(K.get_value(resumed.iterations)) == 6
+    with pytest.raises(ValueError, match=r"Optimizer Adam has 5 state arrays. Received: 1 arrays"):
+        resumed.set_weights(state[:1])
+    with pytest.raises(ValueError, match=r"state of shape \(3, 2\).*shape \(2,\)"):
+        resumed.set_weights([state[0], *state[3:], *state[1:3]])
 
 
 def test_get_by_name_dict_and_instance_and_serialize_round_trip():
@@ -247,6 +251,14 @@ def test_state_belongs_to_one_backend():
 def test_invalid_arguments_raise_value_error(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_restoring_state_of_the_wrong_shape_is_rejected(backend):
+    opt = optimizers.RMSprop()
+    opt.set_weights([np.array(3), np.zeros((4, 4))])
+    w = K.variable(np.zeros((2, 2), dtype="float32"))
+    with pytest.raises(ValueError, match=r"slot of a parameter of shape \(2, 2\).*\(4, 4\)"):
+        opt.get_updates([w], [w * 1.0])
 
 
 def test_bad_types_raise_type_error():

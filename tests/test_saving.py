@@ -22,21 +22,25 @@ IMAGES = RNG.normal(size=(6, 6, 6, 2)).astype("float32")
 
 def mlp(seed: int = 0, names=("hidden", "norm", "out")) -> Sequential:
     minidl.set_random_seed(seed)
-    return Sequential([
-        Dense(5, input_dim=4, activation="relu", name=names[0]),
-        BatchNormalization(name=names[1]),
-        Dense(3, activation="softmax", name=names[2]),
-    ])  # fmt: skip
+    return Sequential(
+        [
+            Dense(5, input_dim=4, activation="relu", name=names[0]),
+            BatchNormalization(name=names[1]),
+            Dense(3, activation="softmax", name=names[2]),
+        ]
+    )
 
 
 def cnn(seed: int = 0) -> Sequential:
     minidl.set_random_seed(seed)
-    return Sequential([
-        Conv2D(3, 3, input_shape=(6, 6, 2), activation="relu", name="conv"),
-        MaxPooling2D(2, name="pool"),
-        Flatten(name="flat"),
-        Dense(2, name="logits"),
-    ])  # fmt: skip
+    return Sequential(
+        [
+            Conv2D(3, 3, input_shape=(6, 6, 2), activation="relu", name="conv"),
+            MaxPooling2D(2, name="pool"),
+            Flatten(name="flat"),
+            Dense(2, name="logits"),
+        ]
+    )
 
 
 def assert_same_weights(a, b):
@@ -161,8 +165,9 @@ def test_bad_files_are_reported_and_change_nothing(tmp_path):
     mlp().save_weights(strings)
     with h5py.File(strings, "a") as f:
         del f["out/out/bias:0"]
-        f["out"].create_dataset("out/bias:0", data=np.array(["a", "b", "c"], dtype=object),
-                                dtype=h5py.string_dtype())  # fmt: skip
+        f["out"].create_dataset(
+            "out/bias:0", data=np.array(["a", "b", "c"], dtype=object), dtype=h5py.string_dtype()
+        )
     with pytest.raises(ValueError, match="must hold numbers"):
         model.load_weights(strings)
     assert_same_weights(model.get_weights(), before)

@@ -156,6 +156,11 @@ def test_example_split_and_cv_runs_print_labelled_accuracies(capsys):
     assert re.search(r"Standardized 2-fold CV accuracy: \d+\.\d\d% \(std \d+\.\d\d%\)", out)
 
 
-def test_example_rejects_a_single_fold():
+def test_example_exits_with_a_message_on_bad_arguments(tmp_path):
+    example = _load_example()
     with pytest.raises(SystemExit):
-        _load_example().main(["--cv", "1"])
+        example.main(["--cv", "1"])
+    bad = tmp_path / "bad.csv"
+    bad.write_text("0.1,0.2\n")
+    with pytest.raises(SystemExit, match="line 1: expected 61 comma-separated fields"):
+        example.main(["--data", str(bad)])

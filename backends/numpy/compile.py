@@ -23,6 +23,7 @@ import numpy as np
 
 from .graph import (
     FORWARD,
+    INPLACE,
     VIEW_OPS,
     Constant,
     Leaf,
@@ -81,6 +82,26 @@ def _checked_updates(updates: list, name: str) -> list[tuple[Variable, Node]]:
     return checked
 
 
+def _inplace_safety(shape: tuple, others: tuple) -> str | None:
+    """Whether broadcasting ``others`` against ``shape`` keeps ``shape`` as the result.
+
+    Returns ``"safe"``, ``"checked"`` (two run-time sizes meet: check the shapes per call) or
+    None (the result may be larger, never write in place).
+    """
+    safety = "safe"
+    for other in others:
+        if other.ndim > len(shape):
+            return None
+        for mine, theirs in zip(shape[len(shape) - other.ndim :], other.shape):
+            if theirs == 1 or (theirs is not None and theirs == mine):
+                continue
+            if theirs is None and mine is None:
+                safety = "checked"
+            elif theirs is not None:
+                return None
+    return safety
+
+
 class CompiledStep:
     """A traced step: call it with one array per input spec; returns a list of arrays."""
 
@@ -123,6 +144,28 @@ class CompiledStep:
                 chosen.add(value.uid)
         return chosen
 
+    @staticmethod
+    def _prepare(node: Node, consumers: dict[int, int], kept: set[int]) -> tuple[Callable, int]:
+        """The run-time callable of ``node`` and the input it writes into (-1: a new array)."""
+        prepare_inplace = INPLACE.get(node.op)
+        if prepare_inplace is not None and node.ndim > 0:
+            for index, parent in enumerate(node.inputs):
+                if (
+                    owns_fresh_buffer(parent)
+                    and consumers.get(parent.uid, 0) == 1
+                    and parent.uid not in kept
+                    and parent.dtype == node.dtype
+                    and parent.shape == node.shape
+                ):
+                    others = node.inputs[:index] + node.inputs[index + 1 :]
+                    safety = _inplace_safety(parent.shape, others)
+                    if safety is not None:
+                        return prepare_inplace(node, index, safety == "checked"), index
+        prepare = FORWARD.get(node.op)
+        if prepare is None:
+            raise NotImplementedError(f"The numpy backend has no forward for op {node.op!r}.")
+        return prepare(node), -1
+
     def _build_plan(self) -> None:
         update_values = [value for _, value in self.updates]
         order = topological_order(self.outputs + update_values)
@@ -138,6 +181,7 @@ class CompiledStep:
                     consumers[parent.uid] -= 1
         order = [n for n in order if n.uid not in inplace]
 
+        kept = output_ids | {v.uid for v in update_values}
         slot = {node.uid: f"v{i}" for i, node in enumerate(order)}
         bound: dict[str, Any] = {}
         lines: list[str] = []
@@ -154,18 +198,13 @@ class CompiledStep:
                 bound[f"const_{name}"] = node.value
                 text = f"{name} = const_{name}"
             else:
-                prepare = FORWARD.get(node.op)
-                if prepare is None:
-                    raise NotImplementedError(
-                        f"The numpy backend has no forward for op {node.op!r}."
-                    )
-                bound[f"f_{name}"] = prepare(node)
-                args = ", ".join(slot[p.uid] for p in node.inputs)
-                text = f"{name} = f_{name}({args})"
+                bound[f"f_{name}"], target = self._prepare(node, consumers, kept)
+                args = [slot[p.uid] for p in node.inputs]
+                note = f", in place into {args[target]}" if target >= 0 else ""
+                text = f"{name} = f_{name}({', '.join(args)})  # {node.op}{note}"
             body.append((node, text))
             for parent in node.inputs:
                 last_use[parent.uid] = len(body) - 1
-        kept = output_ids | {v.uid for v in update_values}
         frees: dict[int, list[str]] = {}
         for uid, position in last_use.items():
             if uid not in kept and uid in slot:

@@ -42,6 +42,9 @@ FORWARD: dict[str, Callable[[Node], Callable[..., Any]]] = {}
 VIEW_OPS: set[str] = set()
 # ops with no gradient on purpose (comparisons, rounding, randomness, integer ops)
 NON_DIFFERENTIABLE: set[str] = set()
+# op name -> prepare(node, index, checked) returning a callable that writes its result into
+# input ``index``; with ``checked`` it falls back to a new array when the shapes differ
+INPLACE: dict[str, Callable[[Node, int, bool], Callable[..., Any]]] = {}
 
 
 def register(op: str, *, view: bool = False, differentiable: bool = True) -> Callable:

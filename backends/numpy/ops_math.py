@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from .graph import (
+    INPLACE,
     Node,
     as_node,
     broadcast_shapes,
@@ -59,10 +60,30 @@ def _ufunc_prepare(ufunc: Any) -> Any:
     return lambda node: ufunc
 
 
+def _unary_inplace(ufunc: Any) -> Any:
+    return lambda node, index, checked: lambda x: ufunc(x, out=x)
+
+
+def _binary_inplace(ufunc: Any) -> Any:
+    def prepare(node: Node, index: int, checked: bool) -> Any:
+        if index == 0 and checked:
+            return lambda a, b: ufunc(a, b, out=a) if a.shape == b.shape else ufunc(a, b)
+        if index == 0:
+            return lambda a, b: ufunc(a, b, out=a)
+        if checked:
+            return lambda a, b: ufunc(a, b, out=b) if a.shape == b.shape else ufunc(a, b)
+        return lambda a, b: ufunc(a, b, out=b)
+
+    return prepare
+
+
 for _op, _ufunc in UNARY_UFUNCS.items():
     register(_op, differentiable=_op not in ("sign", "round"))(_ufunc_prepare(_ufunc))
+    INPLACE[_op] = _unary_inplace(_ufunc)
 for _op, _ufunc in BINARY_UFUNCS.items():
     register(_op, differentiable=_op not in COMPARISONS)(_ufunc_prepare(_ufunc))
+    if _op not in COMPARISONS:
+        INPLACE[_op] = _binary_inplace(_ufunc)
 
 
 def float_dtype(dtype: np.dtype) -> np.dtype:
@@ -447,6 +468,8 @@ def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]])
     if x.ndim != 4:
         raise ValueError(f"`spatial_2d_padding` expects an NHWC tensor. Received: shape={x.shape}")
     (top, bottom), (left, right) = ((int(a), int(b)) for a, b in padding)
+    if not (top or bottom or left or right):
+        return x
     grow = lambda d, n: None if d is None else d + n
     shape = (x.shape[0], grow(x.shape[1], top + bottom), grow(x.shape[2], left + right), x.shape[3])
     pads = ((top, bottom), (left, right))

@@ -139,7 +139,7 @@ class CompiledStep:
                 f"Received: {len(arrays)} arrays"
             )
         outputs = self.concrete(*[self._convert(i, a) for i, a in enumerate(arrays)])
-        return [out.numpy() for out in outputs]
+        return [np.asarray(out) for out in outputs]
 
 
 def function(

@@ -9,6 +9,7 @@ type (``Sigmoid`` / ``Softmax``), which covers outputs made by plain TensorFlow 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 from minidl.backends import shapes
@@ -16,30 +17,40 @@ from minidl.backends import shapes
 from ._runtime import epsilon, tf
 from .variables import like, to_tensor
 
-# id(output) -> (weak reference to output, activation name, logits, axis)
-_activation_sources: dict[int, tuple[weakref.ref, str, Any, int]] = {}
+# id(output) -> (weak reference to output, activation name, logits getter, axis)
+_activation_sources: dict[int, tuple[weakref.ref, str, Callable[[], Any], int]] = {}
 
 
 def _remember_logits(output: Any, activation: str, logits: Any, axis: int) -> None:
     key = id(output)
     reference = weakref.ref(output, lambda _ref: _activation_sources.pop(key, None))
-    _activation_sources[key] = (reference, activation, logits, axis)
+    if tf.executing_eagerly():
+        get_logits = lambda: logits  # noqa: E731 - an eager value must be kept alive
+    else:
+        # A traced graph owns its tensors; a strong reference here would keep the graph (and
+        # through it ``output``) alive for ever.
+        get_logits = weakref.ref(logits)
+    _activation_sources[key] = (reference, activation, get_logits, axis)
+
+
+def _same_axis(a: int, b: int, rank: int | None) -> bool:
+    return a % rank == b % rank if rank else a == b
 
 
 def _recorded_logits(output: Any, activation: str, axis: int) -> Any:
     """The logits ``output`` was computed from by ``activation`` along ``axis``, or None."""
+    rank = output.shape.rank
     entry = _activation_sources.get(id(output))
     if entry is not None:
-        reference, kind, logits, recorded_axis = entry
-        rank = output.shape.rank
-        if reference() is output and kind == activation and recorded_axis % rank == axis % rank:
-            return logits
+        reference, kind, get_logits, recorded_axis = entry
+        if reference() is output and kind == activation and _same_axis(recorded_axis, axis, rank):
+            return get_logits()
     if tf.executing_eagerly() or isinstance(output, tf.Variable):
         return None
-    op_type = {"sigmoid": "Sigmoid", "softmax": "Softmax"}[activation]
-    if output.op.type == op_type and (
-        activation == "sigmoid" or axis % output.shape.rank == (output.shape.rank - 1)
-    ):
+    # A plain TensorFlow sigmoid/softmax (last axis) in the traced graph.
+    if activation == "sigmoid" and output.op.type == "Sigmoid":
+        return output.op.inputs[0]
+    if activation == "softmax" and output.op.type == "Softmax" and _same_axis(axis, -1, rank):
         return output.op.inputs[0]
     return None
 

@@ -70,11 +70,17 @@ def variable(value: Any, dtype: str | None = None, name: str | None = None) -> A
     going through ``tf.function``'s variable-creation hooks, so optimizers and random ops may
     create state while a step is traced without making ``tf.function`` trace it twice.
     """
-    if is_tensor(value):
-        value = value.numpy() if tf.executing_eagerly() else tf.get_static_value(value)
-    array = np.array(value)
-    array = array.astype(_default_dtype(array, dtype), copy=False)
+    if is_tensor(value) and not hasattr(value, "numpy"):
+        static = tf.get_static_value(value)  # a symbolic tensor: only constants have a value
+        if static is None:
+            raise ValueError(
+                "K.variable needs a concrete initial value (a NumPy array, a constant or a "
+                f"variable), not a tensor computed inside a step. Received: value={value!r}"
+            )
+        value = static
     with tf.init_scope():
+        array = np.array(value.numpy() if is_tensor(value) else value)
+        array = array.astype(_default_dtype(array, dtype), copy=False)
         return ResourceVariable(initial_value=array, name=_graph_name(name), trainable=True)
 
 

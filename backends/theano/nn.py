@@ -103,8 +103,9 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
     logits = output if from_logits else _sigmoid_input(output)
     kind = output.dtype
     if logits is not None:
-        zero = np.asarray(0, dtype=kind)
-        return pt.maximum(logits, zero) - logits * target + pt.log1p(pt.exp(-pt.abs(logits)))
+        # softplus(z) - z * t equals max(z, 0) - z * t + log(1 + exp(-|z|)) but has no kink
+        # at z = 0, so its gradient there is sigmoid(0) - t, not a mix of sub-gradients.
+        return pt.softplus(logits) - logits * target
     eps = np.asarray(_EPSILON, dtype=kind)
     one = np.asarray(1, dtype=kind)
     p = pt.clip(output, eps, one - eps)

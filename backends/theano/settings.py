@@ -49,6 +49,9 @@ MODE_ALIASES = {
 
 def _user_set(key: str) -> bool:
     """True when ``key`` was given in ``PYTENSOR_FLAGS`` or a PyTensor config file."""
+    param = pytensor.config._config_var_dict.get(key)
+    if param is not None and hasattr(param, "val"):  # already read: PyTensor knows its origin
+        return not param.is_default
     try:
         pytensor.config.fetch_val_for_key(key)
     except KeyError:

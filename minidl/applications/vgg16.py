@@ -93,6 +93,7 @@ def vgg_like(
     pooling: str | None = None,
     classes: int = 1000,
     classifier_activation: str | None = "softmax",
+    kernel_initializer: str = "glorot_uniform",
     name: str = "vgg",
 ) -> Any:
     """A VGG-structured ``Sequential`` with any widths: VGG16's with the defaults.
@@ -100,7 +101,9 @@ def vgg_like(
     Blocks of 3x3 ``same`` ReLU convolutions (``widths[b]`` filters, ``convs_per_block[b]`` of
     them) each end with a 2x2 max-pool. The top is ``flatten``, ``fc1``, ``fc2`` (ReLU,
     ``dense_units`` each) and ``predictions``; without it, ``pooling`` may be ``"avg"`` or
-    ``"max"`` (global pooling of the last block).
+    ``"max"`` (global pooling of the last block). ``kernel_initializer`` is used by every
+    convolution and dense layer (Keras' VGG16 uses the default, ``"glorot_uniform"``; a deep
+    stack trained from scratch starts faster with ``"he_uniform"``).
     """
     from minidl.models import Sequential
 
@@ -127,9 +130,23 @@ def vgg_like(
         model.add(MaxPooling2D((2, 2), strides=(2, 2), name=f"block{block}_pool"))
     if include_top:
         model.add(Flatten(name="flatten"))
-        model.add(Dense(dense_units, activation="relu", name="fc1"))
-        model.add(Dense(dense_units, activation="relu", name="fc2"))
-        model.add(Dense(classes, activation=classifier_activation, name="predictions"))
+        for fc_name in ("fc1", "fc2"):
+            model.add(
+                Dense(
+                    dense_units,
+                    activation="relu",
+                    kernel_initializer=kernel_initializer,
+                    name=fc_name,
+                )
+            )
+        model.add(
+            Dense(
+                classes,
+                activation=classifier_activation,
+                kernel_initializer=kernel_initializer,
+                name="predictions",
+            )
+        )
     elif pooling == "avg":
         model.add(GlobalAveragePooling2D())
     elif pooling == "max":

@@ -66,6 +66,13 @@ def standardize_y(y: Any, output_shape: Sequence[int | None], loss_name: str) ->
     out = tuple(output_shape)
     if loss_name == SPARSE_LOSS:
         return _standardize_sparse(array, out)
+    if loss_name == "categorical_crossentropy" and out[-1] == 1:
+        raise ValueError(
+            "`categorical_crossentropy` needs one output unit per class (at least 2); with a "
+            "single output unit its loss is always 0. For two classes use one sigmoid unit "
+            "with loss='binary_crossentropy', or a softmax over 2 units. "
+            f"Received: model output shape {_shape_text(out)}"
+        )
     if array.ndim == len(out) - 1 and out[-1] == 1:
         array = array[..., None]  # (n,) labels for a (None, 1) output
     if _compatible(array.shape[1:], out[1:]) and array.ndim == len(out):

@@ -19,7 +19,7 @@ from minidl.engine.data_adapters import (
     make_adapter,
     split_validation,
 )
-from minidl.progbar import Progbar
+from minidl.progbar import Progbar, ProgbarLogger
 
 
 class Averager:
@@ -38,7 +38,7 @@ class Averager:
         return {n: float(s / max(self.count, 1)) for n, s in zip(self.names, self.sums)}
 
 
-def _prepare_arrays(
+def prepare_arrays(
     model: Any,
     x: Any,
     y: Any,
@@ -70,7 +70,7 @@ def _prepare_batch(
             "Training and evaluation need targets: the data must provide (x, y) batches. "
             "Received: batches without y"
         )
-    x, y, sample_weight = _prepare_arrays(model, x, y, sample_weight, class_weight)
+    x, y, sample_weight = prepare_arrays(model, x, y, sample_weight, class_weight)
     if sample_weight is None:
         sample_weight = np.ones(len(x), dtype="float32")
     return x, y, sample_weight
@@ -113,7 +113,7 @@ def _validation_adapter(
                 f"length {len(validation_data)}"
             )
         x_val, y_val, *rest = validation_data
-        arrays = _prepare_arrays(model, x_val, y_val, rest[0] if rest else None)
+        arrays = prepare_arrays(model, x_val, y_val, rest[0] if rest else None)
         return ArrayAdapter(*arrays, batch_size=batch_size, shuffle=False, steps=steps)
     return make_adapter(validation_data, steps=steps, steps_name="validation_steps")
 
@@ -144,7 +144,7 @@ def fit_loop(
     batch_size = 32 if batch_size is None else batch_size
     val_adapter = None
     if is_array_like(x):
-        x, y, sample_weight = _prepare_arrays(model, x, y, sample_weight, class_weight)
+        x, y, sample_weight = prepare_arrays(model, x, y, sample_weight, class_weight)
         if y is None:
             raise ValueError("`fit` needs targets: pass `y` along with `x`. Received: y=None")
         if validation_split and validation_data is None:
@@ -176,7 +176,7 @@ def fit_loop(
         "do_validation": val_adapter is not None,
         "metrics": metric_names,
     }
-    all_callbacks = [callbacks_module.ProgbarLogger(verbose)] if verbose else []
+    all_callbacks = [ProgbarLogger(verbose)] if verbose else []
     all_callbacks += [*(callbacks or []), model.history]
     callback_list = callbacks_module.CallbackList(all_callbacks, model, params)
     model.history.params = params

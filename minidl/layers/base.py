@@ -83,6 +83,7 @@ class Layer:
         self._non_trainable_weights: list[Any] = []
         self._weight_names: dict[int, str] = {}
         self._pending_updates: list[tuple[Any, Any]] = []
+        self._regularized: list[tuple[Callable[[Any], Any], Any]] = []
 
     # ------------------------------------------------------------------ the contract
     def build(self, input_shape: tuple[int | None, ...]) -> None:
@@ -190,26 +191,39 @@ class Layer:
         trainable: bool = True,
         dtype: str | None = None,
         seed: int | None = None,
+        regularizer: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Create a backend variable from a NumPy initializer and register it.
 
         ``initializer`` is a name from ``minidl.initializers`` or a callable
         ``(shape, dtype) -> np.ndarray``; Keras names the weight ``"<layer>/<name>:0"``.
+        A ``seed`` replaces the seed of a random built-in initializer. A ``regularizer``
+        (``weight -> scalar tensor``) adds a penalty to the training loss.
         """
         from minidl import initializers
 
         init = initializers.get(initializer)
+        if seed is not None and isinstance(init, initializers.Initializer):
+            config = init.get_config()
+            if "seed" in config:
+                init = type(init).from_config({**config, "seed": seed})
         shape = tuple(int(d) for d in shape)
         value = np.asarray(init(shape, dtype or self.dtype), dtype=dtype or self.dtype)
         if value.shape != shape:
             raise ValueError(
-                f"Initializer for weight {name!r} of layer {self.name!r} returned shape "
-                f"{value.shape}; expected {shape}."
+                f"Initializer for weight {name!r} of layer {self.name!r} must return an array "
+                f"of shape {shape}. Received: an array of shape {value.shape}"
             )
         variable = K.variable(value, dtype=dtype or self.dtype, name=f"{self.name}/{name}")
         self._weight_names[id(variable)] = f"{self.name}/{name}:0"
         (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
+        if regularizer is not None:
+            self._regularized.append((regularizer, variable))
         return variable
+
+    def regularization_losses(self) -> list[Any]:
+        """The weight penalties of this layer as scalar tensors (call while tracing a step)."""
+        return [regularizer(variable) for regularizer, variable in self._regularized]
 
     def add_update(self, variable: Any, new_value: Any) -> None:
         """Register a state update made during ``call`` (e.g. moving averages)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from minidl import activations, initializers
+from minidl import activations, initializers, regularizers
 from minidl import backend as K
 from minidl.backends.shapes import conv_output_length
 from minidl.layers.base import Layer
@@ -36,6 +36,8 @@ class Conv2D(Layer):
         activation: name or callable (None: linear).
         use_bias: whether to add a bias per filter.
         kernel_initializer, bias_initializer: names, dicts or callables.
+        kernel_regularizer, bias_regularizer: penalties added to the loss, e.g. ``"l2"`` or
+            ``regularizers.l2(1e-4)`` (see ``regularizers``).
     """
 
     def __init__(
@@ -48,6 +50,8 @@ class Conv2D(Layer):
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
@@ -61,6 +65,8 @@ class Conv2D(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel: Any = None
         self.bias: Any = None
 
@@ -83,9 +89,13 @@ class Conv2D(Layer):
     def build(self, input_shape: ShapeTuple) -> None:
         channels = self._check_input(input_shape)
         shape = (*self.kernel_size, channels, self.filters)
-        self.kernel = self.add_weight("kernel", shape, self.kernel_initializer)
+        self.kernel = self.add_weight(
+            "kernel", shape, self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.filters,), self.bias_initializer)
+            self.bias = self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         self.built = True
 
     def call(self, inputs: Any, training: bool = False) -> Any:
@@ -119,6 +129,8 @@ class Conv2D(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
         }
 
 

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from minidl import activations, initializers
+from minidl import activations, initializers, regularizers
 from minidl import backend as K
 from minidl.layers.base import Layer
 
@@ -92,6 +92,8 @@ class Dense(Layer):
         activation: name or callable (None: linear).
         use_bias: whether to add a bias vector.
         kernel_initializer, bias_initializer: names, dicts or callables (see ``initializers``).
+        kernel_regularizer, bias_regularizer: penalties added to the loss, e.g. ``"l2"`` or
+            ``regularizers.l2(1e-4)`` (see ``regularizers``).
 
     The kernel has shape ``(input_dim, units)``. Inputs of rank 2 or 3 are accepted (the last
     axis is transformed); flatten images first.
@@ -104,6 +106,8 @@ class Dense(Layer):
         use_bias: bool = True,
         kernel_initializer: Any = "glorot_uniform",
         bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -112,6 +116,8 @@ class Dense(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
         self.kernel: Any = None
         self.bias: Any = None
 
@@ -138,9 +144,16 @@ class Dense(Layer):
 
     def build(self, input_shape: ShapeTuple) -> None:
         input_dim = self._check_input(input_shape)
-        self.kernel = self.add_weight("kernel", (input_dim, self.units), self.kernel_initializer)
+        self.kernel = self.add_weight(
+            "kernel",
+            (input_dim, self.units),
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+        )
         if self.use_bias:
-            self.bias = self.add_weight("bias", (self.units,), self.bias_initializer)
+            self.bias = self.add_weight(
+                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
         self.built = True
 
     def call(self, inputs: Any, training: bool = False) -> Any:
@@ -161,6 +174,8 @@ class Dense(Layer):
             "use_bias": self.use_bias,
             "kernel_initializer": initializers.serialize(self.kernel_initializer),
             "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
         }
 
 

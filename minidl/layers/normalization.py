@@ -15,7 +15,8 @@ class BatchNormalization(Layer):
     """Normalize each feature of ``axis`` to zero mean and unit variance, then scale and shift.
 
     While training, the batch's mean and variance are used and the moving averages are updated
-    (``moving = momentum * moving + (1 - momentum) * batch``) through ``add_update``. At
+    (``moving = momentum * moving + (1 - momentum) * batch``, with the biased batch variance
+    as in Keras 3) through ``add_update``. At
     inference, and whenever the layer is frozen (``trainable=False``), the moving statistics
     are used. Weights, in Keras order: gamma (if ``scale``), beta (if ``center``),
     moving_mean, moving_variance.
