@@ -73,6 +73,26 @@ def col2im(
     return image
 
 
+def channels_first_columns(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+    """Copy the windows of NHWC ``x`` into a ``(kh * kw * c, n * out_h * out_w)`` matrix.
+
+    Row ``(i, j, ch)`` holds input channel ``ch`` shifted by kernel position ``(i, j)``; the
+    loop runs over the ``kh * kw`` kernel positions and copies whole shifted images, which is
+    much faster than gathering short windows when there are few channels.
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw) = window, strides
+    out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
+    planes = xp.ascontiguousarray(x.transpose(3, 0, 1, 2))  # (c, n, h, w)
+    columns = xp.empty((kh, kw, c, n, out_h, out_w), dtype=x.dtype)
+    for i in range(kh):
+        rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+        for j in range(kw):
+            columns[i, j] = planes[:, :, rows, j : j + sw * (out_w - 1) + 1 : sw]
+    return columns.reshape(kh * kw * c, n * out_h * out_w)
+
+
 def batch_chunk(per_sample_bytes: int, batch: int) -> int:
     """How many samples fit in one im2col buffer of ``IM2COL_BUDGET_BYTES``."""
     return int(min(batch, max(1, IM2COL_BUDGET_BYTES // max(per_sample_bytes, 1))))
@@ -93,9 +113,9 @@ def conv2d_forward(x: Any, kernel: Any, strides: tuple[int, int]) -> Any:
     out = xp.empty((n, out_h, out_w, out_c), dtype=np.result_type(x.dtype, kernel.dtype))
     chunk = batch_chunk(out_h * out_w * kh * kw * c * x.itemsize, n)
     for start in range(0, n, chunk):
-        cols = im2col(x[start : start + chunk], (kh, kw), strides)
+        columns = channels_first_columns(x[start : start + chunk], (kh, kw), strides)
         target = out[start : start + chunk].reshape(-1, out_c)
-        xp.dot(cols, flat_kernel, out=target)
+        xp.dot(columns.T, flat_kernel, out=target)
     return out
 
 
@@ -108,26 +128,37 @@ def conv2d_kernel_gradient(x: Any, grad: Any, kernel_shape: tuple, strides: tupl
     result = xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
     chunk = batch_chunk(out_h * out_w * kh * kw * c * x.itemsize, n)
     for start in range(0, n, chunk):
-        cols = im2col(x[start : start + chunk], (kh, kw), strides)
-        result += xp.dot(cols.T, grad[start : start + chunk].reshape(-1, out_c))
+        columns = channels_first_columns(x[start : start + chunk], (kh, kw), strides)
+        result += xp.dot(columns, grad[start : start + chunk].reshape(-1, out_c))
     return result.reshape(kernel_shape)
 
 
 def conv2d_input_gradient(
     grad: Any, kernel: Any, padded_shape: tuple, strides: tuple[int, int]
 ) -> Any:
-    """d(loss)/d(padded input) from the output gradient and the kernel (batch-chunked)."""
+    """d(loss)/d(padded input) from the output gradient and the kernel (batch-chunked).
+
+    The window gradients come out of one matrix product in the channels-first column layout
+    and are added back with a loop over the ``kh * kw`` kernel positions (col2im).
+    """
     xp = array_module(grad)
     n, out_h, out_w, out_c = grad.shape
     kh, kw, c, _ = kernel.shape
-    flat_kernel_t = kernel.reshape(kh * kw * c, out_c).T
-    image = xp.zeros(padded_shape, dtype=grad.dtype)
+    sh, sw = strides
+    flat_kernel = kernel.reshape(kh * kw * c, out_c)
+    image = xp.empty(padded_shape, dtype=grad.dtype)
     chunk = batch_chunk(out_h * out_w * kh * kw * c * grad.itemsize, n)
     for start in range(0, n, chunk):
         g = grad[start : start + chunk]
-        cols = xp.dot(g.reshape(-1, out_c), flat_kernel_t)
-        windows = cols.reshape(g.shape[0], out_h, out_w, kh, kw, c)
-        col2im(windows, None, strides, out=image[start : start + chunk])
+        size = g.shape[0]
+        columns = xp.dot(flat_kernel, g.reshape(-1, out_c).T)
+        columns = columns.reshape(kh, kw, c, size, out_h, out_w)
+        planes = xp.zeros((c, size) + tuple(padded_shape[1:3]), dtype=grad.dtype)
+        for i in range(kh):
+            rows = slice(i, i + sh * (out_h - 1) + 1, sh)
+            for j in range(kw):
+                planes[:, :, rows, j : j + sw * (out_w - 1) + 1 : sw] += columns[i, j]
+        image[start : start + chunk] = planes.transpose(1, 2, 3, 0)
     return image
 
 
@@ -147,22 +178,34 @@ def window_sums(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> An
     return window_view(x, window, strides).sum(axis=(3, 4), dtype=x.dtype)
 
 
-def max_pool_gradient(x: Any, grad: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
-    """Route each output gradient to the first maximum of its window in padded ``x``."""
+def max_pool_gradient(
+    x: Any, pooled: Any, grad: Any, window: tuple[int, int], strides: tuple[int, int]
+) -> Any:
+    """Route each output gradient to the first maximum of its window in padded ``x``.
+
+    ``pooled`` is the forward result. Non-overlapping windows without ties take a fast path
+    (one comparison with the broadcast maxima); otherwise the first arg-max of every window
+    is found and the gradient is added back with a loop over the window positions.
+    """
     xp = array_module(x)
     (kh, kw), (sh, sw) = window, strides
+    n, h, w, c = x.shape
+    out_h, out_w = pooled.shape[1:3]
+    if (kh, kw) == (sh, sw):
+        tiles = x[:, : out_h * kh, : out_w * kw].reshape(n, out_h, kh, out_w, kw, c)
+        winners = tiles == pooled[:, :, None, :, None, :]
+        if int(xp.count_nonzero(winners)) == pooled.size:  # exactly one maximum per window
+            routed = xp.multiply(winners, grad[:, :, None, :, None, :], dtype=grad.dtype)
+            routed = routed.reshape(n, out_h * kh, out_w * kw, c)
+            if (out_h * kh, out_w * kw) == (h, w):
+                return routed
+            image = xp.zeros(x.shape, dtype=grad.dtype)
+            image[:, : out_h * kh, : out_w * kw] = routed
+            return image
     windows = window_view(x, window, strides)
-    n, out_h, out_w, _, _, c = windows.shape
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
     first_max = flat.argmax(axis=-1)
     image = xp.zeros(x.shape, dtype=grad.dtype)
-    if sh >= kh and sw >= kw:  # windows do not overlap: each cell gets at most one value
-        row = first_max // kw + (xp.arange(out_h) * sh)[None, :, None, None]
-        col = first_max % kw + (xp.arange(out_w) * sw)[None, None, :, None]
-        batch = xp.arange(n)[:, None, None, None]
-        channel = xp.arange(c)[None, None, None, :]
-        image[batch, row, col, channel] = grad
-        return image
     for position in range(kh * kw):
         i, j = divmod(position, kw)
         routed = xp.where(first_max == position, grad, 0)

@@ -36,15 +36,11 @@ def _ours_panel(ax, task: TaskResult, title: str) -> None:
         range(len(rows)), speeds, xerr=[low, high], color=[COLORS[r.kind] for r in rows], capsize=2
     )
     ax.set_yticks(range(len(rows)), [r.name for r in rows], fontsize=8)
-    for i, speed in enumerate(speeds):
-        ax.text(
-            speed, i, f" {speed:,.0f}" if speed >= 10 else f" {speed:.2f}", va="center", fontsize=7
-        )
+    for i, (speed, row) in enumerate(zip(speeds, rows)):
+        ax.text(row.stats()["per_s_best"] * 1.15, i, _rate(speed), va="center", fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("examples / second (log scale)")
     ax.set_title(title, fontsize=9)
-    if speeds:
-        ax.set_xlim(min(speeds) / 2, max(speeds) * 4)
 
 
 def _paper_panel(ax, numbers: dict[str, float], title: str) -> None:
@@ -52,14 +48,24 @@ def _paper_panel(ax, numbers: dict[str, float], title: str) -> None:
     ax.barh(range(len(items)), [v for _, v in items], color=PAPER_COLOR)
     ax.set_yticks(range(len(items)), [k for k, _ in items], fontsize=8)
     for i, (_, value) in enumerate(items):
-        ax.text(
-            value, i, f" {value:,.0f}" if value >= 10 else f" {value:g}", va="center", fontsize=7
-        )
+        ax.text(value * 1.1, i, _rate(value), va="center", fontsize=7)
     ax.set_xscale("log")
     ax.set_xlabel("examples / second (log scale)")
     ax.set_title(title, fontsize=9)
-    values = [v for _, v in items]
-    ax.set_xlim(min(values) / 2, max(values) * 4)
+
+
+def _rate(value: float) -> str:
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}" if value >= 10 else f"{value:.2f}"
+
+
+def _lowest(task: TaskResult) -> float:
+    speeds = [r.stats()["per_s_worst"] for r in task.rows if r.status == "ok" and r.stats()]
+    return min(speeds, default=1.0)
+
+
+def _highest(task: TaskResult) -> float:
+    speeds = [r.stats()["per_s_best"] for r in task.rows if r.status == "ok" and r.stats()]
+    return max(speeds, default=1.0)
 
 
 def _legend(fig) -> None:
@@ -89,7 +95,11 @@ def training_chart(
     fig, axes = plt.subplots(1, panels, figsize=(5.2 * panels, 4.6))
     for ax, (task, label) in zip(axes, ours):
         _ours_panel(ax, task, f"{label}\nthis machine: {machine}")
-    _paper_panel(axes[-1], published, f"paper, 2010 hardware\n{paper.HARDWARE}")
+    _paper_panel(axes[-1], published, f"paper, 2010 hardware\n{paper.HARDWARE_SHORT}")
+    low = min(min(published.values()), *(_lowest(t) for t, _ in ours))
+    high = max(max(published.values()), *(_highest(t) for t, _ in ours))
+    for ax in axes:  # one scale for all panels, so bar lengths compare across panels
+        ax.set_xlim(low / 2, high * 5)
     fig.suptitle(title, fontsize=11)
     _legend(fig)
     fig.tight_layout(rect=(0, 0.06, 1, 0.95))
@@ -101,12 +111,18 @@ def elemwise_chart(path: Path, tasks: list[TaskResult], machine: str) -> None:
     """Fig. 7: speed-up over NumPy per expression, grouped bars per vector size."""
     plt = _pyplot()
     expressions = list(dict.fromkeys(t.config["expression"] for t in tasks))
+    columns = 2 if len(expressions) > 1 else 1
+    rows_count = (len(expressions) + columns - 1) // columns
     fig, axes = plt.subplots(
-        1, len(expressions), figsize=(4.6 * len(expressions), 4.2), squeeze=False
+        rows_count, columns, figsize=(6.2 * columns, 3.8 * rows_count), squeeze=False
     )
-    names = [r.name for r in tasks[0].rows if r.kind != "reference"]
+    names = [
+        r.name
+        for r in tasks[0].rows
+        if r.kind != "reference" and any(_ok(t, r.name) for t in tasks)
+    ]
     cmap = plt.get_cmap("tab10")
-    for ax, expression in zip(axes[0], expressions):
+    for ax, expression in zip(axes.flat, expressions):
         mine = [t for t in tasks if t.config["expression"] == expression]
         width = 0.8 / max(len(names), 1)
         for j, name in enumerate(names):
@@ -133,18 +149,33 @@ def elemwise_chart(path: Path, tasks: list[TaskResult], machine: str) -> None:
                 )
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
+        shown = [v for patch in ax.patches if (v := patch.get_height()) > 0]
+        top = max([1.0, *shown, *(s for _, s in [paper.ELEMWISE_BEST.get(expression, (0, 0))])])
+        ax.set_ylim(min([1.0, *shown]) / 2, top * 2)
         ax.set_xticks(range(len(mine)), [f"{t.config['size']:.0e}" for t in mine], fontsize=8)
         ax.set_xlabel("vector length")
         ax.set_ylabel("speed-up over NumPy (log scale)")
         ax.set_title(f"{expression}", fontsize=10)
-    axes[0][0].legend(fontsize=7)
+    for ax in list(axes.flat)[len(expressions) :]:
+        ax.set_visible(False)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    for ax in axes.flat:  # the paper's star may sit on any panel
+        for handle, label in zip(*ax.get_legend_handles_labels()):
+            if label not in labels:
+                handles.append(handle)
+                labels.append(label)
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 5), fontsize=8)
     fig.suptitle(
         f"Fig. 7 — element-wise expressions; this machine: {machine}\n{paper.ELEMWISE_NOTE}",
         fontsize=8,
     )
-    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.93))
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _ok(task: TaskResult, name: str) -> bool:
+    return any(r.name == name and r.status == "ok" and r.stats() for r in task.rows)
 
 
 def write_charts(out_dir: Path, tasks: list[TaskResult], machine: str) -> list[str]:

@@ -161,6 +161,8 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
     """Warm up every ready row, then time ``schedule.repeats`` interleaved rounds."""
     names = [r.name for r in results if r.name in ready]
     by_name = {r.name: r for r in results}
+    gc.collect()
+    gc.freeze()  # long-lived objects (frameworks, models) leave the collector's scans
     for name in names:
         try:
             for _ in range(schedule.warmup_blocks):
@@ -173,14 +175,16 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
             return
         shift = round_index % len(live)
         for name in live[shift:] + live[:shift]:
-            gc.collect()
+            gc.disable()  # as timeit does: no collector pauses inside a timed block
             start = time.perf_counter()
             try:
                 ready[name].block(schedule.steps_per_block)
             except Exception as err:
+                gc.enable()
                 _fail(by_name[name], ready, err)
                 continue
             elapsed = time.perf_counter() - start
+            gc.enable()
             by_name[name].step_s.append(elapsed / schedule.steps_per_block)
 
 

@@ -67,7 +67,7 @@ def mlp_model(task: MLPTask, weights: list[np.ndarray]) -> Any:
 
     model = Sequential(
         [
-            Input(shape=(task.n_in,)),
+            Input(shape=(task.n_in,), dtype=task.dtype),
             Dense(task.n_hidden, activation="tanh", dtype=task.dtype),
             Dense(task.n_out, activation="softmax", dtype=task.dtype),
         ]
@@ -83,7 +83,7 @@ def conv_model(task: ConvTask, weights: list[np.ndarray]) -> Any:
     (f1, f2), (p1, p2), k, dtype = task.filters, task.pools, task.kernel, task.dtype
     model = Sequential(
         [
-            Input(shape=(task.image, task.image, task.channels)),
+            Input(shape=(task.image, task.image, task.channels), dtype=task.dtype),
             Conv2D(f1, (k, k), activation="tanh", dtype=dtype),
             MaxPooling2D((p1, p1)),
             Conv2D(f2, (k, k), activation="tanh", dtype=dtype),

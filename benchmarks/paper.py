@@ -11,6 +11,7 @@ CITATION = (
     "DOI 10.25080/Majora-92bf1922-003"
 )
 HARDWARE = "Core2 Duo E8500 3.16 GHz, 1 thread, MKL, float64; GPU: GTX 285, float32"
+HARDWARE_SHORT = "Core2 Duo E8500, 1 thread, float64\n(GPU rows: GTX 285, float32)"
 
 # Fig. 5: MLP 784-500-10, batch 60.
 MLP = {

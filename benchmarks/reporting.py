@@ -138,6 +138,11 @@ def paper_tables() -> list[str]:
     return lines
 
 
+def _load(payload: dict[str, Any], when: str) -> str:
+    loads = payload.get("load_average_1_5_15min", {}).get(when)
+    return "/".join(f"{v:.1f}" for v in loads) if loads else "unknown"
+
+
 def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Check]) -> str:
     """The whole report as markdown."""
     machine, settings = payload["machine"], payload["settings"]
@@ -157,6 +162,8 @@ def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Chec
         f"{machine['platform']}  ",
         f"Versions: {versions}  ",
         f"Threads: {thread_text}; BLAS: {blas or 'unknown'}  ",
+        f"Load average (1, 5, 15 min) at start {_load(payload, 'start')}, at end "
+        f"{_load(payload, 'end')} on {machine['cores']} cores  ",
         f"Settings: dtype {settings['dtype']}, devices {', '.join(settings['devices'])}, "
         f"mode {settings['mode']}, backends {', '.join(settings['backends'])}",
         "",

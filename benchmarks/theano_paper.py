@@ -105,12 +105,13 @@ def resolve_devices(device: str, notes: list[str]) -> tuple[str, ...]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected tasks, print the markdown report and write all outputs."""
     args = parse_args(argv)
-    logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
     if args.verbose:
+        logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
         logging.getLogger("minidl").setLevel(logging.INFO)
     environment.limit_threads(args.threads)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
+    load_before = os.getloadavg()
     notes: list[str] = []
     devices = resolve_devices(args.device, notes)
     if not devices:
@@ -141,6 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "machine": machine,
         "threads": environment.thread_report(),
+        "load_average_1_5_15min": {"start": load_before, "end": os.getloadavg()},
         "settings": {
             "mode": mode,
             "dtype": args.dtype,

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+import minidl
 from minidl import backend as K
 from minidl.applications import VGG16, finetune, preprocess_input, vgg_like
 from minidl.applications.keras_weights import load_keras_h5_weights
@@ -249,14 +250,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int, default=6, help="demo pretraining epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch")
-    parser.add_argument("--learning-rate", type=float, default=1e-3, help="Adam learning rate")
+    parser.add_argument("--learning-rate", type=float, help="Adam learning rate for fine-tuning")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--submission", default="submission.csv", help="output CSV path")
     args = parser.parse_args(argv)
     args.demo = args.demo or args.data is None
     if args.epochs is None:
-        args.epochs = 3 if args.demo else 1
+        args.epochs = 5 if args.demo else 1
     if args.batch_size is None:
         args.batch_size = 32 if args.demo else 64
+    if args.learning_rate is None:  # the demo has ~12 batches per epoch, Kaggle ~360
+        args.learning_rate = 1e-2 if args.demo else 1e-3
     return args
 
 
@@ -265,6 +269,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float] | None:
     args = parse_args(argv)
     if args.backend:
         K.set_backend(args.backend)
+    minidl.set_random_seed(args.seed)
     print(f"backend: {K.name()}")
     if args.prepare:
         if args.data is None:

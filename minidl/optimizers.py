@@ -242,7 +242,8 @@ class Optimizer:
         if self._backend is None:
             learning_rate = self._initial_learning_rate
         else:
-            learning_rate = float(K.get_value(self._learning_rate))
+            # the shortest decimal that reads back as the same float32 (0.001, not 0.0010000000475)
+            learning_rate = float(str(np.float32(K.get_value(self._learning_rate))))
         config: dict[str, Any] = {"learning_rate": learning_rate, "decay": self.decay}
         if self.clipnorm is not None:
             config["clipnorm"] = self.clipnorm

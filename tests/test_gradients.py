@@ -365,7 +365,10 @@ def test_conv_and_pool_backends_agree(conv, pool):
     for name, values in results.items():
         for got, want in zip(values, reference):
             np.testing.assert_allclose(
-                np.asarray(got), np.asarray(want), **CROSS_BACKEND_TOLERANCE["float64"]
+                np.asarray(got),
+                np.asarray(want),
+                **CROSS_BACKEND_TOLERANCE["float64"],
+                err_msg=f"{name} vs {installed_backends()[0]}",
             )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
 
 import minidl
 from minidl import backend as K
@@ -12,6 +13,7 @@ from minidl import layers as L
 
 from .conftest import installed_backends
 from .layer_checks import check_layer
+from .strategies import conv_configs, pool_configs
 
 # ------------------------------------------------------------ naive NumPy references
 
@@ -71,6 +73,7 @@ def softmax(z):
 
 # Each case: (layer factory, input shape with batch, number of weights, reference(x, weights)).
 CASES = {
+    "input_layer": (lambda: L.Input(shape=(4,)), (2, 4), 0, lambda x, w: x),
     "dense_relu": (
         lambda: L.Dense(3, activation="relu"),
         (4, 5),
@@ -173,17 +176,52 @@ def test_layer_conformance_and_values(case):
     np.testing.assert_allclose(result.output, expected, rtol=1e-4, atol=1e-5)
 
 
-# ------------------------------------------------------------------ behaviour per backend
+# ------------------------------------------------------------------------ running a layer
 
 
-def run_layer(layer, x, training):
-    """Build ``layer`` for ``x`` and return its output and its registered updates applied."""
+def run_layer(layer, x, training, weights=None):
+    """Build ``layer`` for ``x`` (``None`` in ``weights`` keeps that weight) and run it once."""
     layer.build_for((None, *x.shape[1:]))
+    if weights is not None:
+        current = layer.get_weights()
+        layer.set_weights([c if w is None else w for c, w in zip(current, weights)])
 
     def step(inputs):
         return [layer(inputs, training=training)], layer.pop_updates()
 
     return K.function(step, [((None, *x.shape[1:]), "float32")])(x)[0]
+
+
+# ---------------------------------------------- random conv/pool configs (default backend)
+
+
+@settings(max_examples=15, deadline=None)
+@given(conv_configs())
+def test_conv2d_shape_and_values_for_random_configs(config):
+    kh, kw, _, filters = config.kernel.shape
+    layer = L.Conv2D(filters, (kh, kw), strides=config.strides, padding=config.padding)
+    out = run_layer(
+        layer, config.x.astype("float32"), training=False, weights=[config.kernel, None]
+    )
+    assert out.shape == layer.compute_output_shape(config.x.shape)
+    expected = reference_conv2d(config.x, config.kernel, 0.0, config.strides, config.padding)
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-5)
+
+
+@settings(max_examples=15, deadline=None)
+@given(pool_configs())
+def test_pooling_shape_and_values_for_random_configs(config):
+    cls = L.MaxPooling2D if config.pool_mode == "max" else L.AveragePooling2D
+    layer = cls(config.pool_size, strides=config.strides, padding=config.padding)
+    out = run_layer(layer, config.x.astype("float32"), training=False)
+    assert out.shape == layer.compute_output_shape(config.x.shape)
+    expected = reference_pool2d(
+        config.x, config.pool_size, config.strides, config.padding, config.pool_mode
+    )
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ behaviour per backend
 
 
 def test_dropout_zeroes_a_fraction_and_scales_the_rest(backend):

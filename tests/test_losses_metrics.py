@@ -7,8 +7,8 @@ import functools
 import numpy as np
 import pytest
 
-from minidl import backend as K
 from minidl import activations, initializers, losses, metrics, regularizers
+from minidl import backend as K
 from minidl.layers import Conv2D, Dense
 
 EPS = 1e-7

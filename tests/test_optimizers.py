@@ -165,6 +165,7 @@ def test_learning_rate_change_and_state_restore_without_recompiling(backend):
     assert opt.get_config()["learning_rate"] == 0.0
     opt.lr = 0.05
     np.testing.assert_allclose(K.get_value(opt.lr), 0.05)
+    assert opt.get_config()["learning_rate"] == 0.05
 
     # Restoring the state into a fresh optimizer (before its state exists) continues exactly.
     state, start = opt.get_weights(), layer.get_weights()

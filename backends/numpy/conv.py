@@ -172,10 +172,11 @@ def _prepare_pool2d(node: Node) -> Any:
 def _prepare_pool2d_grad(node: Node) -> Any:
     window, strides, padding, mode = _pool_parts(node)
 
-    def pool2d_grad(grad: Any, x: Any) -> Any:
+    def pool2d_grad(grad: Any, x: Any, pooled: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
-            image = im2col.max_pool_gradient(_pad(x, pads, -np.inf), grad, window, strides)
+            padded = _pad(x, pads, -np.inf)
+            image = im2col.max_pool_gradient(padded, pooled, grad, window, strides)
         else:
             (top, bottom), (left, right) = pads
             counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)

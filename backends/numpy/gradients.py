@@ -488,7 +488,8 @@ def _grad_conv2d(node: Node, g: Node) -> tuple:
 @rule("pool2d")
 def _grad_pool2d(node: Node, g: Node) -> tuple:
     (x,) = node.inputs
-    return (Node("pool2d_grad", (g, x), x.shape, g.dtype, dict(node.attrs)),)
+    inputs = (g, x, node) if node.attrs["mode"] == "max" else (g, x)
+    return (Node("pool2d_grad", inputs, x.shape, g.dtype, dict(node.attrs)),)
 
 
 # ------------------------------------------------------------------------ the sweep

@@ -139,7 +139,9 @@ class CompiledStep:
                 f"Received: {len(arrays)} arrays"
             )
         outputs = self.concrete(*[self._convert(i, a) for i, a in enumerate(arrays)])
-        return [np.asarray(out) for out in outputs]
+        # ``numpy()`` copies, so the caller owns the arrays; a 0-d result comes back as a
+        # NumPy scalar, which ``asarray`` turns into a 0-d array.
+        return [np.asarray(out.numpy()) for out in outputs]
 
 
 def function(

@@ -5,19 +5,29 @@ set (in ``PYTENSOR_FLAGS`` or a ``.pytensorrc`` file) are never overridden; only
 their defaults are changed:
 
 * ``floatX=float32`` so Python floats mixed with tensors stay float32.
+* ``traceback__limit=0``: no creation stack trace on every graph variable (slow to record).
 * ``blas__ldflags``: pip wheels of PyTensor find no BLAS to link their C code against, and their
   matrix products then fall back to slow paths. SciPy's wheel ships an OpenBLAS whose Fortran
   symbols carry a ``scipy_`` prefix; linking that library and renaming the symbols with
   preprocessor defines gives PyTensor's C ``Gemm`` / ``Dot22`` ops full BLAS speed.
 
-The compile mode of each step is read when the step is compiled, from ``MINIDL_THEANO_MODE``
-(``C``, ``NUMBA``, ``JAX``, ``FAST_COMPILE``, ...), else from PyTensor's own ``mode`` flag when
-the user set it, else ``C`` when BLAS could be linked and ``NUMBA`` otherwise.
+The compile mode of each step is read when the step is compiled, from ``MINIDL_THEANO_MODE``,
+else from PyTensor's own ``mode`` flag when the user set it, else ``C`` when BLAS could be
+linked and ``NUMBA`` otherwise:
+
+* ``C`` (also ``CVM``, ``FAST_RUN``): all rewrites, C implementations run by PyTensor's C
+  virtual machine; compiled modules are cached in PyTensor's ``compiledir`` across runs.
+* ``NUMBA``: all rewrites, the graph JIT-compiled by Numba on the first call (cached too).
+* ``JAX``: the graph compiled by JAX/XLA, on a GPU when JAX has one (``pip install jax``).
+* ``FAST_COMPILE``: PyTensor's quick mode, Python implementations and a few rewrites.
+* ``PY``: Python implementations and only the merge rewrites; compiles fastest, runs slowest
+  (the test suite uses it for its many small graphs).
 """
 
 from __future__ import annotations
 
 import ctypes
+import functools
 import importlib.util
 import logging
 import os
@@ -25,6 +35,8 @@ from pathlib import Path
 
 import pytensor
 from pytensor.compile.mode import Mode, get_mode
+from pytensor.graph.rewriting.db import RewriteDatabaseQuery
+from pytensor.link.vm import VMLinker
 
 logger = logging.getLogger("minidl")
 
@@ -43,7 +55,7 @@ MODE_ALIASES = {
     "NUMBA": "NUMBA",
     "JAX": "JAX",
     "FAST_COMPILE": "FAST_COMPILE",
-    "PY": "FAST_COMPILE",
+    "PY": "PY",
 }
 
 
@@ -93,6 +105,8 @@ def configure() -> None:
     """Set the PyTensor flags minidl needs, leaving any the user set alone."""
     if not _user_set("floatX"):
         pytensor.config.floatX = "float32"
+    if not _user_set("traceback__limit"):  # creation stack traces cost graph-building time
+        pytensor.config.traceback__limit = 0
     if not _user_set("blas__ldflags"):
         flags = blas_ldflags()
         pytensor.config.blas__ldflags = flags
@@ -134,13 +148,20 @@ def compile_mode() -> Mode:
             f"{MODE_ENV}=NUMBA needs the 'numba' package, which is not installed. "
             "Install it with: pip install numba"
         )
-    return get_mode(target)
+    return _tuned_mode(target)
 
 
-def device() -> str:
-    """``"gpu"`` when steps compile to JAX and JAX's default device is a GPU, else ``"cpu"``."""
-    if MODE_ALIASES.get(mode_name()) != "JAX" or importlib.util.find_spec("jax") is None:
-        return "cpu"
-    import jax
+# Rewrites that ask, for every matrix product, whether an operand is diagonal or orthogonal
+# by walking the graph above it: seconds per compile on a CNN and never useful on networks.
+_SLOW_USELESS_REWRITES = ("dot_diag_to_elemwise", "orthogonal_dot_transpose_to_eye")
 
-    return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"
+
+@functools.cache
+def _tuned_mode(target: str) -> Mode:
+    """PyTensor's ``target`` mode without rewrites that only cost time on neural networks."""
+    if target == "PY":
+        # Python implementations and only the cheap merge rewrites: the quickest to compile
+        mode = Mode(VMLinker(use_cloop=False, c_thunks=False), RewriteDatabaseQuery(["merge"]))
+    else:
+        mode = get_mode(target)
+    return mode.excluding(*_SLOW_USELESS_REWRITES)

@@ -370,20 +370,18 @@ def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]])
 
 
 def pad_spatial(x: Any, rows: tuple[int, int], cols: tuple[int, int], fill: float) -> Any:
-    """Pad axes 1 and 2 of NHWC ``x`` with ``fill`` (gradient slices the padding off)."""
-    if rows == (0, 0) and cols == (0, 0):
-        return x
-    batch, height, width, channels = x.shape
-    out_shape = (batch, height + rows[0] + rows[1], width + cols[0] + cols[1], channels)
-    canvas = pt.full(out_shape, np.asarray(fill, dtype=x.dtype), dtype=x.dtype)
-    inner = canvas[:, rows[0] : rows[0] + height, cols[0] : cols[0] + width, :]
-    padded = pt.set_subtensor(inner, x)
-    static = x.type.shape
-    known = tuple(
-        None if d is None else d + extra
-        for d, extra in zip(static, (0, rows[0] + rows[1], cols[0] + cols[1], 0))
-    )
-    return pt.specify_shape(padded, known)
+    """Pad axes 1 and 2 of NHWC ``x`` with ``fill`` (gradient slices the padding off).
+
+    Built by joining ``fill``-valued copies of an edge row/column to ``x``: an ``Alloc`` of the
+    padded shape would make PyTensor re-analyse the whole graph above ``x`` on every call.
+    """
+    value = np.asarray(fill, dtype=x.dtype)
+    for axis, (before, after) in ((1, rows), (2, cols)):
+        if before == after == 0:
+            continue
+        edge = pt.full_like(x[:, :1] if axis == 1 else x[:, :, :1], value)
+        x = pt.concatenate([edge] * before + [x] + [edge] * after, axis=axis)
+    return x
 
 
 def one_hot(indices: Any, num_classes: int) -> Any:
