@@ -1,9 +1,11 @@
 """Convolution and pooling on NHWC arrays through strided window views and matrix products.
 
 ``window_view`` exposes every ``(kh, kw)`` window of an image batch as a read-only strided
-view without copying; ``im2col`` copies a batch of windows into a matrix so that a convolution
-is one matrix product; ``col2im`` scatters window gradients back with a loop over the
-``kh * kw`` kernel positions (never over pixels). The functions work on NumPy arrays and on
+view without copying (pooling reduces over it); ``channels_first_columns`` (im2col) copies the
+windows of a batch chunk into a matrix so that a convolution is one matrix product, and the
+input gradient is scattered back (col2im) with a loop over the ``kh * kw`` kernel positions,
+never over pixels. Batches are processed in chunks that keep one column buffer under
+``IM2COL_BUDGET_BYTES``. The functions work on NumPy arrays and on
 arrays of any module exposing the same API (CuPy), chosen from the array's type.
 """
 
@@ -47,32 +49,6 @@ def window_view(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> An
     )
 
 
-def im2col(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
-    """Copy every window of NHWC ``x`` into a ``(n * out_h * out_w, kh * kw * c)`` matrix."""
-    view = window_view(x, window, strides)
-    n, out_h, out_w, kh, kw, c = view.shape
-    return view.reshape(n * out_h * out_w, kh * kw * c)
-
-
-def col2im(
-    windows: Any, image_shape: tuple[int, ...], strides: tuple[int, int], out: Any = None
-) -> Any:
-    """Add window values ``(n, out_h, out_w, kh, kw, c)`` back into an NHWC image.
-
-    Overlapping windows accumulate; the loop runs over the ``kh * kw`` kernel positions.
-    """
-    xp = array_module(windows)
-    n, out_h, out_w, kh, kw, c = windows.shape
-    sh, sw = strides
-    image = xp.zeros(image_shape, dtype=windows.dtype) if out is None else out
-    for i in range(kh):
-        rows = slice(i, i + sh * (out_h - 1) + 1, sh)
-        for j in range(kw):
-            cols = slice(j, j + sw * (out_w - 1) + 1, sw)
-            image[:, rows, cols, :] += windows[:, :, :, i, j, :]
-    return image
-
-
 def channels_first_columns(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
     """Copy the windows of NHWC ``x`` into a ``(kh * kw * c, n * out_h * out_w)`` matrix.
 
@@ -114,8 +90,8 @@ def conv2d_forward(x: Any, kernel: Any, strides: tuple[int, int]) -> Any:
     chunk = batch_chunk(out_h * out_w * kh * kw * c * x.itemsize, n)
     for start in range(0, n, chunk):
         columns = channels_first_columns(x[start : start + chunk], (kh, kw), strides)
-        target = out[start : start + chunk].reshape(-1, out_c)
-        xp.dot(columns.T, flat_kernel, out=target)
+        # (out_c, k) @ (k, pixels) streams the long axis through BLAS; then one transpose copy
+        out[start : start + chunk].reshape(-1, out_c)[...] = xp.dot(flat_kernel.T, columns).T
     return out
 
 

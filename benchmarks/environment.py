@@ -68,13 +68,28 @@ def versions() -> dict[str, str]:
     return found
 
 
+_THREADS: dict[str, int | None] = {"count": None}
+
+
 def limit_threads(count: int | None) -> None:
-    """Cap BLAS/OpenMP threads (and torch, TensorFlow, Numba when loaded later) to ``count``."""
+    """Cap BLAS/OpenMP/Numba/torch/TensorFlow threads to ``count`` for the rest of the run.
+
+    Environment variables cover libraries loaded later; ``threadpoolctl`` caps the BLAS pools
+    already loaded (NumPy's); ``apply_framework_threads`` sets torch's and TensorFlow's pools
+    when a row first imports them.
+    """
     if count is None:
         return
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    _THREADS["count"] = count
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "NUMBA_NUM_THREADS",
+        "TF_NUM_INTRAOP_THREADS",
+        "TF_NUM_INTEROP_THREADS",
+    ):
         os.environ[var] = str(count)
-    os.environ["NUMBA_NUM_THREADS"] = str(count)
     if importlib.util.find_spec("threadpoolctl") is not None:
         import threadpoolctl
 
@@ -82,8 +97,9 @@ def limit_threads(count: int | None) -> None:
         globals()["_THREADPOOL_LIMIT"] = threadpoolctl.threadpool_limits(limits=count)
 
 
-def apply_framework_threads(count: int | None, framework: str) -> None:
-    """Set a framework's own thread pools right after it is imported (before its first op)."""
+def apply_framework_threads(framework: str) -> None:
+    """Set a framework's own thread pools to the ``limit_threads`` count (if one was given)."""
+    count = _THREADS["count"]
     if count is None:
         return
     if framework == "torch":
@@ -96,7 +112,7 @@ def apply_framework_threads(count: int | None, framework: str) -> None:
         try:
             tf.config.threading.set_intra_op_parallelism_threads(count)
             tf.config.threading.set_inter_op_parallelism_threads(count)
-        except RuntimeError:  # TensorFlow already initialised by an earlier row
+        except RuntimeError:  # already initialised: TF_NUM_*_THREADS applied at start-up
             pass
 
 
@@ -138,32 +154,32 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _try_import(name: str) -> Any:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None
+
+
 def gpu_inventory() -> dict[str, str]:
     """Which frameworks see a CUDA GPU; values say what was found (empty dict: no GPU anywhere)."""
     found: dict[str, str] = {}
-    if importlib.util.find_spec("torch") is not None:
-        import torch
-
-        if torch.cuda.is_available():
-            found["torch"] = torch.cuda.get_device_name(0)
-    if importlib.util.find_spec("tensorflow") is not None:
-        import tensorflow as tf
-
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:
-            found["tensorflow"] = ", ".join(g.name for g in gpus)
-    if importlib.util.find_spec("cupy") is not None:
+    torch = _try_import("torch")
+    if torch is not None and torch.cuda.is_available():
+        found["torch"] = torch.cuda.get_device_name(0)
+    tf = _try_import("tensorflow")
+    if tf is not None and tf.config.list_physical_devices("GPU"):
+        found["tensorflow"] = ", ".join(g.name for g in tf.config.list_physical_devices("GPU"))
+    cupy = _try_import("cupy")
+    if cupy is not None:
         try:
-            import cupy
-
             if cupy.cuda.runtime.getDeviceCount() > 0:
                 found["cupy"] = f"{cupy.cuda.runtime.getDeviceCount()} device(s)"
         except Exception:  # noqa: BLE001 - CuPy raises its own CUDA errors without a driver
             pass
-    if importlib.util.find_spec("jax") is not None:
+    jax = _try_import("jax")
+    if jax is not None:
         try:
-            import jax
-
             gpus = [d for d in jax.devices() if d.platform == "gpu"]
             if gpus:
                 found["jax"] = ", ".join(str(d) for d in gpus)

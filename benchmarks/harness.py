@@ -9,6 +9,7 @@ machine fall on all rows alike and the ratios between rows hold.
 from __future__ import annotations
 
 import gc
+import importlib
 import logging
 import statistics
 import time
@@ -22,6 +23,14 @@ logger = logging.getLogger("minidl.benchmarks")
 
 class Skip(Exception):  # noqa: N818 - reads as "raise Skip(reason)"
     """Raised while preparing a row that cannot run here (package missing, unsupported dtype)."""
+
+
+def import_or_skip(module: str, hint: str) -> Any:
+    """Import ``module``, or raise ``Skip`` saying it is missing and how to get it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise Skip(f"{module} is not available ({err}); {hint}") from None
 
 
 @dataclass
@@ -119,6 +128,9 @@ class Schedule:
     steps_per_block: int
     repeats: int
     warmup_blocks: int = 1
+    # Idle time before each timed block: BLAS/OpenMP pools of the previous row spin-wait for
+    # up to ~0.1 s after their last call and would otherwise steal the cores from this row.
+    pause_s: float = 0.0
 
 
 def prepare_rows(
@@ -175,6 +187,7 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
             return
         shift = round_index % len(live)
         for name in live[shift:] + live[:shift]:
+            time.sleep(schedule.pause_s)
             gc.disable()  # as timeit does: no collector pauses inside a timed block
             start = time.perf_counter()
             try:

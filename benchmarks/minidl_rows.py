@@ -8,11 +8,13 @@ backend is current, so each block makes it current first (a dictionary lookup).
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from typing import Any
 
 import numpy as np
 
+from benchmarks.environment import apply_framework_threads
 from benchmarks.harness import Prepared, Skip, cyclic_block
 from benchmarks.peers import fit_blocks
 from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
@@ -29,6 +31,11 @@ def use_backend(name: str, device: str) -> Any:
     """Make backend ``name`` current and return ``K`` (``Skip``: absent or wrong device)."""
     from minidl import backend as K
 
+    if name == "tensorflow" and importlib.util.find_spec("tensorflow") is not None:
+        try:
+            apply_framework_threads("tensorflow")  # before the backend first starts TensorFlow
+        except ImportError:  # a broken install: K.set_backend below says why
+            pass
     try:
         K.set_backend(name)
     except (ImportError, ValueError) as err:

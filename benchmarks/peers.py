@@ -7,24 +7,21 @@ tensors; Keras: ``Sequential`` + ``compile`` + ``fit`` / ``train_on_batch``).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
 import numpy as np
 
 from benchmarks.environment import apply_framework_threads
-from benchmarks.harness import Prepared, Skip, cyclic_block
+from benchmarks.harness import Prepared, Skip, cyclic_block, import_or_skip
 from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
 
 
-def require_torch(threads: int | None = None, device: str = "cpu") -> Any:
+def require_torch(device: str = "cpu") -> Any:
     """Import torch and set its threads (``Skip`` when absent or when no CUDA GPU is asked for)."""
-    if importlib.util.find_spec("torch") is None:
-        raise Skip("torch is not installed (optional peer: pip install torch)")
-    import torch
+    torch = import_or_skip("torch", "optional peer: pip install torch")
 
-    apply_framework_threads(threads, "torch")
+    apply_framework_threads("torch")
     if device == "gpu" and not torch.cuda.is_available():
         raise Skip("torch sees no CUDA GPU")
     return torch
@@ -127,11 +124,11 @@ def torch_elemwise_function(expression: str):
 
 def require_keras() -> Any:
     """Import Keras 3 on its TensorFlow backend (``Skip`` when absent or on another backend)."""
-    if importlib.util.find_spec("keras") is None or importlib.util.find_spec("tensorflow") is None:
-        raise Skip("keras 3 with tensorflow is not installed (optional peer)")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import keras
+    import_or_skip("tensorflow", "Keras 3 rows run on TensorFlow (optional peer)")
+    apply_framework_threads("tensorflow")
+    keras = import_or_skip("keras", "optional peer: pip install keras")
 
     if not keras.__version__.startswith("3."):
         raise Skip(f"keras {keras.__version__} is not Keras 3")

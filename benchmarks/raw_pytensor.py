@@ -12,15 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.harness import Prepared, Skip, cyclic_block
+from benchmarks.harness import Prepared, cyclic_block, import_or_skip
 from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
 
 
 def _require() -> Any:
     """Import PyTensor configured like minidl's theano backend configures it (same BLAS link)."""
-    if importlib.util.find_spec("pytensor") is None:
-        raise Skip("pytensor is not installed (pip install -e '.[theano]')")
-    import pytensor
+    pytensor = import_or_skip("pytensor", "pip install -e '.[theano]'")
 
     settings = minidl_settings()
     if settings is not None:
@@ -34,7 +32,7 @@ def minidl_settings() -> Any:
         return None
     try:
         return importlib.import_module("minidl.backends.theano.settings")
-    except ImportError:
+    except ImportError:  # pytensor present but unusable: raw rows will say why
         return None
 
 

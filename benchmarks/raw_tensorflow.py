@@ -6,25 +6,22 @@ Each step is traced once for a batch dimension of ``None`` and optionally compil
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import Any
 
 import numpy as np
 
 from benchmarks.environment import apply_framework_threads
-from benchmarks.harness import Prepared, Skip, cyclic_block
+from benchmarks.harness import Prepared, Skip, cyclic_block, import_or_skip
 from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
 
 
-def require(threads: int | None = None, device: str = "cpu") -> Any:
+def require(device: str = "cpu") -> Any:
     """Import TensorFlow quietly, set its threads, and return it (``Skip`` when absent)."""
-    if importlib.util.find_spec("tensorflow") is None:
-        raise Skip("tensorflow is not installed (pip install -e '.[tensorflow]')")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import tensorflow as tf
+    tf = import_or_skip("tensorflow", "pip install -e '.[tensorflow]'")
 
-    apply_framework_threads(threads, "tensorflow")
+    apply_framework_threads("tensorflow")
     if device == "gpu" and not tf.config.list_physical_devices("GPU"):
         raise Skip("TensorFlow sees no GPU")
     return tf

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import time
@@ -19,6 +18,7 @@ from benchmarks.harness import (
     RowResult,
     Schedule,
     Skip,
+    import_or_skip,
     measure_rows,
     prepare_rows,
     rebind_rows,
@@ -364,9 +364,9 @@ def elemwise_factories(expression: str, opts: Options) -> list[tuple[Row, Callab
 
 
 def _numexpr(expression: str) -> tuple[Callable, str]:
-    if importlib.util.find_spec("numexpr") is None:
-        raise Skip("numexpr is not installed (optional peer, as in the paper's Fig. 7)")
-    import numexpr
+    numexpr = import_or_skip(
+        "numexpr", "optional peer, as in the paper's Fig. 7: pip install numexpr"
+    )
 
     return (lambda a, b: numexpr.evaluate(expression, local_dict={"a": a, "b": b})), ""
 
@@ -411,7 +411,7 @@ def run_elemwise(opts: Options, expression: str) -> list[TaskResult]:
             fn, result.compile_s, result.note = compiled[row.name]
             ready[row.name] = _elemwise_prepared(fn, a, b)
             result.first_loss = ready[row.name].first()
-        calls = max(1, plan.elemwise_budget // size)
+        calls = max(1, min(plan.elemwise_budget // size, plan.elemwise_max_calls))
         schedule = Schedule(steps_per_block=calls, repeats=plan.elemwise_repeats)
         start = time.perf_counter()
         measure_rows(results, ready, schedule)

@@ -181,28 +181,33 @@ class Plan:
     conv: dict[int, Schedule]
     conv_examples: dict[int, int]
     elemwise_sizes: tuple[int, ...]
-    elemwise_budget: int  # elements processed per timed block (calls = budget // size)
+    elemwise_budget: int  # elements per timed block: calls = budget // size, at most max_calls
     elemwise_repeats: int
+    elemwise_max_calls: int = 200
 
 
 QUICK = Plan(
-    mlp=Schedule(steps_per_block=20, repeats=3),
-    conv_batches=(1, 60),
-    conv={1: Schedule(steps_per_block=4, repeats=3), 60: Schedule(1, repeats=2, warmup_blocks=0)},
-    conv_examples={1: 8, 60: 60},
+    mlp=Schedule(steps_per_block=20, repeats=5, pause_s=0.15),
+    conv_batches=(1,),  # batch 60 (seconds per step for some rows) only in the full run
+    conv={1: Schedule(steps_per_block=4, repeats=3, pause_s=0.15)},
+    conv_examples={1: 8},
     elemwise_sizes=(1_000, 100_000, 1_000_000),
     elemwise_budget=2_000_000,
     elemwise_repeats=3,
 )
 
 FULL = Plan(
-    mlp=Schedule(steps_per_block=50, repeats=9),
+    mlp=Schedule(steps_per_block=50, repeats=9, pause_s=0.15),
     conv_batches=(1, 60),
-    conv={1: Schedule(steps_per_block=10, repeats=7), 60: Schedule(2, repeats=5)},
+    conv={
+        1: Schedule(steps_per_block=10, repeats=7, pause_s=0.15),
+        60: Schedule(steps_per_block=2, repeats=5, pause_s=0.15),
+    },
     conv_examples={1: 20, 60: 120},
     elemwise_sizes=(1_000, 10_000, 100_000, 1_000_000, 10_000_000),
     elemwise_budget=10_000_000,
     elemwise_repeats=7,
+    elemwise_max_calls=1000,
 )
 
 TINY = Plan(

@@ -73,8 +73,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--threads",
         type=int,
-        default=None,
-        help="cap BLAS/OpenMP/torch/TF threads (the paper used 1; default: all)",
+        default=1,
+        help="threads for every BLAS/OpenMP/torch/TF/Numba pool: 1 (default) as in the paper; "
+        "0 leaves each library its own default (all cores)",
     )
     parser.add_argument(
         "--no-peers", dest="peers", action="store_false", help="skip PyTorch, Keras 3 and numexpr"
@@ -83,8 +84,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--no-charts", dest="charts", action="store_false")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress")
     args = parser.parse_args(argv)
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be at least 1. Received: --threads {args.threads}")
+    if args.threads < 0:
+        parser.error(f"--threads must be 0 (library defaults) or more. Received: {args.threads}")
     return args
 
 
@@ -108,7 +109,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.verbose:
         logging.basicConfig(format="%(asctime)s %(name)s %(message)s")
         logging.getLogger("minidl").setLevel(logging.INFO)
-    environment.limit_threads(args.threads)
+    environment.limit_threads(args.threads or None)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     started = time.perf_counter()
     load_before = os.getloadavg()

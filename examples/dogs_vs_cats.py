@@ -16,9 +16,10 @@ images ``cat.0.jpg`` ... ``dog.12499.jpg``, ``test.zip`` has 12,500 unlabelled `
       test/unknown/1.jpg ... 12500.jpg                        (test.zip, one dummy class)
 
 ``--prepare KAGGLE_DIR`` does that from the unzipped ``KAGGLE_DIR/train/*.jpg`` and
-``KAGGLE_DIR/test/*.jpg`` (hard links where possible, else copies; 1,000 images per class go
-to ``valid``). The weights are Keras' ``vgg16_weights_tf_dim_ordering_tf_kernels.h5``
-(553 MB; Keras' ``VGG16()`` downloads it to ``~/.keras/models``); minidl never downloads.
+``KAGGLE_DIR/test/*.jpg`` (hard links where possible, else copies; ``--valid-per-class``
+images per class, default 1,000, go to ``valid``). The weights are Keras' file
+``vgg16_weights_tf_dim_ordering_tf_kernels.h5`` (about 550 MB; Keras' ``VGG16()`` downloads
+it to ``~/.keras/models``, where ``weights="imagenet"`` also looks); minidl never downloads.
 
 Without Kaggle data (``--demo``, the default when ``--data`` is not given) the script writes
 scikit-learn's 8x8 digits, upscaled to 32x32 RGB PNGs, as a class-per-folder image set in a
@@ -246,9 +247,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--weights", help="Keras VGG16 ImageNet weight file (.h5)")
     parser.add_argument("--demo", action="store_true", help="run on generated digit images")
     parser.add_argument("--prepare", metavar="KAGGLE_DIR", help="arrange Kaggle's unzipped data")
+    parser.add_argument(
+        "--valid-per-class", type=int, default=1000, help="--prepare: validation images per class"
+    )
     parser.add_argument("--backend", help="numpy, theano or tensorflow (default: MINIDL_BACKEND)")
     parser.add_argument("--epochs", type=int, default=None, help="fine-tuning epochs")
-    parser.add_argument("--pretrain-epochs", type=int, default=6, help="demo pretraining epochs")
+    parser.add_argument("--pretrain-epochs", type=int, default=8, help="demo pretraining epochs")
     parser.add_argument("--batch-size", type=int, default=None, help="images per batch")
     parser.add_argument("--learning-rate", type=float, help="Adam learning rate for fine-tuning")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -274,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, float] | None:
     if args.prepare:
         if args.data is None:
             raise SystemExit("--prepare needs --data (where to write the arranged folders)")
-        prepare_kaggle(args.prepare, args.data)
+        prepare_kaggle(args.prepare, args.data, args.valid_per_class)
     return run_demo(args) if args.demo else run_kaggle(args)
 
 

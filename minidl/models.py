@@ -100,6 +100,11 @@ class Sequential(SequentialBase):
             if self._compiled_trainable is None:
                 self._compiled_trainable = list(self.trainable_weights)
 
+    def _on_structure_changed(self) -> None:
+        super()._on_structure_changed()
+        if self.loss_function is not None:  # the new stack's trainable weights are read again
+            self._compiled_trainable = None
+
     @property
     def compiled_trainable_weights(self) -> list[Any]:
         """The weights ``fit`` updates: those trainable when ``compile`` was called."""

@@ -49,6 +49,11 @@ class ConvConfig(NamedTuple):
     strides: tuple[int, int]
     padding: str
 
+    @property
+    def key(self) -> tuple:
+        """What a compiled step depends on (the batch size may vary)."""
+        return ("conv", self.x.shape[1:], self.kernel.shape, self.strides, self.padding)
+
 
 class PoolConfig(NamedTuple):
     """One pooling: input array plus window, strides, padding and mode."""
@@ -59,34 +64,54 @@ class PoolConfig(NamedTuple):
     padding: str
     pool_mode: str
 
+    @property
+    def key(self) -> tuple:
+        """What a compiled step depends on (the batch size may vary)."""
+        return (
+            "pool",
+            self.x.shape[1:],
+            self.pool_size,
+            self.strides,
+            self.padding,
+            self.pool_mode,
+        )
+
+
+# A few fixed geometries (so each backend compiles each once; Theano compiles are slow):
+# (height, width, kernel shape (kh, kw, in, out), strides, padding)
+CONV_GEOMETRIES = [
+    (5, 6, (3, 2, 2, 2), (1, 1), "valid"),
+    (5, 5, (3, 3, 2, 1), (2, 2), "same"),
+    (4, 5, (2, 3, 2, 2), (2, 1), "same"),
+    (6, 4, (1, 1, 2, 1), (2, 2), "valid"),
+]
+# (height, width, pool size, strides, padding, mode)
+POOL_GEOMETRIES = [
+    (4, 6, (2, 2), (2, 2), "valid", "max"),
+    (5, 5, (3, 3), (2, 2), "same", "max"),
+    (5, 4, (2, 2), (1, 1), "valid", "avg"),
+    (5, 5, (3, 2), (2, 3), "same", "avg"),
+]
+
 
 @st.composite
-def conv_configs(draw: st.DrawFn, max_side: int = 6, channels: int = 2) -> ConvConfig:
-    """A small NHWC input, an HWIO kernel that fits it, strides and padding."""
-    padding = draw(st.sampled_from(["valid", "same"]))
-    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
-    kh, kw = draw(st.integers(1, min(3, height))), draw(st.integers(1, min(3, width)))
-    strides = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+def conv_configs(draw: st.DrawFn) -> ConvConfig:
+    """A convolution geometry from ``CONV_GEOMETRIES`` with a drawn batch and values."""
+    height, width, kernel_shape, strides, padding = draw(st.sampled_from(CONV_GEOMETRIES))
     batch = draw(st.integers(1, 2))
-    out_channels = draw(st.integers(1, 2))
-    x = draw(float_arrays((batch, height, width, channels), -1.0, 1.0))
-    kernel = draw(float_arrays((kh, kw, channels, out_channels), -1.0, 1.0))
+    x = draw(float_arrays((batch, height, width, kernel_shape[2]), -1.0, 1.0))
+    kernel = draw(float_arrays(kernel_shape, -1.0, 1.0))
     return ConvConfig(x, kernel, strides, padding)
 
 
 @st.composite
-def pool_configs(draw: st.DrawFn, max_side: int = 6, channels: int = 2) -> PoolConfig:
-    """A small NHWC input with distinct values (no ties) and a pooling window that fits."""
-    padding = draw(st.sampled_from(["valid", "same"]))
-    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
-    ph, pw = draw(st.integers(1, min(3, height))), draw(st.integers(1, min(3, width)))
-    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+def pool_configs(draw: st.DrawFn, channels: int = 2) -> PoolConfig:
+    """A pooling geometry from ``POOL_GEOMETRIES`` with distinct values (no ties in windows)."""
+    height, width, pool_size, strides, padding, mode = draw(st.sampled_from(POOL_GEOMETRIES))
     batch = draw(st.integers(1, 2))
     size = batch * height * width * channels
-    # a permutation of well-separated values: no two cells of a window tie
-    order = draw(st.permutations(range(size)))
+    order = draw(st.permutations(range(size)))  # well-separated values: no two cells tie
     x = (np.array(order, dtype=np.float64) / size * 4.0 - 2.0).reshape(
         batch, height, width, channels
     )
-    mode = draw(st.sampled_from(["max", "avg"]))
-    return PoolConfig(x, (ph, pw), strides, padding, mode)
+    return PoolConfig(x, pool_size, strides, padding, mode)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import csv
+import importlib.util
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from minidl.applications import finetune, vgg_like
+import minidl
+from minidl.applications import finetune, preprocess_input, vgg_like
 from minidl.data import ImageDataGenerator, flow_from_directory
 from minidl.layers import Dense
 from minidl.optimizers import SGD
@@ -28,10 +32,16 @@ def two_class_root(tmp_path_factory) -> str:
 
 
 def test_finetune_step_changes_only_the_new_classifier(backend, two_class_root):
+    minidl.set_random_seed(0)
     model = vgg_like(
-        input_shape=(32, 32, 3), widths=(2, 2, 3, 3, 3), dense_units=6, classes=5, name="base"
+        input_shape=(32, 32, 3),
+        widths=(2, 2, 3, 3, 3),
+        dense_units=8,
+        classes=5,
+        kernel_initializer="he_uniform",
+        name="base",
     )
-    batches = ImageDataGenerator(rescale=1 / 255, horizontal_flip=True).flow_from_directory(
+    batches = ImageDataGenerator(horizontal_flip=True).flow_from_directory(
         two_class_root, target_size=(32, 32), batch_size=4, seed=0
     )
     frozen = {layer.name: layer.get_weights() for layer in model.layers[:-1]}
@@ -49,7 +59,8 @@ def test_finetune_step_changes_only_the_new_classifier(backend, two_class_root):
     for layer in model.layers[:-1]:
         for now, then in zip(layer.get_weights(), frozen[layer.name]):
             np.testing.assert_array_equal(now, then, err_msg=layer.name)
-    assert not np.array_equal(new_layer.get_weights()[0], new_before[0])
+    for now, then in zip(new_layer.get_weights(), new_before):  # kernel and bias both learn
+        assert not np.array_equal(now, then)
 
     test_batches = flow_from_directory(
         two_class_root, target_size=(32, 32), class_mode=None, shuffle=False, batch_size=5
@@ -67,3 +78,57 @@ def test_finetune_rejects_a_bad_class_count():
     model = vgg_like(input_shape=(32, 32, 3), widths=(1,) * 5, dense_units=2, classes=3)
     with pytest.raises(ValueError, match="num_classes"):
         finetune(model, 0)
+
+
+def _load_example():
+    path = Path(__file__).resolve().parents[1] / "examples" / "dogs_vs_cats.py"
+    spec = importlib.util.spec_from_file_location("dogs_vs_cats_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_flow_arranges_kaggle_files_and_writes_a_submission(tmp_path, capsys):
+    example = _load_example()
+    kaggle = tmp_path / "kaggle"
+    rng = np.random.default_rng(0)
+    for split, names in (
+        ("train", [f"{animal}.{k}.jpg" for animal in ("cat", "dog") for k in range(4)]),
+        ("test", [f"{k}.jpg" for k in (10, 2, 1)]),
+    ):
+        os.makedirs(kaggle / split)
+        for name in names:
+            level = 60 if name.startswith("cat") else 190
+            pixels = np.clip(rng.normal(level, 30, (40, 36, 3)), 0, 255).astype(np.uint8)
+            Image.fromarray(pixels).save(kaggle / split / name)
+    data = tmp_path / "data"
+    example.prepare_kaggle(kaggle, data, valid_per_class=1)
+    assert sorted(os.listdir(data)) == ["test", "train", "valid"]
+    assert (
+        len(os.listdir(data / "train" / "dogs")) == 3
+        and len(os.listdir(data / "valid" / "cats")) == 1
+    )
+    assert sorted(os.listdir(data / "test" / "unknown")) == ["1.jpg", "10.jpg", "2.jpg"]
+
+    minidl.set_random_seed(0)
+    model = vgg_like(input_shape=(32, 32, 3), widths=(2,) * 5, dense_units=4, classes=5)
+    args = example.parse_args(
+        [
+            "--data",
+            str(data),
+            "--epochs",
+            "1",
+            "--batch-size",
+            "4",
+            "--submission",
+            str(tmp_path / "submission.csv"),
+        ]
+    )
+    generator = ImageDataGenerator(preprocessing_function=preprocess_input)
+    results = example.finetune_and_submit(model, data, generator, (32, 32), args, "dogs")
+    assert 0.0 <= results["val_accuracy"] <= 1.0
+    assert "validation accuracy" in capsys.readouterr().out
+    with open(tmp_path / "submission.csv") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["id", "label"] and [row[0] for row in rows[1:]] == ["1", "2", "10"]
+    assert all(0.05 <= float(row[1]) <= 0.95 for row in rows[1:])

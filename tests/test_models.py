@@ -36,8 +36,10 @@ def binary_model(name: str | None = None, **compile_kwargs) -> Sequential:
 
 def test_newcomer_example_trains_and_reports_metrics(backend):
     rng = np.random.default_rng(3)
-    x = rng.normal(size=(60, 60)).astype("float32")
+    x = rng.normal(size=(100, 60)).astype("float32")
     y = (x[:, :3].sum(axis=1) > 0).astype("int64")
+    minidl.set_random_seed(2)
+    np.random.seed(2)  # the shuffling of fit, as in Keras
     model = Sequential()
     model.add(Dense(60, input_dim=60, activation="relu"))
     model.add(Dense(8, activation="relu"))
@@ -49,7 +51,7 @@ def test_newcomer_example_trains_and_reports_metrics(backend):
     assert isinstance(scores, list) and len(scores) == 2
     assert set(history.history) == {"loss", "accuracy", "val_loss", "val_accuracy"}
     assert history.history["loss"][-1] < history.history["loss"][0]
-    assert scores[1] > 0.8
+    assert scores[1] > 0.85
     assert model.predict(x[:3]).shape == (3, 1)
 
 
@@ -310,6 +312,8 @@ def test_an_exhausted_generator_stops_training_with_a_warning(caplog):
     with caplog.at_level(logging.WARNING, logger="minidl"):
         history = model.fit(finite, steps_per_epoch=3, epochs=5, verbose=0)
     assert history.epoch == [0, 1] and "ran out of data" in caplog.text
+    exact = ((X4[i : i + 10], Y_BINARY[i : i + 10]) for i in range(0, 40, 10))
+    assert model.fit(exact, steps_per_epoch=2, epochs=5, verbose=0).epoch == [0, 1]
 
 
 def test_deferred_build_from_a_generator_keeps_its_first_batch():
@@ -420,6 +424,9 @@ def test_layer_weight_penalties_are_added_to_the_loss():
     penalty = 0.5 * 4  # 0.5 * sum(ones(4) ** 2)
     loss = model.test_on_batch(X4, np.zeros(40))
     assert loss == pytest.approx(penalty)
+    outer = Sequential([model, Dense(1, kernel_initializer="zeros", kernel_regularizer="l1")])
+    outer.compile("sgd", "mse")
+    assert outer.test_on_batch(X4, np.zeros(40)) == pytest.approx(penalty)
 
 
 def test_each_step_is_compiled_once_and_reused(monkeypatch):
@@ -446,3 +453,12 @@ def test_each_step_is_compiled_once_and_reused(monkeypatch):
     model.fit(X4, Y_BINARY, epochs=1, verbose=0)
     model.predict(X4)
     assert len(compiled) == 4
+
+
+def test_layers_added_after_compile_are_trained():
+    model = binary_model(optimizer="sgd")
+    model.pop()
+    model.add(Dense(1, activation="sigmoid", name="new_head"))
+    before = model.get_weights()
+    model.fit(X4, Y_BINARY, epochs=1, verbose=0)
+    assert not np.allclose(before[-2], model.get_weights()[-2])

@@ -251,6 +251,12 @@ class CompiledStep:
         self.plan_size = len(order)
 
     # ------------------------------------------------------------------------- calling
+    def _wrong_shape(self, index: int, shape: tuple) -> None:
+        raise ValueError(
+            f"Input {index} of step {self.name!r} expects shape {self.specs[index][0]}. "
+            f"Received: an array of shape {shape}"
+        )
+
     def __call__(self, *arrays: Any) -> list[Any]:
         if len(arrays) != len(self.specs):
             raise ValueError(
@@ -259,13 +265,14 @@ class CompiledStep:
             )
         prepared = []
         for (index, rank, fixed), dtype, array in zip(self._checks, self._dtypes, arrays):
-            array = xp.asarray(array, dtype=dtype)
+            if type(array) is not xp.ndarray or array.dtype != dtype:
+                array = xp.asarray(array, dtype=dtype)
             shape = array.shape
-            if len(shape) != rank or any(shape[a] != d for a, d in fixed):
-                raise ValueError(
-                    f"Input {index} of step {self.name!r} expects shape "
-                    f"{self.specs[index][0]}. Received: an array of shape {shape}"
-                )
+            if len(shape) != rank:
+                self._wrong_shape(index, shape)
+            for axis, size in fixed:
+                if shape[axis] != size:
+                    self._wrong_shape(index, shape)
             prepared.append(array)
         results = self._run(*prepared)
         if xp is not np:  # pragma: no cover

@@ -9,6 +9,7 @@ backward pass is compiled into the same static plan as the forward pass.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -65,7 +66,19 @@ def sum_to(g: Node, x: Node) -> Node:
 def _prepare_sum_to(node: Node) -> Any:
     lead, kept = node.attrs["lead"], node.attrs["kept"]
     if not kept:
-        return lambda g: g.sum(axis=lead)
+        n_lead = len(lead)
+        ones: dict[int, Any] = {}
+
+        def sum_leading_axes(g: Any) -> Any:
+            if not g.flags.c_contiguous:
+                return g.sum(axis=lead)
+            rows = g.size // max(math.prod(g.shape[n_lead:]), 1) if g.size else 0
+            if rows not in ones:  # a matrix-vector product sums rows far faster than sum()
+                ones.clear()
+                ones[rows] = xp.ones(rows, dtype=g.dtype)
+            return xp.dot(ones[rows], g.reshape(rows, -1)).reshape(g.shape[n_lead:])
+
+        return sum_leading_axes
     axes, n_lead = lead + kept, len(lead)
 
     def sum_to_shape(g: Any) -> Any:
@@ -94,14 +107,15 @@ def _prepare_reduce_grad(node: Node) -> Any:
     kind = node.dtype.type
 
     def spread(g: Any, shape: tuple) -> Any:
-        keep = tuple(1 if i in axes else d for i, d in enumerate(shape))
-        if not keepdims:
-            g = g.reshape(keep)
         if mean:
             count = 1
             for a in axes:
                 count *= shape[a]
             g = g * kind(1.0 / max(count, 1))
+        if not keepdims:
+            g = g.reshape(tuple(1 if i in axes else d for i, d in enumerate(shape)))
+        if g.size == 1 and len(shape) == 1:  # the usual mean over a batch of losses
+            return xp.full(shape, g.reshape(()), dtype=kind)
         return xp.broadcast_to(g, shape)
 
     if len(node.inputs) == 1:
@@ -249,11 +263,13 @@ def _prepare_elu_grad(node: Node) -> Any:
 def _prepare_softmax_ce_grad(node: Node) -> Any:
     """Fused ``d(-sum(t * log softmax(z)))/dz = p * sum(t) - t`` (``p - t`` for one-hot t)."""
     axis = node.attrs["axis"]
+    restore_axis = (slice(None),) * axis + (None,)
+    add = xp.add.reduce
 
     def softmax_ce_grad(g: Any, t: Any, p: Any) -> Any:
-        d = p * t.sum(axis=axis, keepdims=True)
+        d = p * add(t, axis=axis, keepdims=True)
         d -= t
-        d *= xp.expand_dims(g, axis)
+        d *= g[restore_axis]
         return d
 
     return softmax_ce_grad

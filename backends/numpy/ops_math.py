@@ -276,22 +276,30 @@ def _reduction_prepare(function: Any) -> Any:
     return prepare
 
 
-for _op, _function in (("max", xp.max), ("min", xp.min)):
+for _op, _function in (("max", xp.maximum.reduce), ("min", xp.minimum.reduce)):
     register(_op)(_reduction_prepare(_function))
 
 
 @register("sum")
 def _prepare_sum(node: Node) -> Any:
     return functools.partial(
-        xp.sum, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], dtype=node.dtype
+        xp.add.reduce, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], dtype=node.dtype
     )
 
 
 @register("mean")
 def _prepare_mean(node: Node) -> Any:
-    return functools.partial(
-        xp.mean, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], dtype=node.dtype
-    )
+    axes, keepdims, kind = node.attrs["axes"], node.attrs["keepdims"], node.dtype.type
+    add = xp.add.reduce  # the ufunc's own reduce skips numpy's Python-level wrappers
+
+    def mean(x: Any) -> Any:
+        total = add(x, axis=axes, keepdims=keepdims, dtype=kind)
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        return total * kind(1.0 / count) if count else total * kind(np.nan)
+
+    return mean
 
 
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:  # noqa: A001

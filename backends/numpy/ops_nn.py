@@ -65,15 +65,16 @@ def tanh(x: Any) -> Node:
 
 def softmax_array(x: Any, axis: int) -> Any:
     """Softmax of an array along ``axis`` after subtracting the maximum (run-time helper)."""
-    e = xp.exp(x - x.max(axis=axis, keepdims=True))
-    e /= e.sum(axis=axis, keepdims=True)
+    e = xp.subtract(x, xp.maximum.reduce(x, axis=axis, keepdims=True))
+    xp.exp(e, out=e)
+    e /= xp.add.reduce(e, axis=axis, keepdims=True)
     return e
 
 
 def log_softmax_array(x: Any, axis: int) -> Any:
     """``log(softmax(x))`` along ``axis`` computed stably (run-time helper)."""
-    shifted = x - x.max(axis=axis, keepdims=True)
-    shifted -= xp.log(xp.exp(shifted).sum(axis=axis, keepdims=True))
+    shifted = xp.subtract(x, xp.maximum.reduce(x, axis=axis, keepdims=True))
+    shifted -= xp.log(xp.add.reduce(xp.exp(shifted), axis=axis, keepdims=True))
     return shifted
 
 
@@ -173,7 +174,7 @@ def _prepare_softmax_cross_entropy(node: Node) -> Any:
     def softmax_cross_entropy(t: Any, z: Any) -> Any:
         log_p = log_softmax_array(z, axis)
         log_p *= t
-        return -log_p.sum(axis=axis)
+        return -xp.add.reduce(log_p, axis=axis)
 
     return softmax_cross_entropy
 

@@ -70,7 +70,7 @@ def variable(value: Any, dtype: str | None = None, name: str | None = None) -> A
     going through ``tf.function``'s variable-creation hooks, so optimizers and random ops may
     create state while a step is traced without making ``tf.function`` trace it twice.
     """
-    if is_tensor(value) and not hasattr(value, "numpy"):
+    if is_tensor(value) and tf.is_symbolic_tensor(value):
         static = tf.get_static_value(value)  # a symbolic tensor: only constants have a value
         if static is None:
             raise ValueError(
@@ -105,7 +105,8 @@ def _check_variable(x: Any, what: str) -> None:
 def get_value(x: Any) -> np.ndarray:
     """Return a variable's current value as a new NumPy array."""
     _check_variable(x, "get_value")
-    return np.array(x.numpy(), copy=True)
+    with tf.init_scope():  # also right now when called while a step is being traced
+        return np.array(x.numpy(), copy=True)
 
 
 def set_value(x: Any, value: Any) -> None:
@@ -118,7 +119,8 @@ def set_value(x: Any, value: Any) -> None:
             f"Cannot assign a value of shape {array.shape} to variable {x.name!r} of shape "
             f"{expected}. Received: value.shape={array.shape}"
         )
-    x.assign(array, read_value=False)
+    with tf.init_scope():
+        x.assign(array, read_value=False)
 
 
 def int_shape(x: Any) -> tuple[int, ...]:
@@ -151,9 +153,10 @@ def eval(x: Any) -> np.ndarray:  # noqa: A001 - the Keras name
     """Evaluate an expression built from constants and variables; return a NumPy array."""
     if not is_tensor(x):
         return np.array(x)
-    if not tf.executing_eagerly() or not hasattr(x, "numpy"):
+    if tf.is_symbolic_tensor(x):
         raise ValueError(
             "K.eval works on values built from constants and variables outside a traced step; "
             f"inside K.function return the tensor as an output instead. Received: {x!r}"
         )
-    return np.array(x.numpy(), copy=True)
+    with tf.init_scope():  # a variable can be read even while a step is being traced
+        return np.array(x.numpy(), copy=True)

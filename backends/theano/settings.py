@@ -165,3 +165,12 @@ def _tuned_mode(target: str) -> Mode:
     else:
         mode = get_mode(target)
     return mode.excluding(*_SLOW_USELESS_REWRITES)
+
+
+def device() -> str:
+    """``"gpu"`` when steps compile to JAX and JAX's default device is a GPU, else ``"cpu"``."""
+    if MODE_ALIASES.get(mode_name()) != "JAX" or importlib.util.find_spec("jax") is None:
+        return "cpu"
+    import jax
+
+    return "gpu" if jax.default_backend() in ("gpu", "cuda", "rocm") else "cpu"

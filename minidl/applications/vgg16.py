@@ -57,7 +57,7 @@ def _find_imagenet_file(include_top: bool) -> str:
 
 
 def _check_input_shape(
-    input_shape: Sequence[int | None] | None, include_top: bool, weights: str | None
+    input_shape: Sequence[int | None] | None, include_top: bool, pretrained: bool
 ) -> tuple[int | None, ...]:
     if input_shape is None:
         return (224, 224, 3) if include_top else (None, None, 3)
@@ -67,7 +67,7 @@ def _check_input_shape(
             "`input_shape` must be (height, width, channels) with known channels. "
             f"Received: input_shape={input_shape!r}"
         )
-    if weights is not None and shape[-1] != 3:
+    if pretrained and shape[-1] != 3:
         raise ValueError(
             f"Pretrained weights need 3 input channels. Received: input_shape={input_shape!r}"
         )
@@ -185,7 +185,7 @@ def VGG16(  # noqa: N802 - the Keras name
         raise ValueError(
             f"ImageNet weights with include_top=True need classes=1000. Received: classes={classes}"
         )
-    shape = _check_input_shape(input_shape, include_top, None if weights is None else "given")
+    shape = _check_input_shape(input_shape, include_top, pretrained=weights is not None)
     path = _find_imagenet_file(include_top) if weights == "imagenet" else weights
     model = vgg_like(
         input_shape=shape,

@@ -246,6 +246,8 @@ def make_adapter(
     if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
         raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
     if is_array_like(x):
+        x = as_numeric_array(x, "x")
+        y = None if y is None else as_numeric_array(y, "y")
         return ArrayAdapter(x, y, sample_weight, batch_size or 32, shuffle, steps)
     if y is not None or sample_weight is not None:
         raise ValueError(

@@ -87,12 +87,13 @@ class SequentialBase:
         if not self._layers and self._input_batch_shape is None and first_shape is not None:
             self._input_batch_shape = tuple(first_shape)
         self._layers.append(layer)
-        self.steps.clear()
+        self._on_structure_changed()
         if self._input_batch_shape is not None:
             try:
                 self._build_layers(len(self._layers) - 1)
             except Exception:
                 self._layers.pop()
+                self._on_structure_changed()
                 raise
 
     def pop(self) -> Any:
@@ -100,7 +101,9 @@ class SequentialBase:
         if not self._layers:
             raise TypeError(f"There are no layers in model {self.name!r} to pop.")
         layer = self._layers.pop()
-        self.steps.clear()
+        self._on_structure_changed()
+        if self.built:
+            self._on_built()
         return layer
 
     def get_layer(self, name: str | None = None, index: int | None = None) -> Any:
@@ -153,6 +156,10 @@ class SequentialBase:
 
     def _on_built(self) -> None:
         """Hook for subclasses, called after the layers are built."""
+
+    def _on_structure_changed(self) -> None:
+        """Forget compiled steps after a layer was added or removed."""
+        self.steps.clear()
 
     # ------------------------------------------------------------------- backends
     def _bind_backend(self) -> None:
@@ -255,6 +262,10 @@ class SequentialBase:
 
     def __call__(self, inputs: Any, training: bool = False) -> Any:
         return self.call(inputs, training=training)
+
+    def regularization_losses(self) -> list[Any]:
+        """Weight penalties of every layer, as scalar tensors (call while tracing a step)."""
+        return [penalty for layer in self._layers for penalty in layer.regularization_losses()]
 
     def pop_updates(self) -> list[tuple[Any, Any]]:
         """State updates of the last traced call (of trainable layers only)."""

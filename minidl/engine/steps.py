@@ -33,12 +33,8 @@ def _discard_layer_updates(model: Any) -> None:
 
 
 def _regularization_penalty(model: Any) -> Any | None:
-    """Sum of the layers' weight penalties (layers expose ``regularization_losses()``)."""
-    terms = []
-    for layer in model.layers:
-        penalties = getattr(layer, "regularization_losses", None)
-        if callable(penalties):
-            terms.extend(penalties())
+    """Sum of the layers' weight penalties (``kernel_regularizer`` and the like), or None."""
+    terms = model.regularization_losses()
     if not terms:
         return None
     total = terms[0]

@@ -198,6 +198,8 @@ def fit_loop(
                 break
         if getattr(adapter, "exhausted", False):
             model.stop_training = True
+            if not averager.count:  # the data ran out before this epoch began
+                break
         epoch_logs = averager.result()
         if val_adapter is not None and finished_epoch and averager.count:
             val_values = evaluate_loop(model, val_adapter, callbacks=None)
