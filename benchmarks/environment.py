@@ -103,12 +103,9 @@ def apply_framework_threads(framework: str) -> None:
     if count is None:
         return
     if framework == "torch":
-        import torch
-
-        torch.set_num_threads(count)
+        import_quietly("torch").set_num_threads(count)
     elif framework == "tensorflow":
-        import tensorflow as tf
-
+        tf = import_quietly("tensorflow")
         try:
             tf.config.threading.set_intra_op_parallelism_threads(count)
             tf.config.threading.set_inter_op_parallelism_threads(count)
@@ -156,9 +153,25 @@ def machine() -> dict[str, Any]:
 
 def _try_import(name: str) -> Any:
     try:
-        return importlib.import_module(name)
+        return import_quietly(name)
     except ImportError:
         return None
+
+
+def import_quietly(name: str) -> Any:
+    """Import ``name`` with file descriptor 2 sent to /dev/null (TensorFlow's start-up banner)."""
+    if name in sys.modules:
+        return sys.modules[name]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        return importlib.import_module(name)
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def gpu_inventory() -> dict[str, str]:

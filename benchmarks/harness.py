@@ -9,7 +9,6 @@ machine fall on all rows alike and the ratios between rows hold.
 from __future__ import annotations
 
 import gc
-import importlib
 import logging
 import statistics
 import time
@@ -27,8 +26,10 @@ class Skip(Exception):  # noqa: N818 - reads as "raise Skip(reason)"
 
 def import_or_skip(module: str, hint: str) -> Any:
     """Import ``module``, or raise ``Skip`` saying it is missing and how to get it."""
+    from benchmarks.environment import import_quietly
+
     try:
-        return importlib.import_module(module)
+        return import_quietly(module)
     except ImportError as err:
         raise Skip(f"{module} is not available ({err}); {hint}") from None
 

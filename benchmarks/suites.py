@@ -64,7 +64,9 @@ def _with_env(prepare: Callable[[], Prepared], env: dict[str, str]) -> Callable[
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
-        return Prepared(first=lambda: loss, block=prepared.block, note=prepared.note)
+        return Prepared(
+            first=lambda: loss, block=prepared.block, note=prepared.note, rebind=prepared.rebind
+        )
 
     return wrapped
 
@@ -114,6 +116,20 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                         "model.fit (1 call per block)",
                         device,
                         "fit",
+                    )
+                )
+            if backend == "theano" and opts.variants and raw_pytensor.minidl_settings():
+                other = raw_pytensor.other_mode(_minidl_variant(backend))[0]
+                prepare = _minidl(backend, model, task, weights, data, False, device)
+                rows.append(
+                    Row(
+                        f"minidl theano {other}{tag}",
+                        "minidl",
+                        backend,
+                        _with_env(prepare, {"MINIDL_THEANO_MODE": other}),
+                        "model.train_on_batch",
+                        device,
+                        other,
                     )
                 )
             if backend == "tensorflow" and opts.variants:

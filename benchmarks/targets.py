@@ -80,7 +80,7 @@ def overhead_checks(task: TaskResult) -> list[Check]:
         checks.append(
             _ratio_check(
                 task.task,
-                f"minidl {mine.framework} >= 0.9x direct",
+                f"{mine.name} >= 0.9x direct",
                 mine,
                 theirs,
                 0.9,

@@ -100,11 +100,14 @@ def _write_keras_file(path, weights, names=None, keras1_names=True, attrs=None):
 
 @pytest.fixture(scope="module")
 def vgg_file(tmp_path_factory):
-    """A no-top VGG16 weight file in the published files' naming, plus its weights."""
+    """A no-top VGG16 weight file in the published files' naming, its weights, and a
+    preprocessed input with the reference network's output for it (computed once)."""
     weights = _random_weights()
     path = str(tmp_path_factory.mktemp("weights") / WEIGHTS_FILE_NO_TOP)
     _write_keras_file(path, weights, names=KERAS_LAYER_NAMES)  # pools listed without weights
-    return path, weights
+    images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    x = preprocess_input(images)
+    return path, weights, x, _reference_features(x, weights)
 
 
 # ------------------------------------------------------------------------------ the network
@@ -144,21 +147,18 @@ def test_vgg16_rejects_bad_arguments(tmp_path, monkeypatch):
 
 
 def test_weight_file_loads_and_matches_reference_on_every_backend(backend, vgg_file):
-    path, weights = vgg_file
+    path, weights, x, expected = vgg_file
     model = VGG16(include_top=False, weights=path, input_shape=(32, 32, 3))
     for name, arrays in weights.items():
         for got, want in zip(model.get_layer(name).get_weights(), arrays):
             np.testing.assert_array_equal(got, want)
-    images = np.random.default_rng(1).uniform(0, 255, (2, 32, 32, 3)).astype("float32")
-    x = preprocess_input(images)
-    expected = _reference_features(x, weights)
     got = model.predict(x, verbose=0)
     assert got.shape == (2, 1, 1, 512) and expected.max() > 1
     np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
 def test_imagenet_weights_are_found_in_the_models_folder(vgg_file, tmp_path, monkeypatch):
-    path, weights = vgg_file
+    path, weights, _, _ = vgg_file
     monkeypatch.setenv("MINIDL_HOME", str(tmp_path))
     os.makedirs(tmp_path / "models")
     shutil.copy(path, tmp_path / "models" / WEIGHTS_FILE_NO_TOP)

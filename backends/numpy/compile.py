@@ -216,13 +216,15 @@ class CompiledStep:
 
         # outputs: copies where the array may be shared with a variable, a constant or a view
         update_ids = {v.uid for v in update_values}
+        # (0-d results may be NumPy scalars: ``asarray`` / ``array`` make them 0-d arrays)
+        bound["asarray"], bound["array"] = xp.asarray, xp.array
         returned, copies = [], []
         for i, node in enumerate(self.outputs):
             name = slot[node.uid]
             if owns_fresh_buffer(node) and node.uid not in update_ids:
-                returned.append(name)
+                returned.append(f"asarray({name})" if node.ndim == 0 else name)
             else:  # copied before any update can write into a shared buffer
-                copies.append(f"out_{i} = {name}.copy()")
+                copies.append(f"out_{i} = array({name})")
                 returned.append(f"out_{i}")
         # updates: all new values computed above, then written; in-place ones last
         writes = []
@@ -232,9 +234,10 @@ class CompiledStep:
                 continue
             name = slot[value.uid]
             fresh = owns_fresh_buffer(value) and value.uid not in output_ids
-            writes.append(
-                f"target_{i}.value = {name}" if fresh else f"target_{i}.value = {name}.copy()"
-            )
+            if fresh and value.ndim:
+                writes.append(f"target_{i}.value = {name}")
+            else:
+                writes.append(f"target_{i}.value = array({name})")
         for i, (_, value) in enumerate(self.updates):
             if value.uid in inplace:
                 bound[f"ufunc_{i}"] = INPLACE_UPDATE_UFUNCS[value.op]

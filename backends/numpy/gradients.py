@@ -70,10 +70,10 @@ def _prepare_sum_to(node: Node) -> Any:
         ones: dict[int, Any] = {}
 
         def sum_leading_axes(g: Any) -> Any:
-            if not g.flags.c_contiguous:
+            if g.size < 65536 or not g.flags.c_contiguous:
                 return g.sum(axis=lead)
             rows = g.size // max(math.prod(g.shape[n_lead:]), 1) if g.size else 0
-            if rows not in ones:  # a matrix-vector product sums rows far faster than sum()
+            if rows not in ones:  # on big arrays a matrix-vector product beats sum() by far
                 ones.clear()
                 ones[rows] = xp.ones(rows, dtype=g.dtype)
             return xp.dot(ones[rows], g.reshape(rows, -1)).reshape(g.shape[n_lead:])

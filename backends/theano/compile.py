@@ -167,6 +167,7 @@ def function(
         name=step_name,
         on_unused_input="ignore",
     )
+    compiled.trust_input = True  # CompiledStep checks rank, static sizes and dtype itself
     seconds = time.perf_counter() - started
     logger.info(
         "theano backend: compiled step %r in %.2f s (mode %s)", step_name, seconds, mode_name

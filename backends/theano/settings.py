@@ -151,6 +151,11 @@ def compile_mode() -> Mode:
     return _tuned_mode(target)
 
 
+def compile_mode_named(name: str) -> Mode:
+    """The tuned PyTensor ``Mode`` for one of our mode names (see ``MODE_ALIASES``)."""
+    return _tuned_mode(MODE_ALIASES[name])
+
+
 # Rewrites that ask, for every matrix product, whether an operand is diagonal or orthogonal
 # by walking the graph above it: seconds per compile on a CNN and never useful on networks.
 _SLOW_USELESS_REWRITES = ("dot_diag_to_elemwise", "orthogonal_dot_transpose_to_eye")

@@ -137,7 +137,7 @@ def eval(x: Any) -> Any:  # noqa: A001 - the Keras name
     if isinstance(x, Constant):
         return np.array(x.data, copy=True)
     tensor = as_tensor(x)
-    compiled = pytensor.function([], tensor, mode="FAST_COMPILE", on_unused_input="ignore")
+    compiled = pytensor.function([], tensor, mode=settings.compile_mode_named("PY"))
     return np.asarray(compiled())
 
 
@@ -286,7 +286,7 @@ def _max(x: Any, axis: Axis, keepdims: bool) -> Any:
     axes = _axes(x, axis)
     result = EvenSplitMax(axes if axes is None else tuple(sorted(set(axes))))(x)
     if keepdims:
-        result = pt.expand_dims(result, axes if axes is not None else tuple(range(x.ndim)))
+        result = pt.expand_dims(result, tuple(sorted(set(axes))) if axes else tuple(range(x.ndim)))
     return result
 
 
