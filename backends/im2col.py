@@ -15,8 +15,9 @@ from typing import Any
 
 import numpy as np
 
-# keep one im2col buffer under this many bytes; larger batches are processed in chunks
-IM2COL_BUDGET_BYTES = 64 * 2**20
+# keep one im2col buffer under this many bytes (larger batches go in chunks); small buffers
+# also stay cache-friendly: a 64 MiB budget measured no faster on ConvLarge at batch 60
+IM2COL_BUDGET_BYTES = 8 * 2**20
 
 
 def array_module(array: Any) -> Any:
@@ -159,25 +160,29 @@ def max_pool_gradient(
 ) -> Any:
     """Route each output gradient to the first maximum of its window in padded ``x``.
 
-    ``pooled`` is the forward result. Non-overlapping windows without ties take a fast path
-    (one comparison with the broadcast maxima); otherwise the first arg-max of every window
-    is found and the gradient is added back with a loop over the window positions.
+    ``pooled`` is the forward result. Non-overlapping windows compare the input with the
+    broadcast maxima (breaking ties by window position); overlapping windows find the first
+    arg-max of every window and add the gradient back with a loop over window positions.
     """
     xp = array_module(x)
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
-    if (kh, kw) == (sh, sw):
+    if (kh, kw) == (sh, sw):  # non-overlapping tiles
         tiles = x[:, : out_h * kh, : out_w * kw].reshape(n, out_h, kh, out_w, kw, c)
         winners = tiles == pooled[:, :, None, :, None, :]
-        if int(xp.count_nonzero(winners)) == pooled.size:  # exactly one maximum per window
-            routed = xp.multiply(winners, grad[:, :, None, :, None, :], dtype=grad.dtype)
-            routed = routed.reshape(n, out_h * kh, out_w * kw, c)
-            if (out_h * kh, out_w * kw) == (h, w):
-                return routed
-            image = xp.zeros(x.shape, dtype=grad.dtype)
-            image[:, : out_h * kh, : out_w * kw] = routed
-            return image
+        if int(xp.count_nonzero(winners)) != pooled.size:  # ties: keep each window's first
+            position = xp.arange(kh * kw, dtype=np.int32).reshape(1, 1, kh, 1, kw, 1)
+            ranked = xp.where(winners, position, kh * kw)
+            first = ranked.min(axis=(2, 4), keepdims=True)
+            winners = ranked == first
+        routed = xp.multiply(winners, grad[:, :, None, :, None, :], dtype=grad.dtype)
+        routed = routed.reshape(n, out_h * kh, out_w * kw, c)
+        if (out_h * kh, out_w * kw) == (h, w):
+            return routed
+        image = xp.zeros(x.shape, dtype=grad.dtype)
+        image[:, : out_h * kh, : out_w * kw] = routed
+        return image
     windows = window_view(x, window, strides)
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
     first_max = flat.argmax(axis=-1)

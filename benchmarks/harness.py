@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from benchmarks.environment import import_quietly
+
 logger = logging.getLogger("minidl.benchmarks")
 
 
@@ -26,8 +28,6 @@ class Skip(Exception):  # noqa: N818 - reads as "raise Skip(reason)"
 
 def import_or_skip(module: str, hint: str) -> Any:
     """Import ``module``, or raise ``Skip`` saying it is missing and how to get it."""
-    from benchmarks.environment import import_quietly
-
     try:
         return import_quietly(module)
     except ImportError as err:
@@ -48,6 +48,9 @@ class Prepared:
     # Reset the weights to their initial values and train on new data from now on, so one
     # compiled row serves several batch sizes (compiling once is what a user would do too).
     rebind: Callable[[Any], None] | None = None
+    # Called before the clock starts for each block (minidl: make the model's backend current,
+    # which a real program does once, not per step).
+    activate: Callable[[], None] | None = None
 
 
 @dataclass
@@ -164,6 +167,7 @@ def prepare_rows(
             logger.warning("row %s failed:\n%s", row.name, traceback.format_exc())
             continue
         result.compile_s = compile_s
+        logger.info("prepared %s in %.1f s", row.name, compile_s)
         result.note = prepared.note
         result.first_loss, result.second_loss = float(loss), float(second)
         ready[row.name] = prepared
@@ -179,16 +183,23 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
     for name in names:
         try:
             for _ in range(schedule.warmup_blocks):
+                _activate(ready[name])
                 ready[name].block(schedule.steps_per_block)
         except Exception as err:
             _fail(by_name[name], ready, err)
     for round_index in range(schedule.repeats):
+        logger.info("round %d of %d", round_index + 1, schedule.repeats)
         live = [n for n in names if n in ready]
         if not live:
             return
         shift = round_index % len(live)
         for name in live[shift:] + live[:shift]:
             time.sleep(schedule.pause_s)
+            try:
+                _activate(ready[name])
+            except Exception as err:
+                _fail(by_name[name], ready, err)
+                continue
             gc.disable()  # as timeit does: no collector pauses inside a timed block
             start = time.perf_counter()
             try:
@@ -200,6 +211,11 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
             elapsed = time.perf_counter() - start
             gc.enable()
             by_name[name].step_s.append(elapsed / schedule.steps_per_block)
+
+
+def _activate(prepared: Prepared) -> None:
+    if prepared.activate is not None:
+        prepared.activate()
 
 
 def _fail(result: RowResult, ready: dict[str, Prepared], err: Exception) -> None:
@@ -277,6 +293,7 @@ def rebind_rows(
             if prepared.rebind is None:
                 raise TypeError(f"row {old.name!r} cannot be rebound to new data")
             prepared.rebind(data)
+            _activate(prepared)
             result.first_loss = float(prepared.first())
             result.second_loss = float(prepared.block(1))
         except Exception as err:

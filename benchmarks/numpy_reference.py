@@ -111,7 +111,12 @@ def _conv_backward(
 def _pool_forward(x: np.ndarray, size: int) -> np.ndarray:
     """Non-overlapping max-pool (the sizes divide the feature maps exactly here)."""
     n, h, w, c = x.shape
-    return x.reshape(n, h // size, size, w // size, size, c).max(axis=(2, 4))
+    blocks = x.reshape(n, h // size, size, w // size, size, c)
+    out = blocks[:, :, 0, :, 0, :].copy()
+    for r in range(size):  # one elementwise maximum per window offset beats a strided reduce
+        for s in range(size):
+            np.maximum(out, blocks[:, :, r, :, s, :], out=out)
+    return out
 
 
 def _pool_backward(x: np.ndarray, pooled: np.ndarray, d_pooled: np.ndarray) -> np.ndarray:
@@ -124,8 +129,9 @@ def _pool_backward(x: np.ndarray, pooled: np.ndarray, d_pooled: np.ndarray) -> n
     ph, pw = pooled.shape[1:3]
     size = h // ph
     blocks = x.reshape(n, ph, size, pw, size, c)
-    mask = blocks == pooled[:, :, None, :, None, :]
-    return (mask * d_pooled[:, :, None, :, None, :]).reshape(n, h, w, c)
+    routed = np.equal(blocks, pooled[:, :, None, :, None, :]).astype(x.dtype)
+    routed *= d_pooled[:, :, None, :, None, :]
+    return routed.reshape(n, h, w, c)
 
 
 def conv_step(task: ConvTask, weights: list[np.ndarray], data: Dataset) -> Prepared:
@@ -136,18 +142,22 @@ def conv_step(task: ConvTask, weights: list[np.ndarray], data: Dataset) -> Prepa
 
     def step(x: np.ndarray, labels: np.ndarray) -> float:
         k1, c1, k2, c2, w3, b3, w4, b4 = params
-        a1 = np.tanh(_conv_forward(x, k1, c1))
+        a1 = _conv_forward(x, k1, c1)
+        np.tanh(a1, out=a1)
         p1 = _pool_forward(a1, pool1)
-        a2 = np.tanh(_conv_forward(p1, k2, c2))
+        a2 = _conv_forward(p1, k2, c2)
+        np.tanh(a2, out=a2)
         p2 = _pool_forward(a2, pool2)
         flat = p2.reshape(len(x), -1)
         a3 = np.tanh(flat @ w3 + b3)
         loss, d_logits = _softmax_nll(a3 @ w4 + b4, labels)
         d_a3 = (d_logits @ w4.T) * (1.0 - a3 * a3)
         d_flat = d_a3 @ w3.T
-        d_a2 = _pool_backward(a2, p2, d_flat.reshape(p2.shape)) * (1.0 - a2 * a2)
+        d_a2 = _pool_backward(a2, p2, d_flat.reshape(p2.shape))
+        d_a2 *= 1.0 - a2 * a2
         d_p1, d_k2, d_c2 = _conv_backward(p1, k2, d_a2, need_input_grad=True)
-        d_a1 = _pool_backward(a1, p1, d_p1) * (1.0 - a1 * a1)
+        d_a1 = _pool_backward(a1, p1, d_p1)
+        d_a1 *= 1.0 - a1 * a1
         _, d_k1, d_c1 = _conv_backward(x, k1, d_a1, need_input_grad=False)
         grads = [
             d_k1,

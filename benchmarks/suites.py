@@ -65,7 +65,11 @@ def _with_env(prepare: Callable[[], Prepared], env: dict[str, str]) -> Callable[
                 else:
                     os.environ[key] = value
         return Prepared(
-            first=lambda: loss, block=prepared.block, note=prepared.note, rebind=prepared.rebind
+            first=lambda: loss,
+            block=prepared.block,
+            note=prepared.note,
+            rebind=prepared.rebind,
+            activate=prepared.activate,
         )
 
     return wrapped
@@ -118,7 +122,8 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                         "fit",
                     )
                 )
-            if backend == "theano" and opts.variants and raw_pytensor.minidl_settings():
+            # PyTensor's NUMBA mode needs minutes to compile ConvLarge: mode variants on the MLP.
+            if backend == "theano" and opts.variants and is_mlp and raw_pytensor.minidl_settings():
                 other = raw_pytensor.other_mode(_minidl_variant(backend))[0]
                 prepare = _minidl(backend, model, task, weights, data, False, device)
                 rows.append(
@@ -147,7 +152,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                 )
         if "theano" in opts.backends and device == "cpu":
             modes = [raw_pytensor.matched_modes()]
-            if opts.variants:
+            if opts.variants and is_mlp:
                 modes.append(raw_pytensor.other_mode(modes[0][0]))
             for ours, mode in modes:
                 rows.append(

@@ -187,21 +187,21 @@ class Plan:
 
 
 QUICK = Plan(
-    mlp=Schedule(steps_per_block=20, repeats=5, pause_s=0.15),
+    mlp=Schedule(steps_per_block=10, repeats=9, pause_s=0.1),
     conv_batches=(1,),  # batch 60 (seconds per step for some rows) only in the full run
-    conv={1: Schedule(steps_per_block=4, repeats=3, pause_s=0.15)},
+    conv={1: Schedule(steps_per_block=3, repeats=5, pause_s=0.1)},
     conv_examples={1: 8},
     elemwise_sizes=(1_000, 100_000, 1_000_000),
     elemwise_budget=2_000_000,
-    elemwise_repeats=3,
+    elemwise_repeats=5,
 )
 
 FULL = Plan(
-    mlp=Schedule(steps_per_block=50, repeats=9, pause_s=0.15),
+    mlp=Schedule(steps_per_block=30, repeats=11, pause_s=0.1),
     conv_batches=(1, 60),
     conv={
-        1: Schedule(steps_per_block=10, repeats=7, pause_s=0.15),
-        60: Schedule(steps_per_block=2, repeats=5, pause_s=0.15),
+        1: Schedule(steps_per_block=8, repeats=7, pause_s=0.1),
+        60: Schedule(steps_per_block=1, repeats=5, pause_s=0.1),
     },
     conv_examples={1: 20, 60: 120},
     elemwise_sizes=(1_000, 10_000, 100_000, 1_000_000, 10_000_000),

@@ -53,8 +53,13 @@ import numpy as np
 
 import minidl
 from minidl import backend as K
-from minidl.applications import VGG16, finetune, preprocess_input, vgg_like
-from minidl.applications.keras_weights import load_keras_h5_weights
+from minidl.applications import (
+    VGG16,
+    finetune,
+    load_keras_h5_weights,
+    preprocess_input,
+    vgg_like,
+)
 from minidl.data import DirectoryIterator, ImageDataGenerator
 from minidl.optimizers import Adam
 

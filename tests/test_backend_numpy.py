@@ -119,3 +119,18 @@ def test_max_pool_gradient_goes_to_the_first_maximum_on_ties():
     expected = naive.max_pool_gradient(x, np.ones((1, 2, 2, 1)), (2, 2))
     np.testing.assert_array_equal(grad, expected)
     assert grad.sum() == 4.0 and grad[0, 0, 0, 0] == 1.0 and grad[0, 2, 3, 0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "pool_size, strides", [((2, 2), (2, 2)), ((3, 3), (1, 1)), ((2, 3), (3, 2))]
+)
+def test_max_pool_gradient_with_many_ties_matches_naive(pool_size, strides):
+    x = np.round(np.random.default_rng(1).uniform(0, 2, (2, 7, 7, 3)))  # values 0, 1, 2
+
+    def step(x):
+        y = K.pool2d(x, pool_size, strides)
+        return [y, *K.gradients(K.sum(y), [x])], []
+
+    y, grad = K.function(step, [((None, 7, 7, 3), "float64")])(x)
+    g = np.ones(y.shape)
+    np.testing.assert_array_equal(grad, naive.max_pool_gradient(x, g, pool_size, strides))

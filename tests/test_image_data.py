@@ -178,6 +178,16 @@ def test_augmentation_changes_pixels_not_shapes_and_is_seeded(image_root):
     assert x_aug.min() >= 0 and x_aug.max() <= 1
     np.testing.assert_array_equal(flow(5)[0][0], x_aug)
     assert not np.array_equal(flow(6)[0][0], x_aug)
+    # Prefetching (a background thread) gives the same augmented, shuffled batches.
+    streams = []
+    for prefetch in (True, False):
+        batches = augment.flow_from_directory(
+            image_root, target_size=(8, 10), batch_size=3, seed=2, prefetch=prefetch
+        )
+        streams.append([next(batches)[0] for _ in range(5)])  # crosses an epoch boundary
+        batches.close()
+    for with_thread, without in zip(*streams):
+        np.testing.assert_array_equal(with_thread, without)
 
 
 def test_random_transform_geometry():

@@ -9,11 +9,14 @@ expected dtype)``; the step is compiled and run once per backend and each case i
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
+from minidl.backends import interface
 
 from minidl import backend as K
 
@@ -498,3 +501,8 @@ def test_function_inputs_outputs_and_errors(backend):
     assert pred5.shape == (5, 2)
     with pytest.raises(ValueError, match=r"\(None, 3\)"):
         f(np.ones(3), np.zeros((1, 2)))
+
+
+def test_every_contract_function_is_exercised_here():
+    used = set(re.findall(r"\bK\.(\w+)\(", Path(__file__).read_text()))
+    assert set(interface.CONTRACT) - used == set()

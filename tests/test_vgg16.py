@@ -235,6 +235,8 @@ def test_bad_weight_files_fail_clearly_and_change_nothing(tmp_path):
             np.testing.assert_array_equal(now, then)
     with pytest.raises(FileNotFoundError, match="absent.h5"):
         load_keras_h5_weights(model, str(tmp_path / "absent.h5"))
+    with pytest.raises(FileNotFoundError, match="absent.h5"):
+        VGG16(weights=str(tmp_path / "absent.h5"))
 
 
 # ----------------------------------------------------------------------- ImageNet helpers
@@ -274,3 +276,29 @@ def test_decode_predictions_uses_the_shipped_class_index():
             decode_predictions(bad)
     with pytest.raises(ValueError, match="top"):
         decode_predictions(preds, top=0)
+
+
+@pytest.mark.slow
+def test_matches_keras_vgg16_on_a_file_keras_wrote(tmp_path):
+    """Keras' own VGG16 writes a Keras 2 weight file; minidl's VGG16 must reproduce its outputs."""
+    keras = pytest.importorskip("keras")
+    legacy = pytest.importorskip("keras.src.legacy.saving.legacy_h5_format")
+    reference = keras.applications.VGG16(weights=None, include_top=False, input_shape=(32, 32, 3))
+    rng = np.random.default_rng(0)
+    reference.set_weights(
+        [
+            rng.standard_normal(w.shape).astype("float32")
+            * np.float32(np.sqrt(2 / np.prod(w.shape[:-1])) if w.ndim > 1 else 0.05)
+            for w in reference.get_weights()
+        ]
+    )
+    path = str(tmp_path / "keras_vgg16_notop.h5")
+    with h5py.File(path, "w") as handle:
+        legacy.save_weights_to_hdf5_group(handle, reference)
+    images = rng.uniform(0, 255, (2, 32, 32, 3)).astype("float32")
+    keras_x = keras.applications.vgg16.preprocess_input(images.copy())
+    expected = reference.predict(keras_x, verbose=0)
+    np.testing.assert_allclose(preprocess_input(images), keras_x, rtol=1e-6)
+    model = VGG16(include_top=False, weights=path, input_shape=(32, 32, 3))
+    got = model.predict(preprocess_input(images), verbose=0)
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())

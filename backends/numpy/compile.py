@@ -50,6 +50,11 @@ def _as_pair_list(result: Any, name: str) -> tuple[list, list]:
             f"The step function {name!r} must return (outputs, updates). Received: {result!r}"
         )
     outputs, updates = result
+    if isinstance(outputs, Node) or isinstance(updates, Node):
+        raise TypeError(
+            f"The step function {name!r} must return a list of outputs and a list of "
+            f"(variable, new_value) updates. Received: ({outputs!r}, {updates!r})"
+        )
     return list(outputs or []), list(updates or [])
 
 
@@ -179,9 +184,17 @@ class CompiledStep:
             if node.uid in inplace:
                 for parent in node.inputs:  # the in-place update no longer reads it early
                     consumers[parent.uid] -= 1
-        order = [n for n in order if n.uid not in inplace]
+        roots = output_ids | {v.uid for v in update_values}
+        order = [  # drop in-place updates and leaves only they read (no dead slot loads)
+            n
+            for n in order
+            if n.uid not in inplace
+            and (n.uid in roots or consumers.get(n.uid, 0) or not isinstance(n, Leaf))
+        ]
 
+        # never overwritten nor freed early: outputs, update values, in-place update deltas
         kept = output_ids | {v.uid for v in update_values}
+        kept |= {v.inputs[1].uid for v in update_values if v.uid in inplace}
         slot = {node.uid: f"v{i}" for i, node in enumerate(order)}
         bound: dict[str, Any] = {}
         lines: list[str] = []

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import conv
+from . import conv  # noqa: F401 - registers the forward of the conv/pool gradient kernels
 from . import ops_math as m
 from . import ops_nn as nn
 from .graph import NON_DIFFERENTIABLE, Constant, Node, as_node, register, topological_order, xp
@@ -46,10 +46,6 @@ def shaped_like(op: str, g: Node, x: Node, **attrs: Any) -> Node:
     """A node ``op(g)`` whose result has ``x``'s shape (read at run time when not static)."""
     inputs = (g,) if _fully_known(x.shape) else (g, x)
     return Node(op, inputs, x.shape, g.dtype, {"shape": x.shape, **attrs})
-
-
-def _target_shape(node: Node, arrays: tuple) -> tuple:
-    return node.attrs["shape"] if len(arrays) == 0 else arrays[0].shape
 
 
 def sum_to(g: Node, x: Node) -> Node:
@@ -573,7 +569,3 @@ def gradients(loss: Any, variables: Sequence[Any]) -> list[Node]:
             if grad is not None and parent.uid in needs:
                 pending.setdefault(parent.uid, []).append(grad)
     return [found[v.uid] if v.uid in found else _zeros_like(v) for v in wrt]
-
-
-# conv.py registers the forward of the conv and pool gradient kernels
-assert conv.GRADIENT_KERNELS <= set(conv.FORWARD)

@@ -19,10 +19,17 @@ Shape = tuple  # ints, or None for a size known only at run time
 
 def _load_array_module() -> Any:
     """NumPy, or CuPy when ``MINIDL_NUMPY_XP=cupy`` (optional, untested without a GPU)."""
-    if os.environ.get("MINIDL_NUMPY_XP", "numpy").lower() == "cupy":  # pragma: no cover
-        import cupy
-
+    choice = os.environ.get("MINIDL_NUMPY_XP", "numpy").lower()
+    if choice == "cupy":  # pragma: no cover - needs a GPU
+        try:
+            import cupy
+        except ImportError:
+            raise ImportError(
+                "MINIDL_NUMPY_XP=cupy needs the cupy package (pip install cupy-cuda12x)."
+            ) from None
         return cupy
+    if choice != "numpy":
+        raise ValueError(f"MINIDL_NUMPY_XP must be 'numpy' or 'cupy'. Received: {choice!r}")
     return np
 
 

@@ -3,10 +3,10 @@
 PyTensor 3 has no 2-D convolution or pooling op for neural networks, so both are written here
 as ordinary graph expressions and PyTensor derives their gradients itself:
 
-* ``conv2d`` gathers the ``kh * kw`` shifted (and strided) views of the padded input, joins them
-  along the channel axis into im2col patches ``(batch, oh, ow, kh * kw * in)`` and multiplies
-  them with the kernel reshaped to ``(kh * kw * in, out)``: one GEMM, in HWIO order, with no
-  kernel flip (cross-correlation).
+* ``conv2d`` gathers the ``kh * kw`` shifted (and strided) views of the padded input, stacks
+  them into channels-first im2col columns ``(kh * kw * in, batch * oh * ow)`` and multiplies
+  their transpose with the kernel reshaped to ``(kh * kw * in, out)``: one GEMM, in HWIO order,
+  with no kernel flip (cross-correlation).
 * ``pool2d`` with non-overlapping windows reshapes the input into blocks and reduces them;
   overlapping or ``"same"`` windows combine the ``ph * pw`` shifted views element-wise, which
   PyTensor fuses into a single loop.
@@ -45,16 +45,29 @@ def _padding(x: Any, kernel: tuple[int, int], strides: tuple[int, int], padding:
     return amounts[0], amounts[1]
 
 
-def _window_views(
-    x: Any, window: tuple[int, int], strides: tuple[int, int], out_size: tuple[Any, Any]
-) -> list[Any]:
-    """The ``ph * pw`` strided views ``x[:, i::sh, j::sw, :]`` cut to the output size."""
-    (kh, kw), (sh, sw), (oh, ow) = window, strides, out_size
+def _shifted_views(x: Any, axis: int, window: int, stride: int, out: Any) -> list[Any]:
+    """The ``window`` views ``x[..., k : k + stride * (out - 1) + 1 : stride, ...]`` on ``axis``."""
     views = []
-    for i in range(kh):
-        for j in range(kw):
-            views.append(x[:, i : i + sh * (oh - 1) + 1 : sh, j : j + sw * (ow - 1) + 1 : sw, :])
+    for k in range(window):
+        index = [slice(None)] * x.ndim
+        index[axis] = slice(k, k + stride * (out - 1) + 1, stride)
+        views.append(x[tuple(index)])
     return views
+
+
+def _reduce_windows(x: Any, window, strides, out_size, combine) -> Any:
+    """Fold ``combine`` over every window, one spatial axis at a time (kh + kw views, not
+    kh * kw: a smaller graph that compiles faster)."""
+    folded = x
+    for axis, k, s, n in (
+        (2, window[1], strides[1], out_size[1]),
+        (1, window[0], strides[0], out_size[0]),
+    ):
+        views = _shifted_views(folded, axis, k, s, n)
+        folded = views[0]
+        for view in views[1:]:
+            folded = combine(folded, view)
+    return folded
 
 
 def _out_sizes(xp: Any, window: tuple[int, int], strides: tuple[int, int]) -> tuple[Any, Any]:
@@ -98,13 +111,21 @@ def conv2d(
     rows, cols = _padding(x, (kh, kw), strides, padding, "conv2d")
     xp = pad_spatial(x, rows, cols, 0.0)
     oh, ow = _out_sizes(xp, (kh, kw), strides)
+    depth = kh * kw * in_channels
+    flat_kernel = pt.reshape(kernel, (depth, out_channels))
     if (kh, kw) == (1, 1):
         patches = xp[:, :: strides[0], :: strides[1], :] if strides != (1, 1) else xp
+        product = pt.dot(pt.reshape(patches, (-1, depth)), flat_kernel)
     else:
-        patches = pt.concatenate(_window_views(xp, (kh, kw), strides, (oh, ow)), axis=3)
-    depth = kh * kw * in_channels
-    flat = pt.reshape(patches, (-1, depth))
-    product = pt.dot(flat, pt.reshape(kernel, (depth, out_channels)))
+        # Channels-first columns (kh * kw * in, batch * oh * ow): every kernel position copies
+        # whole shifted planes, far faster than interleaving few channels; the product then
+        # reads the columns transposed, so its output is already NHWC.
+        planes = pt.transpose(xp, (3, 0, 1, 2))  # (in, batch, height, width)
+        # two stages of kw then kh shifted copies: kh + kw slices in the graph, not kh * kw
+        by_column = pt.stack(_shifted_views(planes, 3, kw, strides[1], ow), axis=0)
+        by_both = pt.stack(_shifted_views(by_column, 3, kh, strides[0], oh), axis=0)
+        columns = pt.reshape(by_both, (depth, -1))  # rows ordered (i, j, in) like the kernel
+        product = pt.dot(pt.transpose(columns), flat_kernel)
     out = pt.reshape(product, (xp.shape[0], oh, ow, out_channels))
     return _specify(out, x, oh, ow, out_channels)
 
@@ -161,15 +182,14 @@ def pool2d(
     fill = -np.inf if pool_mode == "max" else 0.0
     xp = pad_spatial(x, rows, cols, fill)
     oh, ow = _out_sizes(xp, window, strides)
-    views = _window_views(xp, window, strides, (oh, ow))
     if pool_mode == "max":
-        out = views[0]
-        for view in views[1:]:  # strict '>' keeps the first maximum, which gets the gradient
-            out = pt.switch(pt.gt(view, out), view, out)
+        # strict '>' keeps the first maximum along each axis, so the row-major first maximum
+        # of every window wins and gets the gradient
+        out = _reduce_windows(
+            xp, window, strides, (oh, ow), lambda best, v: pt.switch(pt.gt(v, best), v, best)
+        )
     else:
-        out = views[0]
-        for view in views[1:]:
-            out = out + view
+        out = _reduce_windows(xp, window, strides, (oh, ow), lambda total, v: total + v)
         if padding == "same" and (rows != (0, 0) or cols != (0, 0)):
             counts = _window_counts(x, window, strides, rows, cols, oh, ow)
             out = out / pt.constant(counts.astype(x.dtype))

@@ -10,6 +10,7 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 import pytensor.tensor.random as ptr
 from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
+from pytensor.gradient import disconnected_grad
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import Softmax
 
@@ -46,10 +47,31 @@ def tanh(x: Any) -> Any:
     return pt.tanh(as_tensor(x))
 
 
+# softmax output -> (logits, axis), so cross-entropy can use the logits of a softmax it is given
+_SOFTMAX_LOGITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _shifted(x: Any, axis: int) -> Any:
+    """``x`` minus its maximum along ``axis``; the shift is constant for gradients (exact,
+    since softmax and log-softmax do not depend on it)."""
+    return x - disconnected_grad(pt.max(x, axis=axis, keepdims=True))
+
+
+def _log_softmax(x: Any, axis: int) -> Any:
+    shifted = _shifted(x, axis)
+    return shifted - pt.log(pt.sum(pt.exp(shifted), axis=axis, keepdims=True))
+
+
 def softmax(x: Any, axis: int = -1) -> Any:
     """Softmax along ``axis``, computed after subtracting the maximum."""
+    # Element-wise ops and sums rather than PyTensor's Softmax op: they fuse into C loops and
+    # need no inner function compiled on the first call.
     x = as_tensor(x)
-    return pt.special.softmax(x, axis=axis % x.ndim)
+    axis = axis % x.ndim
+    exps = pt.exp(_shifted(x, axis))
+    out = exps / pt.sum(exps, axis=axis, keepdims=True)
+    _SOFTMAX_LOGITS[out] = (x, axis)
+    return out
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
@@ -86,6 +108,9 @@ def _sigmoid_input(output: Any) -> Any | None:
 
 def _softmax_input(output: Any, axis: int) -> Any | None:
     """The logits ``output`` was computed from by ``softmax`` over ``axis``, if it was."""
+    recorded = _SOFTMAX_LOGITS.get(output)
+    if recorded is not None and recorded[1] == axis:
+        return recorded[0]
     node = output.owner
     if node is not None and isinstance(node.op, Softmax):
         op_axis = node.op.axis
@@ -121,7 +146,7 @@ def categorical_crossentropy(
     axis = axis % output.ndim
     logits = output if from_logits else _softmax_input(output, axis)
     if logits is not None:
-        return -pt.sum(target * pt.special.log_softmax(logits, axis=axis), axis=axis)
+        return -pt.sum(target * _log_softmax(logits, axis), axis=axis)
     kind = output.dtype
     eps = np.asarray(_EPSILON, dtype=kind)
     p = output / pt.sum(output, axis=axis, keepdims=True)

@@ -156,9 +156,22 @@ def compile_mode_named(name: str) -> Mode:
     return _tuned_mode(MODE_ALIASES[name])
 
 
-# Rewrites that ask, for every matrix product, whether an operand is diagonal or orthogonal
-# by walking the graph above it: seconds per compile on a CNN and never useful on networks.
-_SLOW_USELESS_REWRITES = ("dot_diag_to_elemwise", "orthogonal_dot_transpose_to_eye")
+# Rewrites that cost seconds per compile on a CNN (measured with cProfile on ConvLarge) and
+# never pay off on neural networks: the first four ask, for every matrix product or
+# transpose, whether an operand is diagonal / orthogonal / a selection / symmetric by walking
+# the graph above it; the last two re-derive shapes for each of the many window slices of a
+# convolution and its gradient.
+_SLOW_USELESS_REWRITES = (
+    "dot_diag_to_elemwise",
+    "orthogonal_dot_transpose_to_eye",
+    "selection_dot_to_indexing",
+    "useless_symmetric_transpose",
+    "local_useless_slice",
+    "local_useless_inc_subtensor",
+    # moves reshapes before unary ops; a reshaped activation (block pooling) then no longer
+    # matches the one its gradient uses, and tanh is computed twice
+    "local_reshape_lift",
+)
 
 
 @functools.cache

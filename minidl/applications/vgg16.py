@@ -187,6 +187,8 @@ def VGG16(  # noqa: N802 - the Keras name
         )
     shape = _check_input_shape(input_shape, include_top, pretrained=weights is not None)
     path = _find_imagenet_file(include_top) if weights == "imagenet" else weights
+    if path is not None and not os.path.isfile(path):  # before building 138M weights
+        raise FileNotFoundError(f"No such weight file: {os.fspath(path)!r}")
     model = vgg_like(
         input_shape=shape,
         include_top=include_top,
