@@ -180,37 +180,40 @@ def measure_rows(results: list[RowResult], ready: dict[str, Prepared], schedule:
     by_name = {r.name: r for r in results}
     gc.collect()
     gc.freeze()  # long-lived objects (frameworks, models) leave the collector's scans
-    for name in names:
-        try:
-            for _ in range(schedule.warmup_blocks):
-                _activate(ready[name])
-                ready[name].block(schedule.steps_per_block)
-        except Exception as err:
-            _fail(by_name[name], ready, err)
-    for round_index in range(schedule.repeats):
-        logger.info("round %d of %d", round_index + 1, schedule.repeats)
-        live = [n for n in names if n in ready]
-        if not live:
-            return
-        shift = round_index % len(live)
-        for name in live[shift:] + live[:shift]:
-            time.sleep(schedule.pause_s)
+    try:
+        for name in names:
             try:
-                _activate(ready[name])
+                for _ in range(schedule.warmup_blocks):
+                    _activate(ready[name])
+                    ready[name].block(schedule.steps_per_block)
             except Exception as err:
                 _fail(by_name[name], ready, err)
-                continue
-            gc.disable()  # as timeit does: no collector pauses inside a timed block
-            start = time.perf_counter()
-            try:
-                ready[name].block(schedule.steps_per_block)
-            except Exception as err:
-                gc.enable()
-                _fail(by_name[name], ready, err)
-                continue
-            elapsed = time.perf_counter() - start
-            gc.enable()
-            by_name[name].step_s.append(elapsed / schedule.steps_per_block)
+        for round_index in range(schedule.repeats):
+            logger.info("round %d of %d", round_index + 1, schedule.repeats)
+            live = [n for n in names if n in ready]
+            shift = round_index % max(len(live), 1)
+            for name in live[shift:] + live[:shift]:
+                _time_block(by_name[name], ready, schedule)
+    finally:
+        gc.unfreeze()
+
+
+def _time_block(result: RowResult, ready: dict[str, Prepared], schedule: Schedule) -> None:
+    """Pause, make the row ready (untimed), then time one block with the collector off."""
+    time.sleep(schedule.pause_s)
+    prepared = ready[result.name]
+    try:
+        _activate(prepared)
+        gc.disable()  # as timeit does: no collector pauses inside a timed block
+        start = time.perf_counter()
+        prepared.block(schedule.steps_per_block)
+        elapsed = time.perf_counter() - start
+    except Exception as err:
+        _fail(result, ready, err)
+        return
+    finally:
+        gc.enable()
+    result.step_s.append(elapsed / schedule.steps_per_block)
 
 
 def _activate(prepared: Prepared) -> None:

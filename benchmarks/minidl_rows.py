@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -105,7 +106,13 @@ def conv_model(task: ConvTask, weights: list[np.ndarray]) -> Any:
 
 
 def training_row(
-    backend: str, build, task: Any, weights: list, data: Dataset, use_fit: bool, device: str
+    backend: str,
+    build: Callable[[Any, list[np.ndarray]], Any],
+    task: Any,
+    weights: list[np.ndarray],
+    data: Dataset,
+    use_fit: bool,
+    device: str,
 ) -> Prepared:
     """Build the model on ``backend``; time ``train_on_batch`` per step or ``fit`` per block."""
     K = use_backend(backend, device)
@@ -132,7 +139,9 @@ def training_row(
     return prepared
 
 
-def elemwise_function(backend: str, expression: str, dtype: str):
+def elemwise_function(
+    backend: str, expression: str, dtype: str
+) -> tuple[Callable[[np.ndarray, np.ndarray], np.ndarray], str]:
     """The expression compiled with ``K.function`` on ``backend`` (CPU)."""
     K = use_backend(backend, "cpu")
     compute = ELEMWISE[expression]

@@ -8,6 +8,7 @@ tensors; Keras: ``Sequential`` + ``compile`` + ``fit`` / ``train_on_batch``).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -112,7 +113,7 @@ def _nchw_batches(data: Dataset) -> list[tuple[np.ndarray, np.ndarray]]:
     return [(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), y) for x, y in data.label_batches()]
 
 
-def torch_elemwise_function(expression: str):
+def torch_elemwise_function(expression: str) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The expression in eager torch (CPU) on tensors sharing NumPy's memory."""
     torch = require_torch()
     compute = ELEMWISE[expression]
@@ -158,7 +159,7 @@ def _keras_prepared(model: Any, weights: list, data: Dataset, use_fit: bool) -> 
     return prepared
 
 
-def fit_blocks(fit, data: Dataset, reset) -> Prepared:
+def fit_blocks(fit: Callable[..., Any], data: Dataset, reset: Callable[[], None]) -> Prepared:
     """Blocks of n steps run as one ``fit(x, y, batch_size, epochs=1)`` call on n batches."""
     state = {"data": data, "position": 0}
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -121,7 +122,7 @@ def conv_step(task: ConvTask, weights: list[np.ndarray], data: Dataset, mode: st
     return _prepared(step, params, weights, data)
 
 
-def elemwise_function(expression: str, dtype: str, mode: str):
+def elemwise_function(expression: str, dtype: str, mode: str) -> Callable[..., Any]:
     """The expression compiled by ``pytensor.function`` over two vectors (fused loops)."""
     pytensor = _require()
     import pytensor.tensor as pt

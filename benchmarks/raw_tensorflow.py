@@ -7,6 +7,7 @@ Each step is traced once for a batch dimension of ``None`` and optionally compil
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -107,7 +108,9 @@ def conv_step(
     return _prepared(tf, step, params, weights, data, device)
 
 
-def elemwise_function(expression: str, dtype: str, xla: bool, device: str = "cpu"):
+def elemwise_function(
+    expression: str, dtype: str, xla: bool, device: str = "cpu"
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
     """The expression as a ``tf.function`` over two vectors, returning a NumPy array."""
     tf = require(device=device)
     spec = tf.TensorSpec([None], dtype)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
-
-import numpy as np
 
 from benchmarks import minidl_rows, numpy_reference, peers, raw_pytensor, raw_tensorflow
 from benchmarks.harness import (
@@ -17,14 +14,11 @@ from benchmarks.harness import (
     Row,
     RowResult,
     Schedule,
-    Skip,
-    import_or_skip,
     measure_rows,
     prepare_rows,
     rebind_rows,
 )
 from benchmarks.tasks import (
-    ELEMWISE,
     ConvTask,
     MLPTask,
     Plan,
@@ -33,8 +27,6 @@ from benchmarks.tasks import (
     mlp_data,
     mlp_weights,
 )
-
-logger = logging.getLogger("minidl.benchmarks")
 
 
 @dataclass(frozen=True)
@@ -64,8 +56,13 @@ def _with_env(prepare: Callable[[], Prepared], env: dict[str, str]) -> Callable[
                     os.environ.pop(key, None)
                 else:
                     os.environ[key] = value
+        pending = [loss]  # step one already ran (inside env); later calls run a step again
+
+        def first() -> float:
+            return pending.pop() if pending else prepared.first()
+
         return Prepared(
-            first=lambda: loss,
+            first=first,
             block=prepared.block,
             note=prepared.note,
             rebind=prepared.rebind,
@@ -98,7 +95,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                 )
             )
         for backend in opts.backends:
-            variant = _minidl_variant(backend)
+            variant = minidl_variant(backend)
             rows.append(
                 Row(
                     f"minidl {backend}{tag}",
@@ -124,7 +121,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                 )
             # PyTensor's NUMBA mode needs minutes to compile ConvLarge: mode variants on the MLP.
             if backend == "theano" and opts.variants and is_mlp and raw_pytensor.minidl_settings():
-                other = raw_pytensor.other_mode(_minidl_variant(backend))[0]
+                other = raw_pytensor.other_mode(minidl_variant(backend))[0]
                 prepare = _minidl(backend, model, task, weights, data, False, device)
                 rows.append(
                     Row(
@@ -160,7 +157,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                         f"PyTensor raw ({ours})",
                         "raw",
                         "theano",
-                        _bind(pt_step, task, weights, data, mode),
+                        bind(pt_step, task, weights, data, mode),
                         "pytensor.function",
                         device,
                         ours,
@@ -173,7 +170,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                         f"TF raw{' XLA' if xla else ''}{tag}",
                         "raw",
                         "tensorflow",
-                        _bind(tf_step, task, weights, data, xla, device),
+                        bind(tf_step, task, weights, data, xla, device),
                         "tf.function",
                         device,
                         "xla" if xla else "",
@@ -185,7 +182,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                     f"PyTorch eager{tag}",
                     "peer",
                     "torch",
-                    _bind(torch_step, task, weights, data, device),
+                    bind(torch_step, task, weights, data, device),
                     "optimizer.step (eager)",
                     device,
                 )
@@ -199,7 +196,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
                             f"Keras 3 {api}",
                             "peer",
                             "keras",
-                            _bind(keras_step, task, weights, data, use_fit),
+                            bind(keras_step, task, weights, data, use_fit),
                             timed,
                             device,
                             api,
@@ -208,7 +205,7 @@ def training_rows(name: str, task: Any, weights: list, data: Any, opts: Options)
     return rows
 
 
-def _bind(fn: Callable[..., Prepared], *args: Any) -> Callable[[], Prepared]:
+def bind(fn: Callable[..., Prepared], *args: Any) -> Callable[[], Prepared]:
     return lambda: fn(*args)
 
 
@@ -216,7 +213,7 @@ def _minidl(backend, model, task, weights, data, use_fit, device) -> Callable[[]
     return lambda: minidl_rows.training_row(backend, model, task, weights, data, use_fit, device)
 
 
-def _minidl_variant(backend: str) -> str:
+def minidl_variant(backend: str) -> str:
     """minidl's compile setting for ``backend`` as a variant key (matches the raw rows)."""
     if backend == "theano":
         return raw_pytensor.matched_modes()[0] if raw_pytensor.minidl_settings() else ""
@@ -322,144 +319,3 @@ def run_conv(opts: Options) -> list[TaskResult]:
             )
         )
     return out
-
-
-# --------------------------------------------------------------------------- element-wise
-
-
-def elemwise_factories(expression: str, opts: Options) -> list[tuple[Row, Callable[[], Any]]]:
-    """(row, factory) pairs; a factory compiles and returns ``fn(a, b) -> ndarray`` (+ note)."""
-    dtype = opts.dtype
-    compute = ELEMWISE[expression]
-    pairs = [(Row("NumPy", "reference", "numpy", None, "expression"), lambda: (compute, ""))]
-    if opts.peers:
-        pairs.append(
-            (
-                Row("numexpr", "peer", "numexpr", None, "numexpr.evaluate"),
-                lambda: _numexpr(expression),
-            )
-        )
-    for backend in opts.backends:
-        pairs.append(
-            (
-                Row(
-                    f"minidl {backend}",
-                    "minidl",
-                    backend,
-                    None,
-                    "K.function",
-                    "cpu",
-                    _minidl_variant(backend),
-                ),
-                _bind(minidl_rows.elemwise_function, backend, expression, dtype),
-            )
-        )
-    if "theano" in opts.backends:
-        ours, mode = raw_pytensor.matched_modes()
-        factory = lambda: (raw_pytensor.elemwise_function(expression, dtype, mode), "")
-        pairs.append(
-            (
-                Row(
-                    f"PyTensor raw ({ours})",
-                    "raw",
-                    "theano",
-                    None,
-                    "pytensor.function",
-                    "cpu",
-                    ours,
-                ),
-                factory,
-            )
-        )
-    if "tensorflow" in opts.backends:
-        factory = lambda: (raw_tensorflow.elemwise_function(expression, dtype, False), "")
-        pairs.append((Row("TF raw", "raw", "tensorflow", None, "tf.function"), factory))
-    if opts.peers:
-        pairs.append(
-            (
-                Row("PyTorch eager", "peer", "torch", None, "eager ops"),
-                lambda: (peers.torch_elemwise_function(expression), ""),
-            )
-        )
-    return pairs
-
-
-def _numexpr(expression: str) -> tuple[Callable, str]:
-    numexpr = import_or_skip(
-        "numexpr", "optional peer, as in the paper's Fig. 7: pip install numexpr"
-    )
-
-    return (lambda a, b: numexpr.evaluate(expression, local_dict={"a": a, "b": b})), ""
-
-
-def run_elemwise(opts: Options, expression: str) -> list[TaskResult]:
-    """Fig. 7: one expression at every size; each row compiled once (compile time kept)."""
-    plan, dtype = opts.plan, opts.dtype
-    rng = np.random.default_rng(3)
-    compiled: dict[str, tuple[Callable, float, str]] = {}
-    failures: dict[str, tuple[str, str]] = {}
-    pairs = elemwise_factories(expression, opts)
-    probe = rng.random(16).astype(dtype), rng.random(16).astype(dtype)
-    for row, factory in pairs:
-        start = time.perf_counter()
-        try:
-            fn, note = factory()
-            fn(*probe)
-            compiled[row.name] = (fn, time.perf_counter() - start, note)
-        except Skip as reason:
-            failures[row.name] = ("skipped", str(reason))
-        except Exception as err:  # reported in the row, the others still run
-            failures[row.name] = ("error", f"{type(err).__name__}: {err}".splitlines()[0][:300])
-            logger.warning("elemwise row %s failed: %s", row.name, err)
-    out = []
-    for size in plan.elemwise_sizes:
-        a, b = rng.random(size).astype(dtype), rng.random(size).astype(dtype)
-        results, ready = [], {}
-        for row, _ in pairs:
-            result = RowResult(
-                row.name,
-                row.kind,
-                row.framework,
-                row.timed,
-                row.device,
-                row.variant,
-                items_per_step=size,
-            )
-            results.append(result)
-            if row.name in failures:
-                result.status, result.note = failures[row.name]
-                continue
-            fn, result.compile_s, result.note = compiled[row.name]
-            ready[row.name] = _elemwise_prepared(fn, a, b)
-            result.first_loss = ready[row.name].first()
-        calls = max(1, min(plan.elemwise_budget // size, plan.elemwise_max_calls))
-        schedule = Schedule(steps_per_block=calls, repeats=plan.elemwise_repeats)
-        start = time.perf_counter()
-        measure_rows(results, ready, schedule)
-        config = {"figure": "Fig. 7", "expression": expression, "size": size, "dtype": dtype}
-        out.append(
-            TaskResult(
-                f"elemwise {expression} n={size:g}",
-                config,
-                {
-                    "steps_per_block": calls,
-                    "repeats": schedule.repeats,
-                    "warmup_blocks": schedule.warmup_blocks,
-                },
-                results,
-                time.perf_counter() - start,
-            )
-        )
-    return out
-
-
-def _elemwise_prepared(fn: Callable, a: np.ndarray, b: np.ndarray) -> Prepared:
-    def block(n: int) -> float:
-        out = None
-        for _ in range(n):
-            out = fn(a, b)
-        return float(np.asarray(out)[-1])
-
-    return Prepared(
-        first=lambda: float(np.mean(np.asarray(fn(a, b)), dtype=np.float64)), block=block
-    )

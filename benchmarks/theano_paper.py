@@ -22,7 +22,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import charts, environment, paper, reporting, suites, targets
+from benchmarks import charts, elemwise_suite, environment, paper, reporting, suites, targets
 from benchmarks.tasks import ELEMWISE, FULL, QUICK, TINY
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "elemwise" in args.only and "cpu" in devices:
         for expression in ELEMWISE:
             log.info("Fig. 7 %s", expression)
-            results.extend(suites.run_elemwise(opts, expression))
+            results.extend(elemwise_suite.run_elemwise(opts, expression))
     checks = targets.evaluate(results, args.dtype)
     machine = environment.machine()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -137,6 +137,13 @@ def test_input_checks_name_the_shapes(theano):
     assert f(np.ones((2, 3), dtype="int64"))[0] == 6.0  # cast to the spec's dtype
 
 
+def test_python_floats_take_the_steps_float_dtype_exactly(theano):
+    float64_step = K.function(lambda x: ([x + 0.3], []), [((None,), "float64")])
+    assert float64_step(np.zeros(1))[0][0] == 0.3  # not float32(0.3) widened
+    float32_step = K.function(lambda x: ([x + np.float64(0.3)], []), [((None,), "float32")])
+    assert float32_step(np.zeros(1))[0].dtype == np.float32
+
+
 def test_gradients_zero_for_unconnected_and_reach_traced_inputs(theano):
     v, unused = K.variable(np.ones(3)), K.variable(np.ones(2))
 

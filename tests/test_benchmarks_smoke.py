@@ -19,7 +19,8 @@ from benchmarks import environment, theano_paper  # noqa: E402
 def smoke_run(tmp_path_factory):
     """One tiny run on the numpy backend only, without peers; returns (out_dir, json, stdout)."""
     out = tmp_path_factory.mktemp("bench")
-    argv = ["--smoke", "--backends", "numpy", "--no-peers", "--out", str(out)]
+    # --threads 0: leave the thread pools alone (a limit would outlive this test)
+    argv = ["--smoke", "--backends", "numpy", "--no-peers", "--threads", "0", "--out", str(out)]
     assert theano_paper.main(argv) == 0
     return out, json.loads((out / "latest.json").read_text())
 
@@ -63,7 +64,8 @@ def test_targets_are_judged_and_markdown_written(smoke_run):
 
 def test_gpu_request_without_gpu_reports_it(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(environment, "gpu_inventory", lambda: {})
-    assert theano_paper.main(["--device", "gpu", "--smoke", "--out", str(tmp_path)]) == 0
+    argv = ["--device", "gpu", "--smoke", "--threads", "0", "--out", str(tmp_path)]
+    assert theano_paper.main(argv) == 0
     assert "no GPU found" in capsys.readouterr().out
     assert not (tmp_path / "latest.json").exists()
 

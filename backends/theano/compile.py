@@ -47,7 +47,8 @@ class CompiledStep:
     Attributes:
         name: the step's name.
         compile_seconds: wall-clock seconds spent tracing and compiling the step.
-        first_call_seconds: seconds the first call took (NUMBA and JAX compile there).
+        first_call_seconds: seconds the first call took (NUMBA and JAX compile there; in JAX
+            mode a step with ``None`` sizes compiles once per distinct input shape).
         mode: the minidl mode name it was compiled with (see ``settings``).
         pytensor_function: the underlying ``pytensor.function``.
     """
@@ -56,16 +57,20 @@ class CompiledStep:
         self,
         name: str,
         specs: list[tuple[tuple[int | None, ...], str]],
-        compiled: Any,
-        compile_seconds: float,
+        compile_for: Callable[[tuple | None], Any],
         mode: str,
+        per_shape: bool,
     ) -> None:
         self.name = name
         self.specs = specs
-        self.pytensor_function = compiled
-        self.compile_seconds = compile_seconds
         self.mode = mode
         self.first_call_seconds: float | None = None
+        self._compile_for = compile_for
+        # JAX needs concrete shapes: such steps compile once per distinct input shape
+        self._per_shape: dict[tuple, Any] | None = {} if per_shape else None
+        started = time.perf_counter()
+        self.pytensor_function = None if per_shape else compile_for(None)
+        self.compile_seconds = time.perf_counter() - started
 
     def _check(self, index: int, value: Any) -> np.ndarray:
         shape, dtype = self.specs[index]
@@ -87,6 +92,11 @@ class CompiledStep:
                 f"Received: {len(arrays)} arrays"
             )
         values = [self._check(i, a) for i, a in enumerate(arrays)]
+        if self._per_shape is not None:
+            shapes = tuple(v.shape for v in values)
+            if shapes not in self._per_shape:
+                self._per_shape[shapes] = self._compile_for(shapes)
+            self.pytensor_function = self._per_shape[shapes]
         if self.first_call_seconds is None:  # NUMBA and JAX compile on the first call
             started = time.perf_counter()
             outputs = self.pytensor_function(*values)
@@ -151,25 +161,47 @@ def function(
         dtype = str(np.dtype(dtype))
         specs.append((shape, dtype))
         inputs.append(pt.tensor(name=f"{step_name}_input_{i}", dtype=dtype, shape=shape))
-    # NumPy float scalars mixed with tensors take floatX like Python floats do (PyTensor
-    # would otherwise keep np.float64 scalars and upcast float32 steps to float64).
-    with autocast_float_as(floatx()):
+    # Python and NumPy float scalars mixed with tensors become constants of the step's float
+    # dtype: float32 normally (PyTensor would keep np.float64 scalars and upcast a float32
+    # step), float64 when every float input is float64 (so 0.3 stays exactly 0.3 there).
+    float_inputs = {dtype for _, dtype in specs if dtype.startswith("float")}
+    scalar_dtype = "float64" if float_inputs == {"float64"} else floatx()
+    with pytensor.config.change_flags(floatX=scalar_dtype), autocast_float_as(scalar_dtype):
         outputs, updates = fn(*inputs)
     outputs = [as_tensor(o) for o in outputs]
     pairs = _update_pairs(updates, step_name)
     pairs += _random_state_updates(outputs + [value for _, value in pairs], pairs)
     mode_name = settings.mode_name()
-    compiled = pytensor.function(
-        inputs,
-        outputs,
-        updates=pairs,
-        mode=settings.compile_mode(),
-        name=step_name,
-        on_unused_input="ignore",
+    mode = settings.compile_mode()
+
+    def compile_for(shapes: tuple | None) -> Any:
+        """``pytensor.function`` of the traced graph, its inputs fixed to ``shapes`` if given."""
+        step_inputs, givens = inputs, None
+        if shapes is not None:
+            step_inputs = [
+                pt.tensor(name=v.name, dtype=v.dtype, shape=shape)
+                for v, shape in zip(inputs, shapes)
+            ]
+            givens = list(zip(inputs, step_inputs))
+        compiled = pytensor.function(
+            step_inputs,
+            outputs,
+            updates=pairs,
+            givens=givens,
+            mode=mode,
+            name=step_name,
+            on_unused_input="ignore",
+        )
+        compiled.trust_input = True  # CompiledStep checks rank, static sizes and dtype itself
+        return compiled
+
+    per_shape = settings.MODE_ALIASES[mode_name] == "JAX" and any(
+        None in shape for shape, _ in specs
     )
-    compiled.trust_input = True  # CompiledStep checks rank, static sizes and dtype itself
+    step = CompiledStep(step_name, specs, compile_for, mode_name, per_shape)
     seconds = time.perf_counter() - started
+    step.compile_seconds = seconds
     logger.info(
         "theano backend: compiled step %r in %.2f s (mode %s)", step_name, seconds, mode_name
     )
-    return CompiledStep(step_name, specs, compiled, seconds, mode_name)
+    return step
