@@ -19,7 +19,12 @@ chosen from the array's type.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+import os
+import sys
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -27,6 +32,17 @@ import numpy as np
 # keep one column buffer under this many bytes (bigger convolutions go in blocks of samples
 # or of output rows); 1 MiB fits a core's L2 cache and measured fastest on ConvLarge
 IM2COL_BUDGET_BYTES = 2**20
+
+# col2im adds a block's window gradients with kh * kw calls: bigger blocks, fewer calls
+COL2IM_BUDGET_FACTOR = 4
+
+# threads for the blocks of one op (None: one per CPU this process may use) and the least
+# work (bytes of columns or of the image) worth splitting between them
+WORKERS: int | None = None
+PARALLEL_MIN_BYTES = 4 * 2**20
+
+# references to a result array that nobody outside ``Scratch.result`` holds
+_UNREFERENCED = 3
 
 # channel-major columns when a window row (kw * channels values) is shorter than this
 PIXEL_MAJOR_MIN_RUN = 16
@@ -67,8 +83,10 @@ def conv_output_size(size: int, k: int, s: int) -> int:
     return max((size - k) // s + 1, 0)
 
 
-def column_blocks(batch: int, out_h: int, row_bytes: int) -> Iterator[tuple[slice, slice]]:
-    """Yield ``(samples, output_rows)`` blocks whose columns fit ``IM2COL_BUDGET_BYTES``.
+def column_blocks(
+    batch: int, out_h: int, row_bytes: int, factor: int = 1
+) -> Iterator[tuple[slice, slice]]:
+    """Yield ``(samples, output_rows)`` blocks whose columns fit ``factor`` budgets.
 
     Whole samples are grouped while one sample's columns fit the budget; larger samples are
     cut into bands of output rows, one sample at a time (so a block of the NHWC output is
@@ -76,7 +94,7 @@ def column_blocks(batch: int, out_h: int, row_bytes: int) -> Iterator[tuple[slic
     """
     if batch == 0 or out_h == 0 or row_bytes == 0:
         return
-    budget = IM2COL_BUDGET_BYTES
+    budget = IM2COL_BUDGET_BYTES * factor
     sample_bytes = row_bytes * out_h
     if sample_bytes <= budget:
         step = max(1, budget // sample_bytes)
@@ -99,98 +117,229 @@ def input_rows(rows: slice, kh: int, sh: int) -> slice:
     return slice(rows.start * sh, (rows.stop - 1) * sh + kh)
 
 
-class ColumnBuffer:
-    """A reusable im2col buffer: ``fill`` copies the windows of a block into it."""
+class Scratch:
+    """Arrays an op reuses from call to call (per thread) instead of allocating them afresh.
 
-    def __init__(self, window: tuple[int, int], strides: tuple[int, int], channels: int) -> None:
-        self.window, self.strides, self.channels = window, strides, channels
-        self.pixel_major = pixel_major(window, channels)
-        self.storage: Any = None
+    Fresh memory costs a page fault per 4 KiB page on first touch, which on the sizes of a
+    convolution step costs as much as the arithmetic; a compiled step keeps one ``Scratch``
+    per convolution or pooling node.
+    """
 
-    def fill(self, x: Any, rows: slice) -> Any:
-        """The ``(pixels, kh * kw * c)`` column matrix of output ``rows`` of NHWC ``x``.
+    def __init__(self) -> None:
+        self._local = threading.local()
 
-        Channel-major columns come back as a transposed (Fortran-ordered) view, which matrix
-        products take without copying.
+    def array(self, name: str, shape: tuple, dtype: Any, xp: Any = np) -> Any:
+        """An uninitialised work array that never leaves the op (C order)."""
+        size = math.prod(shape)
+        store = self._local.__dict__
+        buffer = store.get(name)
+        if buffer is None or buffer.size < size or buffer.dtype != dtype:
+            buffer = xp.empty(size, dtype=dtype)
+            store[name] = buffer
+        return buffer[:size].reshape(shape)
+
+    def result(self, name: str, shape: tuple, dtype: Any, xp: Any = np) -> Any:
+        """An uninitialised array to return; last call's array when nothing else holds it.
+
+        Only this object, the local name and ``getrefcount``'s argument refer to an array
+        that the caller (and every view of it, through ``.base``) has let go of.
         """
-        (kh, kw), (sh, _) = self.window, self.strides
-        view = window_view(x[:, input_rows(rows, kh, sh)], self.window, self.strides)
-        n, out_h, out_w, _, _, c = view.shape
-        size, taps = n * out_h * out_w, kh * kw * c
-        if self.storage is None or self.storage.size < size * taps:
-            self.storage = array_module(x).empty(size * taps, dtype=x.dtype)
-        flat = self.storage[: size * taps]
-        if self.pixel_major:
-            flat.reshape(view.shape)[...] = view
-            return flat.reshape(size, taps)
-        flat.reshape(kh, kw, c, n, out_h, out_w)[...] = view.transpose(3, 4, 5, 0, 1, 2)
-        return flat.reshape(taps, size).T
+        store = self._local.__dict__
+        buffer = store.get(name)
+        if (
+            buffer is None
+            or buffer.shape != shape
+            or buffer.dtype != dtype
+            or sys.getrefcount(buffer) > _UNREFERENCED
+        ):
+            buffer = xp.empty(shape, dtype=dtype)
+            store[name] = buffer
+        return buffer
 
 
-def conv2d_forward(x: Any, kernel: Any, strides: tuple[int, int]) -> Any:
+def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Scratch) -> Any:
+    """The ``(pixels, kh * kw * c)`` column matrix of output ``rows`` of NHWC ``x``.
+
+    Channel-major columns come back as a transposed (Fortran-ordered) view, which matrix
+    products take without copying.
+    """
+    (kh, kw), (sh, _) = window, strides
+    view = window_view(x[:, input_rows(rows, kh, sh)], window, strides)
+    n, out_h, out_w, _, _, c = view.shape
+    size, taps = n * out_h * out_w, kh * kw * c
+    if pixel_major(window, c):
+        columns = scratch.array("columns", view.shape, x.dtype, array_module(x))
+        columns[...] = view
+        return columns.reshape(size, taps)
+    shape = (kh, kw, c, n, out_h, out_w)
+    columns = scratch.array("columns", shape, x.dtype, array_module(x))
+    columns[...] = view.transpose(3, 4, 5, 0, 1, 2)
+    return columns.reshape(taps, size).T
+
+
+def worker_count() -> int:
+    """How many threads run the blocks of one big op (the CPUs this process may use)."""
+    if WORKERS is not None:
+        return max(1, WORKERS)
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)  # pragma: no cover - platforms without affinity
+
+
+_pools: dict[int, ThreadPoolExecutor] = {}
+_pools_lock = threading.Lock()
+
+
+def _thread_pool(threads: int) -> ThreadPoolExecutor:
+    with _pools_lock:
+        if threads not in _pools:
+            _pools[threads] = ThreadPoolExecutor(threads, thread_name_prefix="minidl-blocks")
+        return _pools[threads]
+
+
+class _SharedIterator:
+    """An iterator that several threads may draw from, each item going to one of them."""
+
+    def __init__(self, items: list) -> None:
+        self._items = iter(items)
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> _SharedIterator:
+        return self
+
+    def __next__(self) -> Any:
+        with self._lock:
+            return next(self._items)
+
+
+def run_in_parts(function: Callable[[Iterable], Any], items: list, work_bytes: int) -> list:
+    """Let ``function`` consume ``items`` on several threads; one result per thread.
+
+    Ops touching fewer than ``PARALLEL_MIN_BYTES`` call ``function(items)`` once on the
+    caller's thread. Bigger ones hand every thread (the caller's and up to
+    ``worker_count() - 1`` pool threads; NumPy and BLAS release the GIL) the same shared
+    iterator, so a thread that the OS leaves waiting simply takes fewer items. Items must
+    write disjoint memory.
+    """
+    ways = min(worker_count(), len(items)) if work_bytes >= PARALLEL_MIN_BYTES else 1
+    if ways <= 1:
+        return [function(items)] if items else []
+    shared = _SharedIterator(items)
+    futures = [_thread_pool(ways - 1).submit(function, shared) for _ in range(ways - 1)]
+    first = function(shared)
+    return [first] + [future.result() for future in futures]
+
+
+def conv2d_forward(
+    x: Any, kernel: Any, strides: tuple[int, int], scratch: Scratch | None = None
+) -> Any:
     """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks)."""
     xp = array_module(x)
+    scratch = scratch or Scratch()
     n, h, w, c = x.shape
     kh, kw, _, out_c = kernel.shape
     out_h, out_w = conv_output_size(h, kh, strides[0]), conv_output_size(w, kw, strides[1])
     flat_kernel = xp.ascontiguousarray(kernel.reshape(kh * kw * c, out_c))
-    out = xp.empty((n, out_h, out_w, out_c), dtype=np.result_type(x.dtype, kernel.dtype))
-    columns = ColumnBuffer((kh, kw), strides, c)
-    for samples, rows in column_blocks(n, out_h, out_w * kh * kw * c * x.itemsize):
-        target = out[samples, rows].reshape(-1, out_c)  # a contiguous block: a view
-        xp.dot(columns.fill(x[samples], rows), flat_kernel, out=target)
+    dtype = np.result_type(x.dtype, kernel.dtype)
+    out = scratch.result("out", (n, out_h, out_w, out_c), dtype, xp)
+    row_bytes = out_w * kh * kw * c * x.itemsize
+
+    def convolve(blocks: Iterable) -> None:
+        for samples, rows in blocks:
+            columns = fill_columns(x[samples], rows, (kh, kw), strides, scratch)
+            xp.dot(columns, flat_kernel, out=out[samples, rows].reshape(-1, out_c))
+
+    blocks = list(column_blocks(n, out_h, row_bytes))
+    run_in_parts(convolve, blocks, n * out_h * row_bytes)
     return out
 
 
-def conv2d_kernel_gradient(x: Any, grad: Any, kernel_shape: tuple, strides: tuple) -> Any:
+def conv2d_kernel_gradient(
+    x: Any, grad: Any, kernel_shape: tuple, strides: tuple, scratch: Scratch | None = None
+) -> Any:
     """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad`` (in blocks)."""
     xp = array_module(x)
+    scratch = scratch or Scratch()
     n = x.shape[0]
     kh, kw, c, out_c = kernel_shape
     out_h, out_w = grad.shape[1:3]
-    result = xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
-    columns = ColumnBuffer((kh, kw), strides, c)
-    for samples, rows in column_blocks(n, out_h, out_w * kh * kw * c * x.itemsize):
-        g = grad[samples, rows].reshape(-1, out_c)
-        result += xp.dot(columns.fill(x[samples], rows).T, g)
+    row_bytes = out_w * kh * kw * c * x.itemsize
+
+    def correlate(blocks: Iterable) -> Any:
+        total = xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
+        for samples, rows in blocks:
+            columns = fill_columns(x[samples], rows, (kh, kw), strides, scratch)
+            total += xp.dot(columns.T, grad[samples, rows].reshape(-1, out_c))
+        return total
+
+    blocks = list(column_blocks(n, out_h, row_bytes))
+    parts = run_in_parts(correlate, blocks, n * out_h * row_bytes)
+    result = parts[0] if parts else xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
+    for part in parts[1:]:
+        result += part
     return result.reshape(kernel_shape)
 
 
 def conv2d_input_gradient(
-    grad: Any, kernel: Any, padded_shape: tuple, strides: tuple[int, int]
+    grad: Any,
+    kernel: Any,
+    padded_shape: tuple,
+    strides: tuple[int, int],
+    scratch: Scratch | None = None,
 ) -> Any:
     """d(loss)/d(padded input) from the output gradient and the kernel (in blocks).
 
-    Each block's window gradients come out of one matrix product and are added back with a
-    loop over the ``kh * kw`` kernel positions (col2im).
+    Each block's window gradients come out of one matrix product, one channel-major row per
+    kernel tap, and are added into channel planes with a loop over the ``kh * kw`` kernel
+    positions (col2im); the planes are then written into the NHWC result.
     """
     xp = array_module(grad)
+    scratch = scratch or Scratch()
     n, out_h, out_w, out_c = grad.shape
     kh, kw, c, _ = kernel.shape
-    sh, sw = strides
+    (sh, sw), width = strides, padded_shape[2]
     flat_kernel = kernel.reshape(kh * kw * c, out_c)
-    image = xp.zeros(padded_shape, dtype=grad.dtype)
-    major = pixel_major((kh, kw), c)
-    for samples, rows in column_blocks(n, out_h, out_w * kh * kw * c * grad.itemsize):
-        g = grad[samples, rows].reshape(-1, out_c)
-        height = rows.stop - rows.start
-        target = image[samples, input_rows(rows, kh, sh)]
-        if major:  # (pixels, taps) -> windows (n, rows, out_w, kh, kw, c)
-            windows = xp.dot(g, flat_kernel.T).reshape(-1, height, out_w, kh, kw, c)
-            windows = windows.transpose(3, 4, 0, 1, 2, 5)
-        else:  # (taps, pixels) -> channel planes, added into a channels-first view of target
-            windows = xp.dot(flat_kernel, g.T).reshape(kh, kw, c, -1, height, out_w)
-            windows = windows.transpose(0, 1, 3, 4, 5, 2)
-        for i in range(kh):
-            band = slice(i, i + sh * (height - 1) + 1, sh)
-            for j in range(kw):
-                target[:, band, j : j + sw * (out_w - 1) + 1 : sw] += windows[i, j]
+    row_bytes = out_w * kh * kw * c * grad.itemsize
+    blocks = list(column_blocks(n, out_h, row_bytes, COL2IM_BUDGET_FACTOR))
+    banded = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
+    image = scratch.result("image", tuple(padded_shape), grad.dtype, xp)
+    if banded:
+        image[...] = 0
+    elif out_h and out_w:
+        image[:, input_rows(slice(0, out_h), kh, sh).stop :] = 0  # rows no window reads
+
+    def scatter(blocks: Iterable) -> None:
+        for samples, rows in blocks:
+            block = grad[samples, rows]
+            size, height = block.shape[:2]
+            g = block.reshape(-1, out_c)
+            windows = scratch.array("windows", (kh * kw * c, g.shape[0]), g.dtype, xp)
+            xp.dot(flat_kernel, g.T, out=windows)
+            windows = windows.reshape(kh, kw, c, size, height, out_w)
+            band = input_rows(rows, kh, sh)
+            shape = (c, size, band.stop - band.start, width)
+            planes = scratch.array("planes", shape, g.dtype, xp)
+            planes[...] = 0
+            for i in range(kh):
+                taps = slice(i, i + sh * (height - 1) + 1, sh)
+                for j in range(kw):
+                    planes[:, :, taps, j : j + sw * (out_w - 1) + 1 : sw] += windows[i, j]
+            if banded:
+                image[samples, band] += planes.transpose(1, 2, 3, 0)
+            else:
+                image[samples, band] = planes.transpose(1, 2, 3, 0)
+
+    if banded:  # the bands of one sample overlap: keep each sample on one thread
+        per_sample = [[b for b in blocks if b[0].start == s] for s in range(n)]
+        run_in_parts(lambda groups: [scatter(group) for group in groups], per_sample, image.nbytes)
+    else:
+        run_in_parts(scatter, blocks, n * out_h * row_bytes)
     return image
 
 
-def _first_axis_max(x: Any, axis: int, window: int, stride: int, count: int) -> Any:
-    """Elementwise maximum over the ``window`` offsets of ``count`` strided slices of ``axis``."""
-    xp = array_module(x)
+def _offset_reduce(ufunc: Any, x: Any, axis: int, window: int, stride: int, out: Any) -> Any:
+    """Combine with ``ufunc`` the ``window`` strided slices of ``axis`` that fill ``out``."""
+    count = out.shape[axis]
 
     def part(offset: int) -> Any:
         where = [slice(None)] * x.ndim
@@ -198,52 +347,96 @@ def _first_axis_max(x: Any, axis: int, window: int, stride: int, count: int) -> 
         return x[tuple(where)]
 
     if window == 1:
-        return part(0).copy()
-    result = xp.maximum(part(0), part(1))
+        out[...] = part(0)
+        return out
+    ufunc(part(0), part(1), out=out)
     for offset in range(2, window):
-        xp.maximum(result, part(offset), out=result)
-    return result
+        ufunc(out, part(offset), out=out)
+    return out
 
 
-def max_pool_forward(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
-    """Max over every window of padded NHWC ``x``: rows first, then columns."""
+def _pool_reduce(
+    ufunc: Any, x: Any, window: tuple, strides: tuple, scratch: Scratch | None, name: str
+) -> Any:
+    """Reduce every window of padded NHWC ``x`` with ``ufunc``: rows first, then columns."""
+    xp = array_module(x)
+    scratch = scratch or Scratch()
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
-    if out_h == 0 or out_w == 0:
-        return array_module(x).empty((n, out_h, out_w, c), dtype=x.dtype)
-    rows = _first_axis_max(x, 1, kh, sh, out_h)  # (n, out_h, w, c), contiguous runs
-    return _first_axis_max(rows, 2, kw, sw, out_w)
+    out = scratch.result(name, (n, out_h, out_w, c), x.dtype, xp)
+
+    def reduce_rows(bands: Iterable) -> None:
+        for rows in bands:
+            height = rows.stop - rows.start
+            lines = scratch.array("rows", (n, height, w, c), x.dtype, xp)  # runs of w * c
+            _offset_reduce(ufunc, x[:, input_rows(rows, kh, sh)], 1, kh, sh, lines)
+            _offset_reduce(ufunc, lines, 2, kw, sw, out[:, rows])
+
+    if out.size:
+        run_in_parts(reduce_rows, _row_bands(out_h), x.nbytes)
+    return out
 
 
-def window_sums(x: Any, window: tuple[int, int], strides: tuple[int, int]) -> Any:
+def _row_bands(out_h: int) -> list[slice]:
+    """``out_h`` output rows cut into a few bands per worker thread (to share them out)."""
+    ways = min(4 * worker_count(), out_h)
+    return [slice(out_h * k // ways, out_h * (k + 1) // ways) for k in range(ways)]
+
+
+def max_pool_forward(
+    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
+) -> Any:
+    """Max over every window of padded NHWC ``x``."""
+    return _pool_reduce(array_module(x).maximum, x, window, strides, scratch, "max")
+
+
+def window_sums(
+    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
+) -> Any:
     """Sum over every window of padded NHWC ``x``."""
-    return window_view(x, window, strides).sum(axis=(3, 4), dtype=x.dtype)
+    return _pool_reduce(array_module(x).add, x, window, strides, scratch, "sum")
 
 
-def _tile_max_gradient(x: Any, pooled: Any, grad: Any, window: tuple[int, int]) -> Any:
+def _tile_max_gradient(
+    x: Any, pooled: Any, grad: Any, window: tuple[int, int], scratch: Scratch
+) -> Any:
     """Gradient of non-overlapping max-pooling, or None when a window has tied maxima."""
     xp = array_module(x)
     kh, kw = window
     n, out_h, out_w, c = pooled.shape
-    tiles = x[:, : out_h * kh, : out_w * kw].reshape(n, out_h, kh, out_w * kw, c)
-    # the pooled maxima and gradients repeated along the width: (n, out_h, 1, out_w * kw, c)
-    wide_max = xp.repeat(pooled, kw, axis=2)[:, :, None]
-    winners = tiles == wide_max
-    if int(xp.count_nonzero(winners)) != pooled.size:
-        return None
-    wide_grad = xp.repeat(grad, kw, axis=2)[:, :, None]
-    routed = xp.multiply(winners, wide_grad, dtype=grad.dtype)
-    routed = routed.reshape(n, out_h * kh, out_w * kw, c)
-    if routed.shape == x.shape:
-        return routed
-    image = xp.zeros(x.shape, dtype=grad.dtype)
-    image[:, : out_h * kh, : out_w * kw] = routed
-    return image
+    image = scratch.result("image", x.shape, grad.dtype, xp)
+    if (out_h * kh, out_w * kw) != x.shape[1:3]:
+        image[...] = 0
+
+    def route(bands: Iterable) -> bool:
+        for rows in bands:
+            height = rows.stop - rows.start
+            cells = slice(rows.start * kh, rows.stop * kh)
+            shape = (n, height, kh, out_w * kw, c)
+            tiles = x[:, cells, : out_w * kw].reshape(shape)
+            # the pooled maxima, then the gradients, repeated along the width
+            wide = scratch.array("wide", (n, height, out_w, kw, c), pooled.dtype, xp)
+            wide[...] = pooled[:, rows, :, None, :]
+            winners = scratch.array("winners", shape, np.bool_, xp)
+            xp.equal(tiles, wide.reshape(n, height, 1, out_w * kw, c), out=winners)
+            if int(xp.count_nonzero(winners)) != n * height * out_w * c:
+                return False
+            wide[...] = grad[:, rows, :, None, :]
+            routed = image[:, cells, : out_w * kw].reshape(shape)
+            xp.multiply(winners, wide.reshape(n, height, 1, out_w * kw, c), out=routed)
+        return True
+
+    return image if all(run_in_parts(route, _row_bands(out_h), x.nbytes)) else None
 
 
 def max_pool_gradient(
-    x: Any, pooled: Any, grad: Any, window: tuple[int, int], strides: tuple[int, int]
+    x: Any,
+    pooled: Any,
+    grad: Any,
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    scratch: Scratch | None = None,
 ) -> Any:
     """Route each output gradient to the first maximum of its window in padded ``x``.
 
@@ -257,7 +450,7 @@ def max_pool_gradient(
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
     if (kh, kw) == (sh, sw) and pooled.size:
-        image = _tile_max_gradient(x, pooled, grad, window)
+        image = _tile_max_gradient(x, pooled, grad, window, scratch or Scratch())
         if image is not None:
             return image
     windows = window_view(x, window, strides)

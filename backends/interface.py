@@ -16,6 +16,16 @@ Fixed semantics, the same on every backend:
   Python scalars mixed with a tensor take the tensor's dtype.
 * Tensors support ``+ - * / **``, unary ``-`` and comparison-free broadcasting with each other
   and with Python scalars, following NumPy's broadcasting rules.
+* No silent dtype promotion: the ``+ - * / **`` operators, ``maximum``, ``minimum``,
+  ``equal``, ``greater``, ``less``, ``where`` (its two branches), ``concatenate`` and ``dot``
+  need their *tensor* operands to share one dtype; Python and NumPy scalars (and other
+  non-tensor constants) are exempt and take the tensor's dtype. Two tensors of different
+  dtypes raise ``TypeError`` from ``backends.errors.mixed_dtypes_error`` while the step is
+  traced (never per call), e.g. "`add` needs operands of one dtype; cast one with K.cast
+  first. Received: float32 and float64." Use ``cast`` to mix dtypes on purpose.
+* A user mistake raises the same exception with the same message on every backend; the
+  messages are built in ``backends.errors`` (wrong input rank or fixed size of a compiled
+  step, wrong number of inputs, ``set_value`` with the wrong shape, mixed dtypes).
 
 Two kinds of objects exist:
 
@@ -91,7 +101,8 @@ def set_value(x: Any, value: Any) -> None:
     """Assign a NumPy array to a variable; ``value`` must have the variable's shape.
 
     Raises:
-        ValueError: when the shape differs (message names the variable and both shapes).
+        ValueError: when the shape differs (``errors.set_value_shape_error``: it names the
+            variable and both shapes).
     """
 
 
@@ -233,7 +244,7 @@ def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]])
 
 
 def one_hot(indices: Any, num_classes: int) -> Any:
-    """Integer tensor of shape ``s`` -> float ``floatx()`` tensor of shape ``s + (num_classes,)``."""
+    """Integer tensor of shape ``s`` -> ``floatx()`` tensor of shape ``s + (num_classes,)``."""
 
 
 # -------------------------------------------------------------------- linear algebra
@@ -364,14 +375,20 @@ def pool2d(
 
 
 def random_uniform(
-    shape: Shape, minval: float = 0.0, maxval: float = 1.0, dtype: str | None = None,
+    shape: Shape,
+    minval: float = 0.0,
+    maxval: float = 1.0,
+    dtype: str | None = None,
     seed: int | None = None,
 ) -> Any:
     """A tensor of uniform samples with static ``shape``, fresh on every call of a step."""
 
 
 def random_normal(
-    shape: Shape, mean: float = 0.0, stddev: float = 1.0, dtype: str | None = None,
+    shape: Shape,
+    mean: float = 0.0,
+    stddev: float = 1.0,
+    dtype: str | None = None,
     seed: int | None = None,
 ) -> Any:
     """A tensor of normal samples with static ``shape``, fresh on every call of a step."""
@@ -409,8 +426,10 @@ def function(
 
     Returns:
         A callable ``step(*arrays)`` taking NumPy arrays (cast to the spec's dtype; a rank
-        different from the spec raises ``ValueError``) and returning a list of NumPy arrays,
-        one per output, after applying all updates simultaneously.
+        or a fixed size different from the spec raises ``ValueError`` from
+        ``errors.input_shape_error``, a wrong number of arrays ``TypeError`` from
+        ``errors.input_count_error``) and returning a list of NumPy arrays, one per output,
+        after applying all updates simultaneously.
     """
 
 

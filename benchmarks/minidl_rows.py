@@ -23,9 +23,9 @@ from benchmarks.tasks import ELEMWISE, ConvTask, Dataset, MLPTask
 
 # How to put each backend on a GPU, for the "no GPU" notes.
 GPU_SWITCH = {
-    "numpy": "MINIDL_NUMPY_XP=cupy",
-    "theano": "MINIDL_THEANO_MODE=JAX (with a CUDA jax)",
-    "tensorflow": "a TensorFlow build that sees the GPU",
+    "numpy": "set MINIDL_NUMPY_XP=cupy",
+    "theano": "set MINIDL_THEANO_MODE=JAX with a CUDA build of jax",
+    "tensorflow": "install a TensorFlow build that sees the GPU",
 }
 
 
@@ -44,7 +44,9 @@ def use_backend(name: str, device: str) -> Any:
         raise Skip(f"minidl {name} backend unavailable: {err}") from None
     actual = K.backend_device()
     if actual != device:
-        hint = f" (set {GPU_SWITCH[name]})" if device == "gpu" and name in GPU_SWITCH else ""
+        hint = (
+            f" (to use a GPU: {GPU_SWITCH[name]})" if device == "gpu" and name in GPU_SWITCH else ""
+        )
         raise Skip(f"minidl {name} backend runs on {actual}, not {device}{hint}")
     return K
 

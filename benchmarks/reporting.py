@@ -16,10 +16,13 @@ METHOD = (
     "After a warm-up block, the timed blocks of all rows of a task are interleaved round by "
     "round (order rotated each round) in one process, so noise falls on every row alike. A "
     "block runs several consecutive steps on pre-sliced NumPy batches; a row's step time is "
-    "block time / steps. Reported: median examples/s over the rounds, with the range from the "
+    "block time / steps; a 0.1 s pause before each block lets the previous row's thread pools "
+    "go idle. Reported: median examples/s over the rounds, with the range from the "
     "slowest to the fastest round. All rows start from the same initial weights and see the "
     "same batches in the same order; the losses of steps 1 and 2 are compared as a check that "
-    "every row computes the same step."
+    "every row computes the same step. Targets are judged on the medians. A minidl model's "
+    "backend is made current before its block starts, outside the clock. Conv batch 60 (and "
+    "the XLA / second PyTensor-mode rows) run only in the full mode."
 )
 
 
@@ -165,7 +168,8 @@ def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Chec
         f"Load average (1, 5, 15 min) at start {_load(payload, 'start')}, at end "
         f"{_load(payload, 'end')} on {machine['cores']} cores  ",
         f"Settings: dtype {settings['dtype']}, devices {', '.join(settings['devices'])}, "
-        f"mode {settings['mode']}, backends {', '.join(settings['backends'])}",
+        f"mode {settings['mode']}, backends {', '.join(settings['backends'])}, --threads "
+        f"{settings['threads']} (1: every library on one thread, as in the paper; 0: defaults)",
         "",
         f"Method: {METHOD}",
         "",

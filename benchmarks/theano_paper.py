@@ -166,7 +166,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "targets": [c.to_dict() for c in checks],
     }
     if args.charts and charts.available():
-        short = f"{machine['cpu']}, {machine['cores']} cores"
+        threads = {0: "default threads", 1: "1 thread each"}.get(
+            args.threads, f"{args.threads} threads each"
+        )
+        short = f"{machine['cpu']}, {machine['cores']} cores, {threads}"
         payload["charts"] = charts.write_charts(args.out, results, short)
     elif args.charts:
         notes.append("matplotlib is not installed: charts skipped (pip install matplotlib)")

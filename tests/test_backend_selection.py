@@ -70,6 +70,7 @@ def test_missing_package_names_the_install_command(monkeypatch):
     missing = registry.BackendInfo(
         "theano", "minidl.backends.theano", "no_such_package_xyz", "pip install -e '.[theano]'"
     )
+    K.set_backend("numpy")
     monkeypatch.setitem(registry.BUILTIN, "theano", missing)
     monkeypatch.delitem(K._loaded, "theano", raising=False)
     with pytest.raises(ImportError, match=r"pip install -e '\.\[theano\]'"):

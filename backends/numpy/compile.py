@@ -21,6 +21,14 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import (
+    duplicate_update_error,
+    input_count_error,
+    input_shape_error,
+    shapes_conflict,
+    update_shape_error,
+    update_target_error,
+)
 from .graph import (
     FORWARD,
     INPLACE,
@@ -60,29 +68,20 @@ def _as_pair_list(result: Any, name: str) -> tuple[list, list]:
 
 def _checked_updates(updates: list, name: str) -> list[tuple[Variable, Node]]:
     checked, seen = [], set()
-    for pair in updates:
+    for index, pair in enumerate(updates):
         variable, value = pair
         if not isinstance(variable, Variable):
-            raise TypeError(
-                f"Updates of step {name!r} must target variables created with K.variable. "
-                f"Received: {variable!r}"
-            )
+            raise update_target_error(name, index)
         if variable.uid in seen:
-            raise ValueError(f"Variable {variable.name!r} is updated twice in step {name!r}.")
+            raise duplicate_update_error(name, variable.name)
         seen.add(variable.uid)
         value = as_node(value, variable.dtype)
         if value.dtype != variable.dtype:
             from .ops_math import cast
 
             value = cast(value, variable.dtype)
-        rank_differs = len(value.shape) != len(variable.shape)
-        if rank_differs or any(
-            v is not None and v != d for v, d in zip(value.shape, variable.shape)
-        ):
-            raise ValueError(
-                f"The update of variable {variable.name!r} must have shape {variable.shape}. "
-                f"Received: a value of shape {value.shape}"
-            )
+        if shapes_conflict(variable.shape, value.shape):
+            raise update_shape_error(name, variable.name, variable.shape, value.shape)
         checked.append((variable, value))
     return checked
 
@@ -268,17 +267,11 @@ class CompiledStep:
 
     # ------------------------------------------------------------------------- calling
     def _wrong_shape(self, index: int, shape: tuple) -> None:
-        raise ValueError(
-            f"Input {index} of step {self.name!r} expects shape {self.specs[index][0]}. "
-            f"Received: an array of shape {shape}"
-        )
+        raise input_shape_error(index, self.name, self.specs[index][0], shape)
 
     def __call__(self, *arrays: Any) -> list[Any]:
         if len(arrays) != len(self.specs):
-            raise ValueError(
-                f"Step {self.name!r} expects {len(self.specs)} input arrays. "
-                f"Received: {len(arrays)} arrays."
-            )
+            raise input_count_error(self.name, len(self.specs), len(arrays))
         prepared = []
         for (index, rank, fixed), dtype, array in zip(self._checks, self._dtypes, arrays):
             if type(array) is not xp.ndarray or array.dtype != dtype:

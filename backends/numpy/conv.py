@@ -76,10 +76,11 @@ def conv2d(x: Any, kernel: Any, strides: tuple[int, int] = (1, 1), padding: str 
 def _prepare_conv2d(node: Node) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kh, kw = node.inputs[1].shape[:2]
+    scratch = im2col.Scratch()
 
     def conv2d_forward(x: Any, kernel: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
-        return im2col.conv2d_forward(_pad(x, pads), kernel, strides)
+        return im2col.conv2d_forward(_pad(x, pads), kernel, strides, scratch)
 
     return conv2d_forward
 
@@ -88,10 +89,12 @@ def _prepare_conv2d(node: Node) -> Any:
 def _prepare_conv2d_grad_kernel(node: Node) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kernel_shape = node.shape
+    scratch = im2col.Scratch()
 
     def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
-        return im2col.conv2d_kernel_gradient(_pad(x, pads), grad, kernel_shape, strides)
+        padded = _pad(x, pads)
+        return im2col.conv2d_kernel_gradient(padded, grad, kernel_shape, strides, scratch)
 
     return conv2d_grad_kernel
 
@@ -100,13 +103,14 @@ def _prepare_conv2d_grad_kernel(node: Node) -> Any:
 def _prepare_conv2d_grad_input(node: Node) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     static = node.attrs.get("x_shape")
+    scratch = im2col.Scratch()
 
     def conv2d_grad_input(grad: Any, kernel: Any, x: Any = None) -> Any:
         _, height, width, channels = x.shape if x is not None else static
         pads = _pads(height, width, kernel.shape[:2], strides, padding)
         (top, bottom), (left, right) = pads
         padded = (grad.shape[0], height + top + bottom, width + left + right, channels)
-        image = im2col.conv2d_input_gradient(grad, kernel, padded, strides)
+        image = im2col.conv2d_input_gradient(grad, kernel, padded, strides, scratch)
         return _crop(image, pads) if top or bottom or left or right else image
 
     return conv2d_grad_input
@@ -151,12 +155,13 @@ def _pool_parts(node: Node) -> tuple:
 @register("pool2d")
 def _prepare_pool2d(node: Node) -> Any:
     window, strides, padding, mode = _pool_parts(node)
+    scratch = im2col.Scratch()
 
     def pool2d_forward(x: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
-            return im2col.max_pool_forward(_pad(x, pads, -np.inf), window, strides)
-        sums = im2col.window_sums(_pad(x, pads), window, strides)
+            return im2col.max_pool_forward(_pad(x, pads, -np.inf), window, strides, scratch)
+        sums = im2col.window_sums(_pad(x, pads), window, strides, scratch)
         if padding == "valid":
             sums *= x.dtype.type(1.0 / (window[0] * window[1]))
             return sums
@@ -169,12 +174,13 @@ def _prepare_pool2d(node: Node) -> Any:
 @register("pool2d_grad")
 def _prepare_pool2d_grad(node: Node) -> Any:
     window, strides, padding, mode = _pool_parts(node)
+    scratch = im2col.Scratch()
 
     def pool2d_grad(grad: Any, x: Any, pooled: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
-            image = im2col.max_pool_gradient(padded, pooled, grad, window, strides)
+            image = im2col.max_pool_gradient(padded, pooled, grad, window, strides, scratch)
         else:
             (top, bottom), (left, right) = pads
             counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..im2col import Scratch
 from . import conv  # noqa: F401 - registers the forward of the conv/pool gradient kernels
 from . import ops_math as m
 from . import ops_nn as nn
@@ -214,9 +215,11 @@ def _prepare_relu_grad(node: Node) -> Any:
 @register("tanh_grad")
 def _prepare_tanh_grad(node: Node) -> Any:
     one = node.dtype.type(1)
+    reused = Scratch()  # big activations: reuse last step's array (no fresh pages)
 
     def tanh_grad(g: Any, y: Any) -> Any:
-        d = y * y
+        d = reused.result("d", y.shape, y.dtype, xp)
+        xp.multiply(y, y, out=d)
         xp.subtract(one, d, out=d)
         d *= g
         return d

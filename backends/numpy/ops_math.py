@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import OPERATOR_NAMES, mixed_dtypes_error
 from .graph import (
     INPLACE,
     Node,
@@ -97,6 +98,18 @@ def unary(op: str, x: Any, dtype: Any = None, **attrs: Any) -> Node:
     return Node(op, (x,), x.shape, dtype or x.dtype, attrs)
 
 
+def require_same_dtype(op_name: str, *operands: Any) -> None:
+    """Raise ``mixed_dtypes_error`` unless all tensor operands share one dtype.
+
+    Non-tensor operands (Python and NumPy scalars, arrays) are exempt: they take the
+    tensor's dtype. Checked once per traced op, never per call of a compiled step.
+    """
+    nodes = [x for x in operands if isinstance(x, Node)]
+    for node in nodes[1:]:
+        if node.dtype != nodes[0].dtype:
+            raise mixed_dtypes_error(op_name, nodes[0].dtype.name, node.dtype.name)
+
+
 def binary(op: str, a: Any, b: Any, dtype: Any = None) -> Node:
     """A node applying element-wise ``op`` to ``a`` and ``b`` with broadcasting."""
     a, b = operand_pair(a, b)
@@ -172,11 +185,13 @@ def _prepare_pow_scalar(node: Node) -> Any:
 
 def maximum(x: Any, y: Any) -> Node:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
+    require_same_dtype("maximum", x, y)
     return binary("maximum", x, y)
 
 
 def minimum(x: Any, y: Any) -> Node:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
+    require_same_dtype("minimum", x, y)
     return binary("minimum", x, y)
 
 
@@ -203,21 +218,25 @@ def round(x: Any) -> Node:  # noqa: A001
 
 def equal(x: Any, y: Any) -> Node:
     """Element-wise ``x == y`` as a boolean tensor (no gradient)."""
+    require_same_dtype("equal", x, y)
     return binary("equal", x, y, dtype=np.dtype(bool))
 
 
 def greater(x: Any, y: Any) -> Node:
     """Element-wise ``x > y`` as a boolean tensor (no gradient)."""
+    require_same_dtype("greater", x, y)
     return binary("greater", x, y, dtype=np.dtype(bool))
 
 
 def less(x: Any, y: Any) -> Node:
     """Element-wise ``x < y`` as a boolean tensor (no gradient)."""
+    require_same_dtype("less", x, y)
     return binary("less", x, y, dtype=np.dtype(bool))
 
 
 def where(condition: Any, x: Any, y: Any) -> Node:
     """Pick ``x`` where ``condition`` is true and ``y`` elsewhere, with broadcasting."""
+    require_same_dtype("where", x, y)
     condition = as_node(condition)
     x, y = operand_pair(x, y)
     dtype = np.result_type(x.dtype, y.dtype)
@@ -442,6 +461,7 @@ def _prepare_squeeze(node: Node) -> Any:
 
 def concatenate(tensors: Sequence[Any], axis: int = -1) -> Node:
     """Join tensors along an existing axis."""
+    require_same_dtype("concatenate", *tensors)
     nodes = [as_node(t) for t in tensors]
     if not nodes:
         raise ValueError("`concatenate` needs at least one tensor. Received: tensors=[]")
@@ -520,6 +540,7 @@ def _prepare_one_hot(node: Node) -> Any:
 
 def dot(x: Any, y: Any) -> Node:
     """Matrix product over the last axis of ``x`` and the first axis of a 2-D ``y``."""
+    require_same_dtype("dot", x, y)
     x, y = operand_pair(x, y)
     dtype = np.result_type(x.dtype, y.dtype)
     x, y = cast(x, dtype), cast(y, dtype)
@@ -555,15 +576,32 @@ def _swap(function: Any) -> Any:
     return lambda self, other: function(other, self)
 
 
-Node.__add__ = lambda a, b: binary("add", a, b)
+def _operator(symbol: str, op: str) -> Any:
+    """``Node.__add__`` and friends: the dtype rule of the contract, then ``binary``."""
+    name = OPERATOR_NAMES[symbol]
+
+    def apply(a: Any, b: Any) -> Node:
+        require_same_dtype(name, a, b)
+        return binary(op, a, b)
+
+    return apply
+
+
+def _power(a: Node, b: Any) -> Node:
+    """``a ** b``: a tensor exponent must have ``a``'s dtype; a scalar one goes to ``pow``."""
+    require_same_dtype("power", a, b)
+    return pow(a, b)
+
+
+Node.__add__ = _operator("+", "add")
 Node.__radd__ = _swap(Node.__add__)
-Node.__sub__ = lambda a, b: binary("sub", a, b)
+Node.__sub__ = _operator("-", "sub")
 Node.__rsub__ = _swap(Node.__sub__)
-Node.__mul__ = lambda a, b: binary("mul", a, b)
+Node.__mul__ = _operator("*", "mul")
 Node.__rmul__ = _swap(Node.__mul__)
-Node.__truediv__ = lambda a, b: binary("div", a, b)
+Node.__truediv__ = _operator("/", "div")
 Node.__rtruediv__ = _swap(Node.__truediv__)
-Node.__pow__ = lambda a, b: pow(a, b)
+Node.__pow__ = _power
 Node.__rpow__ = lambda a, b: binary("power", b, a)
 Node.__neg__ = lambda a: unary("neg", a)
 Node.__abs__ = lambda a: abs(a)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import set_value_shape_error
 from .compile import evaluate
 from .graph import Constant, Node, Variable, as_array, as_node, default_dtype, to_numpy, xp
 
@@ -70,10 +71,7 @@ def set_value(x: Any, value: Any) -> None:
     variable = _require_variable(x, "set_value")
     array = np.asarray(value)
     if array.shape != variable.shape:
-        raise ValueError(
-            f"Variable {variable.name!r} has shape {variable.shape}. "
-            f"Received: a value of shape {array.shape}"
-        )
+        raise set_value_shape_error(variable.name, variable.shape, array.shape)
     variable.value = xp.array(array, dtype=variable.dtype)
 
 

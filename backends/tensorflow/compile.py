@@ -16,6 +16,15 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import (
+    duplicate_update_error,
+    input_count_error,
+    input_shape_error,
+    mixed_dtypes_error,
+    shapes_conflict,
+    update_shape_error,
+    update_target_error,
+)
 from ._runtime import tf, xla_enabled
 from .variables import is_variable
 
@@ -56,34 +65,65 @@ def _normalize_spec(spec: tuple, index: int) -> tuple[tuple[int | None, ...], np
         ) from None
 
 
+# TensorFlow's own messages for ``+ - * / **`` on tensors of two dtypes, and its op names
+_OP_DTYPE_MISMATCH = re.compile(
+    r"Input 'y' of '(\w+)' Op has type (\w+) that does not match type (\w+) of argument 'x'"
+)
+_DIV_DTYPE_MISMATCH = re.compile(
+    r"`x` and `y` must have the same dtype, got tf\.(\w+) != tf\.(\w+)"
+)
+_OPERATOR_OPS = {
+    "AddV2": "add",
+    "Sub": "subtract",
+    "Mul": "multiply",
+    "RealDiv": "divide",
+    "Div": "divide",
+    "Pow": "power",
+}
+
+
+def _as_mixed_dtypes_error(err: TypeError) -> TypeError | None:
+    """minidl's ``mixed_dtypes_error`` for TensorFlow's error from an operator, else None.
+
+    ``+ - * / **`` on two TensorFlow tensors are TensorFlow's own operators, so the dtype rule
+    is enforced by rewording the TypeError they raise while the step is traced.
+    """
+    text = str(err)
+    found = _OP_DTYPE_MISMATCH.search(text)
+    if found and found.group(1) in _OPERATOR_OPS:
+        return mixed_dtypes_error(_OPERATOR_OPS[found.group(1)], found.group(3), found.group(2))
+    found = _DIV_DTYPE_MISMATCH.search(text)
+    if found:
+        return mixed_dtypes_error("divide", found.group(1), found.group(2))
+    return None
+
+
 def _graph_step(fn: Callable, step_name: str) -> Callable:
     """Wrap ``fn`` so that it returns its outputs and applies its updates after them."""
 
     def step(*inputs: Any) -> list[Any]:
-        outputs, updates = fn(*inputs)
+        try:
+            outputs, updates = fn(*inputs)
+        except TypeError as err:
+            mixed = _as_mixed_dtypes_error(err)
+            if mixed is None:
+                raise
+            raise mixed from None
         outputs = [tf.convert_to_tensor(out) for out in outputs]
         new_values, seen = [], set()
         for index, pair in enumerate(updates):
             var, value = pair
             if not is_variable(var):
-                raise TypeError(
-                    f"Updates of step {step_name!r} must be (variable, new_value) pairs. "
-                    f"Received: updates[{index}][0]={var!r}"
-                )
+                raise update_target_error(step_name, index)
+            var_name = var.name.removesuffix(":0")
             if id(var) in seen:
-                raise ValueError(
-                    f"Step {step_name!r} updates variable {var.name!r} twice; each variable "
-                    f"may appear once in the updates."
-                )
+                raise duplicate_update_error(step_name, var_name)
             seen.add(id(var))
             value = tf.convert_to_tensor(value, dtype_hint=var.dtype)
             if value.dtype != var.dtype:
                 value = tf.cast(value, var.dtype)
-            if not var.shape.is_compatible_with(value.shape):
-                raise ValueError(
-                    f"The update of variable {var.name!r} in step {step_name!r} has shape "
-                    f"{value.shape}, expected {var.shape}. Received: {value!r}"
-                )
+            if value.shape.rank is not None and shapes_conflict(var.shape, value.shape):
+                raise update_shape_error(step_name, var_name, var.shape, value.shape)
             new_values.append((var, value))
         # All new values (read from the pre-step state) and all outputs exist before any
         # assignment is made; the control dependency keeps that order at run time.
@@ -126,18 +166,12 @@ class CompiledStep:
         if array.ndim != len(shape) or any(
             array.shape[axis] != size for axis, size in self._fixed_dims[index]
         ):
-            raise ValueError(
-                f"Input {index} of step {self.name!r} must have shape {shape} (None: any "
-                f"size). Received: an array of shape {array.shape}"
-            )
+            raise input_shape_error(index, self.name, shape, array.shape)
         return tf.constant(array)
 
     def __call__(self, *arrays: Any) -> list[np.ndarray]:
         if len(arrays) != len(self.specs):
-            raise TypeError(
-                f"Step {self.name!r} takes {len(self.specs)} input arrays. "
-                f"Received: {len(arrays)} arrays"
-            )
+            raise input_count_error(self.name, len(self.specs), len(arrays))
         outputs = self.concrete(*[self._convert(i, a) for i, a in enumerate(arrays)])
         # ``numpy()`` copies, so the caller owns the arrays; a 0-d result comes back as a
         # NumPy scalar, which ``asarray`` turns into a 0-d array.

@@ -2,7 +2,8 @@
 
 Every op is a plain TensorFlow op, so it runs eagerly on constants and variables and
 symbolically inside a step traced by ``function``. Python scalars mixed with a tensor take the
-tensor's dtype (``pair``/``like``).
+tensor's dtype (``checked_pair``/``like``); two tensors
+must share a dtype.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._runtime import tf
-from .variables import like, pair, to_tensor
+from .variables import checked_pair, like, to_tensor
 
 Axis = int | tuple[int, ...] | None
 
@@ -55,12 +56,12 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
 
 def maximum(x: Any, y: Any) -> Any:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
-    return tf.maximum(*pair(x, y))
+    return tf.maximum(*checked_pair("maximum", x, y))
 
 
 def minimum(x: Any, y: Any) -> Any:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
-    return tf.minimum(*pair(x, y))
+    return tf.minimum(*checked_pair("minimum", x, y))
 
 
 def clip(x: Any, min_value: float, max_value: float) -> Any:
@@ -76,17 +77,17 @@ def round(x: Any) -> Any:  # noqa: A001
 
 def equal(x: Any, y: Any) -> Any:
     """Element-wise ``x == y`` as a boolean tensor (no gradient)."""
-    return tf.equal(*pair(x, y))
+    return tf.equal(*checked_pair("equal", x, y))
 
 
 def greater(x: Any, y: Any) -> Any:
     """Element-wise ``x > y`` as a boolean tensor (no gradient)."""
-    return tf.greater(*pair(x, y))
+    return tf.greater(*checked_pair("greater", x, y))
 
 
 def less(x: Any, y: Any) -> Any:
     """Element-wise ``x < y`` as a boolean tensor (no gradient)."""
-    return tf.less(*pair(x, y))
+    return tf.less(*checked_pair("less", x, y))
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
@@ -94,7 +95,7 @@ def where(condition: Any, x: Any, y: Any) -> Any:
     condition = to_tensor(condition)
     if condition.dtype != tf.bool:
         condition = tf.cast(condition, tf.bool)
-    return tf.where(condition, *pair(x, y))
+    return tf.where(condition, *checked_pair("where", x, y))
 
 
 # ------------------------------------------------------------------------- reductions
@@ -136,7 +137,7 @@ def argmax(x: Any, axis: int = -1) -> Any:
 
 def dot(x: Any, y: Any) -> Any:
     """Matrix product over the last axis of ``x`` and the first axis of a 2-D ``y``."""
-    x, y = pair(x, y)
+    x, y = checked_pair("dot", x, y)
     if y.shape.rank != 2:
         raise ValueError(
             f"`dot` expects a 2-D second argument of shape (n, m). Received: y.shape={y.shape}"

@@ -6,8 +6,9 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+from ..errors import check_same_dtype
 from ._runtime import floatx, tf
-from .variables import to_tensor
+from .variables import is_tensor, to_tensor
 
 
 def reshape(x: Any, shape: tuple) -> Any:
@@ -41,6 +42,9 @@ def squeeze(x: Any, axis: int) -> Any:
 
 def concatenate(tensors: Sequence[Any], axis: int = -1) -> Any:
     """Join tensors along an existing axis."""
+    dtypes = [t.dtype.name for t in tensors if is_tensor(t)]
+    for dtype in dtypes[1:]:
+        check_same_dtype("concatenate", dtypes[0], dtype)
     return tf.concat([to_tensor(t) for t in tensors], axis=axis)
 
 

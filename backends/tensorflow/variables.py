@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from tensorflow.python.ops.resource_variable_ops import ResourceVariable
 
+from ..errors import check_same_dtype, set_value_shape_error
 from ._runtime import floatx, tf
 
 _INVALID_NAME_CHARS = re.compile(r"[^A-Za-z0-9_.\-/]")
@@ -49,6 +50,13 @@ def like(value: Any, reference: Any) -> Any:
     if is_tensor(value):
         return value
     return tf.constant(np.asarray(value, dtype=reference.dtype.as_numpy_dtype))
+
+
+def checked_pair(op_name: str, x: Any, y: Any) -> tuple[Any, Any]:
+    """``pair`` for a contract op: two tensors must share a dtype (``mixed_dtypes_error``)."""
+    if is_tensor(x) and is_tensor(y):
+        check_same_dtype(op_name, x.dtype.name, y.dtype.name)
+    return pair(x, y)
 
 
 def pair(x: Any, y: Any) -> tuple[Any, Any]:
@@ -115,10 +123,7 @@ def set_value(x: Any, value: Any) -> None:
     array = np.asarray(value, dtype=x.dtype.as_numpy_dtype)
     expected = tuple(x.shape.as_list())
     if array.shape != expected:
-        raise ValueError(
-            f"Cannot assign a value of shape {array.shape} to variable {x.name!r} of shape "
-            f"{expected}. Received: value.shape={array.shape}"
-        )
+        raise set_value_shape_error(x.name.removesuffix(":0"), expected, array.shape)
     with tf.init_scope():
         x.assign(array, read_value=False)
 

@@ -10,9 +10,17 @@ from typing import Any
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from minidl.backends.errors import (
+    duplicate_update_error,
+    input_count_error,
+    input_shape_error,
+    shapes_conflict,
+    update_shape_error,
+    update_target_error,
+)
 from minidl.backends.theano import settings
 from minidl.backends.theano.nn import PENDING_RNG_UPDATES
-from minidl.backends.theano.tensors import Shape, as_tensor, floatx
+from minidl.backends.theano.tensors import Shape, as_tensor, floatx, tracing_step
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.gradient import disconnected_grad
 from pytensor.graph.traversal import ancestors
@@ -78,19 +86,13 @@ class CompiledStep:
         if array.ndim != len(shape) or any(
             want is not None and want != got for want, got in zip(shape, array.shape)
         ):
-            raise ValueError(
-                f"Input {index} of step {self.name!r} expects shape {shape} (None: any "
-                f"size). Received: an array of shape {array.shape}"
-            )
+            raise input_shape_error(index, self.name, shape, array.shape)
         return array
 
     def __call__(self, *arrays: Any) -> list[Any]:
         """Run the compiled step on ``arrays`` and return its outputs as NumPy arrays."""
         if len(arrays) != len(self.specs):
-            raise TypeError(
-                f"Step {self.name!r} takes {len(self.specs)} input arrays. "
-                f"Received: {len(arrays)} arrays"
-            )
+            raise input_count_error(self.name, len(self.specs), len(arrays))
         values = [self._check(i, a) for i, a in enumerate(arrays)]
         if self._per_shape is not None:
             shapes = tuple(v.shape for v in values)
@@ -114,21 +116,18 @@ class CompiledStep:
 
 def _update_pairs(updates: Sequence[tuple[Any, Any]], name: str) -> list[tuple[Any, Any]]:
     pairs, seen = [], set()
-    for variable, new_value in updates:
+    for index, (variable, new_value) in enumerate(updates):
         if not isinstance(variable, SharedVariable):
-            raise TypeError(
-                f"Updates of step {name!r} must target variables created by `variable`. "
-                f"Received: {type(variable).__name__}"
-            )
+            raise update_target_error(name, index)
         if id(variable) in seen:
-            raise ValueError(
-                f"Step {name!r} updates variable {variable.name!r} more than once. "
-                "Received: two updates for it"
-            )
+            raise duplicate_update_error(name, variable.name)
         seen.add(id(variable))
         value = as_tensor(new_value, like=variable)
         if value.dtype != variable.dtype:
             value = pt.cast(value, variable.dtype)
+        shape = variable.get_value(borrow=True).shape
+        if shapes_conflict(shape, value.type.shape):
+            raise update_shape_error(name, variable.name, shape, value.type.shape)
         pairs.append((variable, value))
     return pairs
 
@@ -166,7 +165,11 @@ def function(
     # step), float64 when every float input is float64 (so 0.3 stays exactly 0.3 there).
     float_inputs = {dtype for _, dtype in specs if dtype.startswith("float")}
     scalar_dtype = "float64" if float_inputs == {"float64"} else floatx()
-    with pytensor.config.change_flags(floatX=scalar_dtype), autocast_float_as(scalar_dtype):
+    with (
+        pytensor.config.change_flags(floatX=scalar_dtype),
+        autocast_float_as(scalar_dtype),
+        tracing_step(),
+    ):
         outputs, updates = fn(*inputs)
     outputs = [as_tensor(o) for o in outputs]
     pairs = _update_pairs(updates, step_name)

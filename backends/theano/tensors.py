@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Sequence
+import contextlib
+import sys
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from minidl.backends.errors import OPERATOR_NAMES, check_same_dtype, set_value_shape_error
 from minidl.backends.theano import settings
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.math import Max
+from pytensor.tensor.variable import _tensor_py_operators
 
 Shape = tuple
 Axis = int | tuple[int, ...] | None
@@ -93,10 +97,7 @@ def set_value(x: Any, value: Any) -> None:
     current = x.get_value(borrow=True)
     array = np.asarray(value)
     if array.shape != current.shape:
-        raise ValueError(
-            f"Cannot assign a value of shape {array.shape} to variable {x.name!r} of shape "
-            f"{current.shape}. Received: value with shape {array.shape}"
-        )
+        raise set_value_shape_error(x.name, current.shape, array.shape)
     x.set_value(np.array(array, dtype=current.dtype, copy=True), borrow=True)
 
 
@@ -153,13 +154,67 @@ def as_tensor(x: Any, like: Any = None) -> Any:
     return pt.constant(_as_array(x, None))
 
 
-def _pair(x: Any, y: Any) -> tuple[Any, Any]:
-    """Both operands as tensors, a Python scalar taking the other operand's dtype."""
+def _pair(op_name: str, x: Any, y: Any) -> tuple[Any, Any]:
+    """Both operands as tensors, a Python scalar taking the other operand's dtype.
+
+    Two tensors must share a dtype (``mixed_dtypes_error`` names ``op_name``).
+    """
+    if isinstance(x, Variable) and isinstance(y, Variable):
+        check_same_dtype(op_name, x.dtype, y.dtype)
     if isinstance(x, Variable):
         return x, as_tensor(y, like=x)
     if isinstance(y, Variable):
         return as_tensor(x, like=y), y
     return as_tensor(x), as_tensor(y)
+
+
+_tracing_depth = 0
+
+
+@contextlib.contextmanager
+def tracing_step() -> Iterator[None]:
+    """Mark that minidl is tracing a step: the operator dtype rule applies only then."""
+    global _tracing_depth
+    _tracing_depth += 1
+    try:
+        yield
+    finally:
+        _tracing_depth -= 1
+
+
+def _dtype_checked(symbol: str, original: Callable) -> Callable:
+    """Wrap a PyTensor operator so two tensors of different dtypes raise our TypeError.
+
+    PyTensor would upcast silently. The rule applies only while minidl traces a step (plain
+    PyTensor code in the same process keeps PyTensor's behaviour) and only to calls from
+    outside PyTensor: its own rewrites and gradients mix dtypes on purpose.
+    """
+    op_name = OPERATOR_NAMES[symbol]
+
+    def operator(self: Any, other: Any) -> Any:
+        if (
+            _tracing_depth
+            and isinstance(other, Variable)
+            and getattr(other, "dtype", self.dtype) != self.dtype
+            and not sys._getframe(1).f_globals.get("__name__", "").startswith("pytensor")
+        ):
+            check_same_dtype(op_name, self.dtype, other.dtype)
+        return original(self, other)
+
+    operator.__wrapped__ = original
+    return operator
+
+
+def _install_dtype_rule() -> None:
+    """Apply the contract's dtype rule to ``+ - * / **`` on PyTensor tensors (once)."""
+    methods = {"+": "__add__", "-": "__sub__", "*": "__mul__", "/": "__truediv__", "**": "__pow__"}
+    for symbol, method in methods.items():
+        original = getattr(_tensor_py_operators, method)
+        if not hasattr(original, "__wrapped__"):
+            setattr(_tensor_py_operators, method, _dtype_checked(symbol, original))
+
+
+_install_dtype_rule()
 
 
 # ------------------------------------------------------------------- element-wise math
@@ -203,13 +258,13 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
 
 def maximum(x: Any, y: Any) -> Any:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
-    x, y = _pair(x, y)
+    x, y = _pair("maximum", x, y)
     return pt.switch(pt.ge(x, y), x, y)
 
 
 def minimum(x: Any, y: Any) -> Any:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
-    x, y = _pair(x, y)
+    x, y = _pair("minimum", x, y)
     return pt.switch(pt.le(x, y), x, y)
 
 
@@ -226,22 +281,22 @@ def round(x: Any) -> Any:  # noqa: A001
 
 def equal(x: Any, y: Any) -> Any:
     """Element-wise ``x == y`` as a boolean tensor (no gradient)."""
-    return pt.eq(*_pair(x, y))
+    return pt.eq(*_pair("equal", x, y))
 
 
 def greater(x: Any, y: Any) -> Any:
     """Element-wise ``x > y`` as a boolean tensor (no gradient)."""
-    return pt.gt(*_pair(x, y))
+    return pt.gt(*_pair("greater", x, y))
 
 
 def less(x: Any, y: Any) -> Any:
     """Element-wise ``x < y`` as a boolean tensor (no gradient)."""
-    return pt.lt(*_pair(x, y))
+    return pt.lt(*_pair("less", x, y))
 
 
 def where(condition: Any, x: Any, y: Any) -> Any:
     """Pick ``x`` where ``condition`` is true and ``y`` elsewhere, with broadcasting."""
-    x, y = _pair(x, y)
+    x, y = _pair("where", x, y)
     return pt.switch(as_tensor(condition), x, y)
 
 
@@ -359,6 +414,9 @@ def squeeze(x: Any, axis: int) -> Any:
 
 def concatenate(tensors: Sequence[Any], axis: int = -1) -> Any:
     """Join tensors along an existing axis."""
+    dtypes = [t.dtype for t in tensors if isinstance(t, Variable)]
+    for dtype in dtypes[1:]:
+        check_same_dtype("concatenate", dtypes[0], dtype)
     items = [as_tensor(t) for t in tensors]
     return pt.concatenate(items, axis=axis % items[0].ndim)
 
@@ -396,7 +454,7 @@ def one_hot(indices: Any, num_classes: int) -> Any:
 
 def dot(x: Any, y: Any) -> Any:
     """Matrix product over the last axis of ``x`` and the first axis of a 2-D ``y``."""
-    x, y = as_tensor(x), as_tensor(y)
+    x, y = _pair("dot", x, y)
     if x.ndim <= 2:
         return pt.dot(x, y)
     flat = pt.reshape(x, (-1, x.shape[-1]))
