@@ -398,10 +398,22 @@ def window_sums(
     return _pool_reduce(array_module(x).add, x, window, strides, scratch, "sum")
 
 
+def _first_winners(winners: Any, window: tuple[int, int]) -> Any:
+    """Keep only the first (row-major) ``True`` of every tile of ``winners`` (ties)."""
+    xp = array_module(winners)
+    kh, kw = window
+    n, height, _, width, c = winners.shape
+    tiles = winners.reshape(n, height, kh, width // kw, kw, c)
+    position = xp.arange(kh * kw, dtype=np.int32).reshape(1, 1, kh, 1, kw, 1)
+    ranked = xp.where(tiles, position, kh * kw)
+    first = ranked.min(axis=(2, 4), keepdims=True)
+    return ((ranked == first) & tiles).reshape(winners.shape)
+
+
 def _tile_max_gradient(
     x: Any, pooled: Any, grad: Any, window: tuple[int, int], scratch: Scratch
 ) -> Any:
-    """Gradient of non-overlapping max-pooling, or None when a window has tied maxima."""
+    """Gradient of non-overlapping max-pooling: each tile's gradient to its first maximum."""
     xp = array_module(x)
     kh, kw = window
     n, out_h, out_w, c = pooled.shape
@@ -409,7 +421,7 @@ def _tile_max_gradient(
     if (out_h * kh, out_w * kw) != x.shape[1:3]:
         image[...] = 0
 
-    def route(bands: Iterable) -> bool:
+    def route(bands: Iterable) -> None:
         for rows in bands:
             height = rows.stop - rows.start
             cells = slice(rows.start * kh, rows.stop * kh)
@@ -420,14 +432,14 @@ def _tile_max_gradient(
             wide[...] = pooled[:, rows, :, None, :]
             winners = scratch.array("winners", shape, np.bool_, xp)
             xp.equal(tiles, wide.reshape(n, height, 1, out_w * kw, c), out=winners)
-            if int(xp.count_nonzero(winners)) != n * height * out_w * c:
-                return False
+            if int(xp.count_nonzero(winners)) != n * height * out_w * c:  # rare: ties, NaN
+                winners = _first_winners(winners, window)
             wide[...] = grad[:, rows, :, None, :]
             routed = image[:, cells, : out_w * kw].reshape(shape)
             xp.multiply(winners, wide.reshape(n, height, 1, out_w * kw, c), out=routed)
-        return True
 
-    return image if all(run_in_parts(route, _row_bands(out_h), x.nbytes)) else None
+    run_in_parts(route, _row_bands(out_h), x.nbytes)
+    return image
 
 
 def max_pool_gradient(
@@ -441,18 +453,16 @@ def max_pool_gradient(
     """Route each output gradient to the first maximum of its window in padded ``x``.
 
     ``pooled`` is the forward result. Non-overlapping windows compare the input with the
-    maxima repeated over each window (when no window has tied maxima); otherwise the first
-    arg-max of every window is found and the gradient added back with a loop over window
-    positions.
+    maxima repeated over each window (ranking the positions only where maxima tie);
+    overlapping windows find the first arg-max of every window and add the gradient back
+    with a loop over window positions.
     """
     xp = array_module(x)
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
     if (kh, kw) == (sh, sw) and pooled.size:
-        image = _tile_max_gradient(x, pooled, grad, window, scratch or Scratch())
-        if image is not None:
-            return image
+        return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch())
     windows = window_view(x, window, strides)
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
     first_max = flat.argmax(axis=-1) if flat.size else xp.zeros(pooled.shape, dtype=np.intp)

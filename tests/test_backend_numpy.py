@@ -134,3 +134,26 @@ def test_max_pool_gradient_with_many_ties_matches_naive(pool_size, strides):
     y, grad = K.function(step, [((None, 7, 7, 3), "float64")])(x)
     g = np.ones(y.shape)
     np.testing.assert_array_equal(grad, naive.max_pool_gradient(x, g, pool_size, strides))
+
+
+def test_threaded_blocks_match_the_naive_reference(monkeypatch):
+    monkeypatch.setattr(im2col, "WORKERS", 2)
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)  # split even these tiny ops
+    monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # many blocks (bands of rows)
+    rng = np.random.default_rng(2)
+    x, kernel = rng.normal(size=(3, 9, 8, 2)), rng.normal(size=(3, 3, 2, 4))
+
+    def step(x, k):
+        y = K.conv2d(x, k)
+        pooled = K.pool2d(y, (2, 2))
+        loss = K.sum(K.square(pooled))
+        return [y, pooled, *K.gradients(loss, [x, k])], []
+
+    specs = [((None, 9, 8, 2), "float64"), ((3, 3, 2, 4), "float64")]
+    y, pooled, gx, gk = K.function(step, specs)(x, kernel)
+    np.testing.assert_allclose(y, naive.conv2d(x, kernel), atol=1e-12)
+    np.testing.assert_array_equal(pooled, naive.pool2d(y, (2, 2)))
+    monkeypatch.setattr(im2col, "WORKERS", 1)
+    serial = K.function(step, specs)(x, kernel)
+    np.testing.assert_allclose(gx, serial[2], atol=1e-12)
+    np.testing.assert_allclose(gk, serial[3], atol=1e-12)

@@ -69,11 +69,14 @@ def _prepare_sum_to(node: Node) -> Any:
         def sum_leading_axes(g: Any) -> Any:
             if g.size < 65536 or not g.flags.c_contiguous:
                 return g.sum(axis=lead)
-            rows = g.size // max(math.prod(g.shape[n_lead:]), 1) if g.size else 0
-            if rows not in ones:  # on big arrays a matrix-vector product beats sum() by far
+            width = max(math.prod(g.shape[n_lead:]), 1)
+            rows = g.size // width if g.size else 0
+            side = m.widened_rows(rows, width) if width < 32 else 1  # long rows for BLAS
+            if rows // side not in ones:  # on big arrays a matrix-vector product beats sum()
                 ones.clear()
-                ones[rows] = xp.ones(rows, dtype=g.dtype)
-            return xp.dot(ones[rows], g.reshape(rows, -1)).reshape(g.shape[n_lead:])
+                ones[rows // side] = xp.ones(rows // side, dtype=g.dtype)
+            total = xp.dot(ones[rows // side], g.reshape(rows // side, side * width))
+            return total.reshape(side, width).sum(axis=0).reshape(g.shape[n_lead:])
 
         return sum_leading_axes
     axes, n_lead = lead + kept, len(lead)

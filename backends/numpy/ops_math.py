@@ -65,12 +65,36 @@ def _unary_inplace(ufunc: Any) -> Any:
     return lambda node, index, checked: lambda x: ufunc(x, out=x)
 
 
+def widened_rows(rows: int, width: int) -> int:
+    """How many rows of ``width`` values to lay side by side for a row of ~256 values.
+
+    Broadcasting a short last axis (a bias of 6 channels) makes NumPy run its inner loop
+    on 6 values at a time; viewing ``k`` consecutive rows as one (``k`` divides ``rows``)
+    gives it long runs again.
+    """
+    for k in range(256 // builtins.max(width, 1), 1, -1):
+        if rows % k == 0:
+            return k
+    return 1
+
+
+def _into_with_short_last_axis(ufunc: Any, a: Any, b: Any) -> Any:
+    """``ufunc(a, b, out=a)``, fast when ``b`` is a short vector along ``a``'s last axis."""
+    width = b.shape[0] if getattr(b, "ndim", 0) == 1 else 0
+    if 1 < width < 32 and a.ndim > 1 and a.shape[-1] == width and a.size >= 65536:
+        if a.flags.c_contiguous and a.dtype == b.dtype:
+            k = widened_rows(a.size // width, width)
+            ufunc(a.reshape(-1, k * width), xp.tile(b, k), out=a.reshape(-1, k * width))
+            return a
+    return ufunc(a, b, out=a)
+
+
 def _binary_inplace(ufunc: Any) -> Any:
     def prepare(node: Node, index: int, checked: bool) -> Any:
         if index == 0 and checked:
             return lambda a, b: ufunc(a, b, out=a) if a.shape == b.shape else ufunc(a, b)
         if index == 0:
-            return lambda a, b: ufunc(a, b, out=a)
+            return lambda a, b: _into_with_short_last_axis(ufunc, a, b)
         if checked:
             return lambda a, b: ufunc(a, b, out=b) if a.shape == b.shape else ufunc(a, b)
         return lambda a, b: ufunc(a, b, out=b)
