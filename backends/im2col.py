@@ -13,12 +13,16 @@ convolution layer on grey images; a shape-based rule picks the faster copy.
 The input gradient of a convolution scatters each block's window gradients back (col2im)
 with a loop over the ``kh * kw`` kernel positions, never over pixels. Pooling reduces rows
 first (long contiguous runs) and then columns, one elementwise maximum per window offset.
-The functions work on NumPy arrays and on arrays of any module exposing the same API (CuPy),
-chosen from the array's type.
+
+Big ops share their blocks (or bands of rows) out to a few threads (``run_in_parts``); work
+arrays and results are reused from call to call (``Scratch``), since fresh memory costs a
+page fault per page. The functions work on NumPy arrays and on arrays of any module exposing
+the same API (CuPy), chosen from the array's type.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import sys
@@ -36,8 +40,8 @@ IM2COL_BUDGET_BYTES = 2**20
 # col2im adds a block's window gradients with kh * kw calls: bigger blocks, fewer calls
 COL2IM_BUDGET_FACTOR = 4
 
-# threads for the blocks of one op (None: one per CPU this process may use) and the least
-# work (bytes of columns or of the image) worth splitting between them
+# threads for the blocks of one op (None: see ``worker_count``) and the least work (bytes
+# of columns or of the image) worth splitting between them
 WORKERS: int | None = None
 PARALLEL_MIN_BYTES = 4 * 2**20
 
@@ -178,12 +182,30 @@ def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Sc
 
 
 def worker_count() -> int:
-    """How many threads run the blocks of one big op (the CPUs this process may use)."""
+    """How many threads run the blocks of one big op.
+
+    ``WORKERS`` when set; otherwise one per CPU this process may use, but only while BLAS
+    itself runs single-threaded (``OPENBLAS_NUM_THREADS=1`` and the like): several threads
+    each calling a multi-threaded BLAS oversubscribe the cores and run many times slower.
+    """
     if WORKERS is not None:
         return max(1, WORKERS)
+    if _blas_threads() != 1:
+        return 1
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)  # pragma: no cover - platforms without affinity
+
+
+@functools.cache
+def _blas_threads() -> int:
+    """The most threads a loaded BLAS library uses (0 when that cannot be found out)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
+        return 0
+    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
+    return max(counts, default=0)
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}

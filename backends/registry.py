@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from importlib import metadata
 
@@ -31,8 +32,13 @@ BUILTIN: dict[str, BackendInfo] = {
 ALIASES = {"pytensor": "theano", "tf": "tensorflow", "np": "numpy"}
 
 
+@functools.lru_cache(maxsize=1)
 def plugin_backends() -> dict[str, BackendInfo]:
-    """Backends registered by other packages under the ``minidl.backends`` entry-point group."""
+    """Backends registered by other packages under the ``minidl.backends`` entry-point group.
+
+    Scanned once per process (the scan costs milliseconds); ``plugin_backends.cache_clear()``
+    rescans after installing a plug-in.
+    """
     found = {}
     for entry in metadata.entry_points(group=ENTRY_POINT_GROUP):
         found[entry.name] = BackendInfo(entry.name, entry.value, None, f"pip install {entry.name}")
@@ -51,6 +57,8 @@ def resolve(name: str) -> BackendInfo:
         ValueError: for an unknown name, listing the available backends.
     """
     key = ALIASES.get(name.strip().lower(), name.strip().lower())
+    if key in BUILTIN:
+        return BUILTIN[key]
     known = available()
     if key not in known:
         raise ValueError(

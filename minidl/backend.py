@@ -8,10 +8,10 @@ they were built with and refuse to run on another one.
 >>> from minidl import backend as K
 >>> K.floatx()
 'float32'
->>> K.set_backend("caffe")
+>>> K.set_backend("caffe")  # doctest: +ELLIPSIS
 Traceback (most recent call last):
     ...
-ValueError: Unknown backend 'caffe'. Available backends: numpy, tensorflow, theano (aliases: np->numpy, pytensor->theano, tf->tensorflow).
+ValueError: Unknown backend 'caffe'. Available backends: numpy, tensorflow, theano (...).
 """
 
 from __future__ import annotations
@@ -134,5 +134,3 @@ def __getattr__(attr: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(set(globals()) | set(interface.CONTRACT))
-
-

@@ -155,7 +155,11 @@ class Optimizer:
                 self._slots[id(param)] = (
                     param,  # held so that its id cannot be reused by another variable
                     [
-                        K.variable(self._initial_slot(param), name=f"{self.name}/{s}_{index}")
+                        K.variable(
+                            self._initial_slot(param),
+                            dtype=K.dtype(param),
+                            name=f"{self.name}/{s}_{index}",
+                        )
                         for s in self.slot_names
                     ],
                 )
@@ -226,7 +230,12 @@ class Optimizer:
         step = K.cast(self._iterations + 1, K.floatx())
         updates: list[tuple[Any, Any]] = [(self._iterations, self._iterations + 1)]
         for param, grad, slots in zip(params, grads, self._slots_for(params)):
-            new_param, slot_updates = self.update_rule(param, self._clip(grad), slots, lr, step)
+            dtype = K.dtype(param)  # float64 weights get float64 hyper-parameters
+            param_lr = lr if K.dtype(lr) == dtype else K.cast(lr, dtype)
+            param_step = step if K.dtype(step) == dtype else K.cast(step, dtype)
+            new_param, slot_updates = self.update_rule(
+                param, self._clip(grad), slots, param_lr, param_step
+            )
             updates.append((param, new_param))
             updates.extend(slot_updates)
         return updates

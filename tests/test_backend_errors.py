@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+
+from minidl import backend as K
 from minidl.backends.errors import (
     duplicate_update_error,
     input_count_error,
@@ -19,8 +21,6 @@ from minidl.backends.errors import (
     update_shape_error,
     update_target_error,
 )
-
-from minidl import backend as K
 from minidl.layers import Dense
 from minidl.models import Sequential
 from tests.conftest import installed_backends

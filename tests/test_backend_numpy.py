@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from minidl.backends import im2col
 
 from minidl import backend as K
+from minidl.backends import im2col
 
 from . import naive
 

@@ -108,11 +108,13 @@ def test_entry_point_plugins_are_found(monkeypatch):
         return [plugin] if group == registry.ENTRY_POINT_GROUP else []
 
     monkeypatch.setattr(registry.metadata, "entry_points", fake_entry_points)
+    registry.plugin_backends.cache_clear()
     K.set_backend("myplug")
     try:
         assert K.name() == "myplug"
         assert K.floatx() == "float32"
     finally:
+        registry.plugin_backends.cache_clear()
         K.set_backend("numpy")
 
 

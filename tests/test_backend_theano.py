@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from minidl.backends import registry
 
 from minidl import backend as K
+from minidl.backends import registry
 
 from . import naive
 from .conftest import backend_skip_reason

@@ -463,3 +463,20 @@ def test_layers_added_after_compile_are_trained():
     before = model.get_weights()
     model.fit(X4, Y_BINARY, epochs=1, verbose=0)
     assert not np.allclose(before[-2], model.get_weights()[-2])
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "rmsprop", "adagrad"])
+def test_a_float64_model_trains_in_float64(backend, optimizer):
+    model = Sequential(
+        [
+            Dense(4, input_dim=3, activation="tanh", dtype="float64"),
+            Dense(2, activation="softmax", dtype="float64"),
+        ]
+    )
+    model.compile(optimizer, "categorical_crossentropy")
+    x = np.random.default_rng(0).random((8, 3))
+    y = np.eye(2)[np.arange(8) % 2]
+    first = model.train_on_batch(x, y)
+    assert np.isfinite(first) and model.train_on_batch(x, y) != first
+    assert model.predict(x).dtype == np.float64
+    assert all(w.dtype == np.float64 for w in model.get_weights())

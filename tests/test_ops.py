@@ -16,9 +16,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pytest
-from minidl.backends import interface
 
 from minidl import backend as K
+from minidl.backends import interface
 
 from . import naive
 

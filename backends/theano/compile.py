@@ -10,6 +10,11 @@ from typing import Any
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
+from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.gradient import disconnected_grad
+from pytensor.graph.traversal import ancestors
+from pytensor.scalar.basic import autocast_float_as
+
 from minidl.backends.errors import (
     duplicate_update_error,
     input_count_error,
@@ -21,10 +26,6 @@ from minidl.backends.errors import (
 from minidl.backends.theano import settings
 from minidl.backends.theano.nn import PENDING_RNG_UPDATES
 from minidl.backends.theano.tensors import Shape, as_tensor, floatx, tracing_step
-from pytensor.compile.sharedvalue import SharedVariable
-from pytensor.gradient import disconnected_grad
-from pytensor.graph.traversal import ancestors
-from pytensor.scalar.basic import autocast_float_as
 
 logger = logging.getLogger("minidl")
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import pytensor.tensor as pt
+
 from minidl.backends import shapes
 from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
 

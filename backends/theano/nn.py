@@ -9,10 +9,11 @@ import numpy as np
 import pytensor.scalar as ps
 import pytensor.tensor as pt
 import pytensor.tensor.random as ptr
-from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
 from pytensor.gradient import disconnected_grad
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import Softmax
+
+from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
 
 # ----------------------------------------------------------------------- activations
 

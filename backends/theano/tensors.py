@@ -11,12 +11,13 @@ from typing import Any
 import numpy as np
 import pytensor
 import pytensor.tensor as pt
-from minidl.backends.errors import OPERATOR_NAMES, check_same_dtype, set_value_shape_error
-from minidl.backends.theano import settings
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.math import Max
 from pytensor.tensor.variable import _tensor_py_operators
+
+from minidl.backends.errors import OPERATOR_NAMES, check_same_dtype, set_value_shape_error
+from minidl.backends.theano import settings
 
 Shape = tuple
 Axis = int | tuple[int, ...] | None

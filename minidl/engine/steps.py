@@ -44,11 +44,12 @@ def _regularization_penalty(model: Any) -> Any | None:
 
 
 def _input_specs(model: Any, y_shape: tuple | None) -> list[tuple[tuple, str]]:
-    floatx = K.floatx()
-    x_spec = ((None, *tuple(model.input_shape[1:])), floatx)
+    """Specs of a step's inputs in the model's float dtype (its first layer's; float32 default)."""
+    dtype = getattr(model.layers[0], "dtype", None) or K.floatx() if model.layers else K.floatx()
+    x_spec = ((None, *tuple(model.input_shape[1:])), dtype)
     if y_shape is None:
         return [x_spec]
-    return [x_spec, (tuple(y_shape), floatx), ((None,), floatx)]
+    return [x_spec, (tuple(y_shape), dtype), ((None,), dtype)]
 
 
 def _loss_and_metrics(model: Any, y: Any, output: Any, sample_weight: Any) -> tuple[Any, list]:
