@@ -22,7 +22,6 @@ the same API (CuPy), chosen from the array's type.
 
 from __future__ import annotations
 
-import functools
 import math
 import os
 import sys
@@ -40,8 +39,8 @@ IM2COL_BUDGET_BYTES = 2**20
 # col2im adds a block's window gradients with kh * kw calls: bigger blocks, fewer calls
 COL2IM_BUDGET_FACTOR = 4
 
-# threads for the blocks of one op (None: see ``worker_count``) and the least work (bytes
-# of columns or of the image) worth splitting between them
+# threads for the blocks of one op (None: one per usable CPU) and the least work (bytes of
+# columns or of the image) worth splitting between them (and running with 1-thread BLAS)
 WORKERS: int | None = None
 PARALLEL_MIN_BYTES = 4 * 2**20
 
@@ -182,30 +181,59 @@ def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Sc
 
 
 def worker_count() -> int:
-    """How many threads run the blocks of one big op.
-
-    ``WORKERS`` when set; otherwise one per CPU this process may use, but only while BLAS
-    itself runs single-threaded (``OPENBLAS_NUM_THREADS=1`` and the like): several threads
-    each calling a multi-threaded BLAS oversubscribe the cores and run many times slower.
-    """
+    """How many threads run the blocks of one big op: ``WORKERS``, or one per usable CPU."""
     if WORKERS is not None:
         return max(1, WORKERS)
-    if _blas_threads() != 1:
-        return 1
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)  # pragma: no cover - platforms without affinity
 
 
-@functools.cache
-def _blas_threads() -> int:
-    """The most threads a loaded BLAS library uses (0 when that cannot be found out)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
-        return 0
-    counts = [info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas"]
-    return max(counts, default=0)
+class _SingleThreadedBlas:
+    """Context in which BLAS runs on the calling thread only (re-entrant, thread-safe).
+
+    A big op makes hundreds of small matrix products, one per block, and runs its blocks on
+    its own threads; a multi-threaded BLAS would wake (and, on a busy machine, wait for) its
+    threads on every product and oversubscribe the cores, which measured many times slower.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._depth = 0
+        self._saved: list[tuple[Any, int]] = []
+        self._libraries: list | None = None
+
+    def _blas_libraries(self) -> list:
+        if self._libraries is None:
+            try:
+                from threadpoolctl import ThreadpoolController
+            except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
+                self._libraries = []
+            else:
+                selected = ThreadpoolController().select(user_api="blas")
+                self._libraries = list(selected.lib_controllers)
+        return self._libraries
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._depth == 0:
+                libraries = self._blas_libraries()
+                self._saved = [(lib, lib.get_num_threads()) for lib in libraries]
+                for lib, threads in self._saved:
+                    if threads != 1:
+                        lib.set_num_threads(1)
+            self._depth += 1
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._depth -= 1
+            if self._depth == 0:
+                for lib, threads in self._saved:
+                    if threads != 1:
+                        lib.set_num_threads(threads)
+
+
+_single_threaded_blas = _SingleThreadedBlas()
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -238,18 +266,21 @@ def run_in_parts(function: Callable[[Iterable], Any], items: list, work_bytes: i
     """Let ``function`` consume ``items`` on several threads; one result per thread.
 
     Ops touching fewer than ``PARALLEL_MIN_BYTES`` call ``function(items)`` once on the
-    caller's thread. Bigger ones hand every thread (the caller's and up to
-    ``worker_count() - 1`` pool threads; NumPy and BLAS release the GIL) the same shared
-    iterator, so a thread that the OS leaves waiting simply takes fewer items. Items must
-    write disjoint memory.
+    caller's thread. Bigger ones run with single-threaded BLAS and hand every thread (the
+    caller's and up to ``worker_count() - 1`` pool threads; NumPy and BLAS release the GIL)
+    the same shared iterator, so a thread that the OS leaves waiting simply takes fewer
+    items. Items must write disjoint memory.
     """
-    ways = min(worker_count(), len(items)) if work_bytes >= PARALLEL_MIN_BYTES else 1
-    if ways <= 1:
+    if work_bytes < PARALLEL_MIN_BYTES or not items:
         return [function(items)] if items else []
-    shared = _SharedIterator(items)
-    futures = [_thread_pool(ways - 1).submit(function, shared) for _ in range(ways - 1)]
-    first = function(shared)
-    return [first] + [future.result() for future in futures]
+    ways = min(worker_count(), len(items))
+    with _single_threaded_blas:
+        if ways <= 1:
+            return [function(items)]
+        shared = _SharedIterator(items)
+        futures = [_thread_pool(ways - 1).submit(function, shared) for _ in range(ways - 1)]
+        first = function(shared)
+        return [first] + [future.result() for future in futures]
 
 
 def conv2d_forward(
