@@ -227,23 +227,9 @@ class SequentialBase:
 
     def set_weights(self, weights: Sequence[Any]) -> None:
         """Assign NumPy arrays to all weights; every shape is checked before any is written."""
-        backend = self.backend_module()
-        variables = self.weights
-        if len(weights) != len(variables):
-            raise ValueError(
-                f"Model {self.name!r} expects {len(variables)} weight arrays. "
-                f"Received: {len(weights)} arrays."
-            )
-        arrays = [np.asarray(w) for w in weights]
-        for variable, array in zip(variables, arrays):
-            expected = tuple(backend.int_shape(variable))
-            if tuple(array.shape) != expected:
-                raise ValueError(
-                    f"Weight {self.weight_name(variable)!r} of model {self.name!r} has shape "
-                    f"{expected}. Received: an array of shape {tuple(array.shape)}."
-                )
-        for variable, array in zip(variables, arrays):
-            backend.set_value(variable, array)
+        layer_base.assign_weights(
+            "model", self.name, self.weights, weights, self.weight_name, self.backend_module()
+        )
 
     # -------------------------------------------------------------- as a layer
     def build_for(self, input_shape: Sequence[int | None]) -> ShapeTuple:

@@ -263,22 +263,38 @@ class Layer:
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Assign NumPy arrays to the weights; all shapes are checked before any is written."""
-        current = self.weights
-        if len(weights) != len(current):
-            raise ValueError(
-                f"Layer {self.name!r} expects {len(current)} weight arrays "
-                f"(shapes {[K.int_shape(w) for w in current]}). Received: {len(weights)} arrays."
-            )
-        arrays = [np.asarray(w) for w in weights]
-        for variable, array in zip(current, arrays):
-            expected = tuple(K.int_shape(variable))
-            if tuple(array.shape) != expected:
-                raise ValueError(
-                    f"Weight {self.weight_name(variable)!r} of layer {self.name!r} has shape "
-                    f"{expected}. Received: an array of shape {tuple(array.shape)}."
-                )
-        for variable, array in zip(current, arrays):
-            K.set_value(variable, array)
+        assign_weights("layer", self.name, self.weights, weights, self.weight_name, K)
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def assign_weights(
+    owner_kind: str,
+    owner_name: str,
+    variables: Sequence[Any],
+    weights: Sequence[Any],
+    weight_name: Callable[[Any], str],
+    backend: Any,
+) -> None:
+    """Assign ``weights`` to ``variables`` all or nothing: every shape is checked first.
+
+    ``owner_kind`` (``"layer"`` or ``"model"``) and ``owner_name`` go into the error message;
+    ``backend`` is the module holding the variables.
+    """
+    if len(weights) != len(variables):
+        raise ValueError(
+            f"{owner_kind.capitalize()} {owner_name!r} expects {len(variables)} weight arrays "
+            f"(shapes {[tuple(backend.int_shape(v)) for v in variables]}). "
+            f"Received: {len(weights)} arrays."
+        )
+    arrays = [np.asarray(w) for w in weights]
+    for variable, array in zip(variables, arrays):
+        expected = tuple(backend.int_shape(variable))
+        if tuple(array.shape) != expected:
+            raise ValueError(
+                f"Weight {weight_name(variable)!r} of {owner_kind} {owner_name!r} has shape "
+                f"{expected}. Received: an array of shape {tuple(array.shape)}."
+            )
+    for variable, array in zip(variables, arrays):
+        backend.set_value(variable, array)
