@@ -276,8 +276,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> dict[str, float] | None:
     """Run the example; return its measured numbers."""
     args = parse_args(argv)
-    if args.backend:
-        K.set_backend(args.backend)
+    try:
+        if args.backend:
+            K.set_backend(args.backend)
+        K.current()  # loads the chosen backend now, so a missing extra is reported here
+    except (ImportError, ValueError) as err:  # an unknown backend or a missing extra
+        raise SystemExit(f"dogs_vs_cats.py: error: {err}") from None
     minidl.set_random_seed(args.seed)
     print(f"backend: {K.name()}")
     if args.prepare:

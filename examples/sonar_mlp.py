@@ -113,8 +113,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         if args.backend:
             K.set_backend(args.backend)
+        K.current()  # loads the chosen backend now, so a missing extra is reported here
         X, labels = load_sonar(args.data)
-    except (ImportError, OSError, ValueError) as err:  # a bad --backend or --data
+    except (ImportError, OSError, ValueError) as err:  # a bad backend or --data
         raise SystemExit(f"sonar_mlp.py: error: {err}") from None
     y = LabelEncoder().fit_transform(labels)  # M -> 0, R -> 1
     hidden = SMALLER_HIDDEN if args.smaller else STANDARD_HIDDEN
