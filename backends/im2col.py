@@ -181,9 +181,12 @@ def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Sc
 
 
 def worker_count() -> int:
-    """How many threads run the blocks of one big op: ``WORKERS``, or one per usable CPU."""
+    """Threads for one big op's blocks: ``WORKERS``, else ``MINIDL_NUMPY_THREADS``, else CPUs."""
     if WORKERS is not None:
         return max(1, WORKERS)
+    from_env = os.environ.get("MINIDL_NUMPY_THREADS", "").strip()
+    if from_env.isdigit():
+        return max(1, int(from_env))
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return max(1, os.cpu_count() or 1)  # pragma: no cover - platforms without affinity

@@ -88,6 +88,7 @@ def limit_threads(count: int | None) -> None:
         "NUMBA_NUM_THREADS",
         "TF_NUM_INTRAOP_THREADS",
         "TF_NUM_INTEROP_THREADS",
+        "MINIDL_NUMPY_THREADS",  # the numpy backend's conv/pool worker threads
     ):
         os.environ[var] = str(count)
     if importlib.util.find_spec("threadpoolctl") is not None:
@@ -116,7 +117,12 @@ def apply_framework_threads(framework: str) -> None:
 def thread_report() -> dict[str, Any]:
     """Thread counts actually in effect for each library that is loaded."""
     report: dict[str, Any] = {"cpu_count": os.cpu_count()}
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in (
+        "OMP_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "MINIDL_NUMPY_THREADS",
+    ):
         report[var] = os.environ.get(var, "unset")
     if importlib.util.find_spec("threadpoolctl") is not None:
         import threadpoolctl
