@@ -18,6 +18,8 @@ Convolution and pooling use strided im2col views and matrix products (``conv.py`
 array([0.7, 0.7], dtype=float32)
 """
 
+from minidl.backends.interface import CONTRACT
+
 from .compile import function
 from .conv import conv2d, pool2d
 from .gradients import gradients
@@ -86,67 +88,4 @@ from .variables import (
     variable,
 )
 
-__all__ = [
-    "abs",
-    "argmax",
-    "backend_device",
-    "batch_flatten",
-    "binary_crossentropy",
-    "cast",
-    "categorical_crossentropy",
-    "clip",
-    "concatenate",
-    "constant",
-    "conv2d",
-    "dot",
-    "dropout",
-    "dtype",
-    "elu",
-    "epsilon",
-    "equal",
-    "eval",
-    "exp",
-    "expand_dims",
-    "floatx",
-    "function",
-    "get_value",
-    "gradients",
-    "greater",
-    "hard_sigmoid",
-    "image_data_format",
-    "int_shape",
-    "is_variable",
-    "less",
-    "log",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "ndim",
-    "one_hot",
-    "pool2d",
-    "pow",
-    "random_normal",
-    "random_uniform",
-    "relu",
-    "reshape",
-    "round",
-    "set_value",
-    "sigmoid",
-    "sign",
-    "softmax",
-    "softplus",
-    "softsign",
-    "sparse_categorical_crossentropy",
-    "spatial_2d_padding",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stop_gradient",
-    "sum",
-    "tanh",
-    "transpose",
-    "variable",
-    "where",
-]
+__all__ = list(CONTRACT)  # every contract name, nothing else

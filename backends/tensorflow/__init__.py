@@ -6,6 +6,8 @@ never does. Parameters are ``tf.Variable``s; ``function`` traces a step once wit
 TensorFlow places work on a GPU by itself when it sees one; ``backend_device`` reports it.
 """
 
+from minidl.backends.interface import CONTRACT
+
 from ._runtime import backend_device, epsilon, floatx, image_data_format
 from .compile import function, gradients, stop_gradient
 from .math_ops import (
@@ -70,67 +72,4 @@ from .variables import (
     variable,
 )
 
-__all__ = [
-    "abs",
-    "argmax",
-    "backend_device",
-    "batch_flatten",
-    "binary_crossentropy",
-    "cast",
-    "clip",
-    "categorical_crossentropy",
-    "concatenate",
-    "constant",
-    "conv2d",
-    "dot",
-    "dropout",
-    "dtype",
-    "elu",
-    "epsilon",
-    "equal",
-    "eval",
-    "exp",
-    "expand_dims",
-    "floatx",
-    "function",
-    "get_value",
-    "gradients",
-    "greater",
-    "hard_sigmoid",
-    "image_data_format",
-    "int_shape",
-    "is_variable",
-    "less",
-    "log",
-    "max",
-    "maximum",
-    "mean",
-    "min",
-    "minimum",
-    "ndim",
-    "one_hot",
-    "pool2d",
-    "pow",
-    "random_normal",
-    "random_uniform",
-    "relu",
-    "reshape",
-    "round",
-    "set_value",
-    "sigmoid",
-    "sign",
-    "softmax",
-    "softplus",
-    "softsign",
-    "sparse_categorical_crossentropy",
-    "spatial_2d_padding",
-    "sqrt",
-    "square",
-    "squeeze",
-    "stop_gradient",
-    "sum",
-    "tanh",
-    "transpose",
-    "variable",
-    "where",
-]
+__all__ = list(CONTRACT)  # every contract name, nothing else

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from minidl import activations, initializers, regularizers
 from minidl import backend as K
 from minidl.backends.shapes import conv_output_length
 from minidl.layers.base import Layer
+from minidl.layers.kernel_layer import KernelLayer
 
 ShapeTuple = tuple[int | None, ...]
 IMAGE_LAYOUT = "(batch, height, width, channels)"
@@ -25,7 +25,7 @@ def check_data_format(layer: Layer, data_format: str | None) -> None:
         )
 
 
-class Conv2D(Layer):
+class Conv2D(KernelLayer):
     """2-D convolution (cross-correlation) with a ``(kh, kw, in, filters)`` kernel.
 
     Args:
@@ -55,20 +55,20 @@ class Conv2D(Layer):
         data_format: str | None = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
         self.filters = self.positive_int("filters", filters)
         self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
         self.strides = self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
         check_data_format(self, data_format)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel: Any = None
-        self.bias: Any = None
 
     def _check_input(self, input_shape: ShapeTuple) -> int:
         self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
@@ -88,21 +88,11 @@ class Conv2D(Layer):
 
     def build(self, input_shape: ShapeTuple) -> None:
         channels = self._check_input(input_shape)
-        shape = (*self.kernel_size, channels, self.filters)
-        self.kernel = self.add_weight(
-            "kernel", shape, self.kernel_initializer, regularizer=self.kernel_regularizer
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
-        self.built = True
+        self.add_kernel_and_bias((*self.kernel_size, channels, self.filters))
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         outputs = K.conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return self.add_bias_and_activate(outputs)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self._check_input(input_shape)
@@ -125,12 +115,7 @@ class Conv2D(Layer):
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **self.kernel_config(),
         }
 
 

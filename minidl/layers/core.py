@@ -6,9 +6,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from minidl import activations, initializers, regularizers
+from minidl import activations
 from minidl import backend as K
 from minidl.layers.base import Layer
+from minidl.layers.kernel_layer import KernelLayer
 
 ShapeTuple = tuple[int | None, ...]
 
@@ -84,7 +85,7 @@ def Input(  # noqa: N802 - the Keras name
     )
 
 
-class Dense(Layer):
+class Dense(KernelLayer):
     """Fully connected layer: ``activation(inputs @ kernel + bias)``.
 
     Args:
@@ -110,16 +111,16 @@ class Dense(Layer):
         bias_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
         self.units = self.positive_int("units", units)
-        self.activation = activations.get(activation)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = initializers.get(kernel_initializer)
-        self.bias_initializer = initializers.get(bias_initializer)
-        self.kernel_regularizer = regularizers.get(kernel_regularizer)
-        self.bias_regularizer = regularizers.get(bias_regularizer)
-        self.kernel: Any = None
-        self.bias: Any = None
 
     def _check_input(self, input_shape: ShapeTuple) -> int:
         rank = len(input_shape)
@@ -143,24 +144,10 @@ class Dense(Layer):
         return int(input_shape[-1])
 
     def build(self, input_shape: ShapeTuple) -> None:
-        input_dim = self._check_input(input_shape)
-        self.kernel = self.add_weight(
-            "kernel",
-            (input_dim, self.units),
-            self.kernel_initializer,
-            regularizer=self.kernel_regularizer,
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias", (self.units,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
-        self.built = True
+        self.add_kernel_and_bias((self._check_input(input_shape), self.units))
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        outputs = K.dot(inputs, self.kernel)
-        if self.use_bias:
-            outputs = outputs + self.bias
-        return self.activation(outputs)
+        return self.add_bias_and_activate(K.dot(inputs, self.kernel))
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self._check_input(input_shape)
@@ -170,12 +157,7 @@ class Dense(Layer):
         return {
             **super().get_config(),
             "units": self.units,
-            "activation": activations.serialize(self.activation),
-            "use_bias": self.use_bias,
-            "kernel_initializer": initializers.serialize(self.kernel_initializer),
-            "bias_initializer": initializers.serialize(self.bias_initializer),
-            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
-            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            **self.kernel_config(),
         }
 
 

@@ -1,0 +1,71 @@
+"""The part Dense and Conv2D share: an activation, a kernel and an optional bias."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from minidl import activations, initializers, regularizers
+from minidl.layers.base import Layer
+
+
+class KernelLayer(Layer):
+    """A layer computing ``activation(transform(inputs, kernel) + bias)``.
+
+    Args:
+        activation: name or callable (None: linear).
+        use_bias: whether to add a bias per output channel.
+        kernel_initializer, bias_initializer: names, dicts or callables (see ``initializers``).
+        kernel_regularizer, bias_regularizer: penalties added to the loss, e.g. ``"l2"``.
+    """
+
+    def __init__(
+        self,
+        activation: str | Callable[[Any], Any] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.activation = activations.get(activation)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.kernel_regularizer = regularizers.get(kernel_regularizer)
+        self.bias_regularizer = regularizers.get(bias_regularizer)
+        self.kernel: Any = None
+        self.bias: Any = None
+
+    def add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
+        """Create ``kernel`` of ``kernel_shape`` and, with ``use_bias``, a bias of its last axis."""
+        self.kernel = self.add_weight(
+            "kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                "bias",
+                (kernel_shape[-1],),
+                self.bias_initializer,
+                regularizer=self.bias_regularizer,
+            )
+        self.built = True
+
+    def add_bias_and_activate(self, outputs: Any) -> Any:
+        """Add the bias (if any) to ``outputs`` and apply the activation."""
+        if self.use_bias:
+            outputs = outputs + self.bias
+        return self.activation(outputs)
+
+    def kernel_config(self) -> dict[str, Any]:
+        """The shared constructor arguments, serialised for ``get_config``."""
+        return {
+            "activation": activations.serialize(self.activation),
+            "use_bias": self.use_bias,
+            "kernel_initializer": initializers.serialize(self.kernel_initializer),
+            "bias_initializer": initializers.serialize(self.bias_initializer),
+            "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
+            "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+        }
