@@ -32,6 +32,8 @@ from typing import Any
 
 import numpy as np
 
+from . import banded
+
 # keep one column buffer under this many bytes (bigger convolutions go in blocks of samples
 # or of output rows); 1 MiB fits a core's L2 cache and measured fastest on ConvLarge
 IM2COL_BUDGET_BYTES = 2**20
@@ -180,6 +182,42 @@ def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Sc
     return columns.reshape(taps, size).T
 
 
+def fill_bands(
+    x: Any, rows: slice, band: int, window: tuple, strides: tuple, scratch: Scratch
+) -> Any:
+    """The ``(pixels // band, kh * L * c)`` band matrix of output ``rows`` (see ``banded``)."""
+    xp = array_module(x)
+    view = banded.band_view(x, rows, band, window, strides, xp)
+    columns = scratch.array("columns", view.shape, x.dtype, xp)
+    columns[...] = view
+    return columns.reshape(-1, math.prod(view.shape[3:]))
+
+
+class _Layout:
+    """How one convolution makes its column matrix: im2col (``band == 1``) or bands."""
+
+    def __init__(self, kernel_shape: tuple, out_w: int, strides: tuple, itemsize: int) -> None:
+        kh, kw, c, out_c = kernel_shape
+        self.window, self.strides = (kh, kw), strides
+        self.band = banded.band_width(out_w, kw, strides[1], out_c)
+        length = banded.band_length(self.band, kw, strides[1])
+        self.taps = kh * length * c if self.band > 1 else kh * kw * c  # per column row
+        self.row_bytes = (out_w // self.band) * self.taps * itemsize  # of one output row
+        self.outputs = self.band * out_c  # outputs per column-matrix row
+
+    def kernel_matrix(self, kernel: Any) -> Any:
+        """The kernel as the matrix the columns multiply."""
+        xp = array_module(kernel)
+        if self.band > 1:
+            return banded.banded_kernel(kernel, self.band, self.strides[1], xp)
+        return xp.ascontiguousarray(kernel.reshape(-1, kernel.shape[3]))
+
+    def columns(self, x: Any, rows: slice, scratch: Scratch) -> Any:
+        if self.band > 1:
+            return fill_bands(x, rows, self.band, self.window, self.strides, scratch)
+        return fill_columns(x, rows, self.window, self.strides, scratch)
+
+
 def worker_count() -> int:
     """Threads for one big op's blocks: ``WORKERS``, else ``MINIDL_NUMPY_THREADS``, else CPUs."""
     if WORKERS is not None:
@@ -292,21 +330,21 @@ def conv2d_forward(
     """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks)."""
     xp = array_module(x)
     scratch = scratch or Scratch()
-    n, h, w, c = x.shape
+    n, h, w, _ = x.shape
     kh, kw, _, out_c = kernel.shape
     out_h, out_w = conv_output_size(h, kh, strides[0]), conv_output_size(w, kw, strides[1])
-    flat_kernel = xp.ascontiguousarray(kernel.reshape(kh * kw * c, out_c))
+    layout = _Layout(kernel.shape, out_w, strides, x.itemsize)
+    matrix = layout.kernel_matrix(kernel)
     dtype = np.result_type(x.dtype, kernel.dtype)
     out = scratch.result("out", (n, out_h, out_w, out_c), dtype, xp)
-    row_bytes = out_w * kh * kw * c * x.itemsize
 
     def convolve(blocks: Iterable) -> None:
         for samples, rows in blocks:
-            columns = fill_columns(x[samples], rows, (kh, kw), strides, scratch)
-            xp.dot(columns, flat_kernel, out=out[samples, rows].reshape(-1, out_c))
+            columns = layout.columns(x[samples], rows, scratch)
+            xp.dot(columns, matrix, out=out[samples, rows].reshape(-1, layout.outputs))
 
-    blocks = list(column_blocks(n, out_h, row_bytes))
-    run_in_parts(convolve, blocks, n * out_h * row_bytes)
+    blocks = list(column_blocks(n, out_h, layout.row_bytes))
+    run_in_parts(convolve, blocks, n * out_h * layout.row_bytes)
     return out
 
 
@@ -317,22 +355,23 @@ def conv2d_kernel_gradient(
     xp = array_module(x)
     scratch = scratch or Scratch()
     n = x.shape[0]
-    kh, kw, c, out_c = kernel_shape
     out_h, out_w = grad.shape[1:3]
-    row_bytes = out_w * kh * kw * c * x.itemsize
+    layout = _Layout(kernel_shape, out_w, strides, x.itemsize)
 
     def correlate(blocks: Iterable) -> Any:
-        total = xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
+        total = xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
         for samples, rows in blocks:
-            columns = fill_columns(x[samples], rows, (kh, kw), strides, scratch)
-            total += xp.dot(columns.T, grad[samples, rows].reshape(-1, out_c))
+            columns = layout.columns(x[samples], rows, scratch)
+            total += xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs))
         return total
 
-    blocks = list(column_blocks(n, out_h, row_bytes))
-    parts = run_in_parts(correlate, blocks, n * out_h * row_bytes)
-    result = parts[0] if parts else xp.zeros((kh * kw * c, out_c), dtype=grad.dtype)
+    blocks = list(column_blocks(n, out_h, layout.row_bytes))
+    parts = run_in_parts(correlate, blocks, n * out_h * layout.row_bytes)
+    result = parts[0] if parts else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
     for part in parts[1:]:
         result += part
+    if layout.band > 1:
+        return banded.fold_kernel_gradient(result, layout.band, kernel_shape, strides[1])
     return result.reshape(kernel_shape)
 
 
@@ -345,24 +384,38 @@ def conv2d_input_gradient(
 ) -> Any:
     """d(loss)/d(padded input) from the output gradient and the kernel (in blocks).
 
-    Each block's window gradients come out of one matrix product, one channel-major row per
-    kernel tap, and are added into channel planes with a loop over the ``kh * kw`` kernel
-    positions (col2im); the planes are then written into the NHWC result.
+    Each block's window gradients come out of one matrix product and are added back into
+    the image (col2im): band by band (see ``banded``), or for im2col columns one channel-
+    major row per kernel tap, added into channel planes with a loop over the ``kh * kw``
+    kernel positions, the planes then written into the NHWC result.
     """
     xp = array_module(grad)
     scratch = scratch or Scratch()
     n, out_h, out_w, out_c = grad.shape
     kh, kw, c, _ = kernel.shape
     (sh, sw), width = strides, padded_shape[2]
-    flat_kernel = kernel.reshape(kh * kw * c, out_c)
-    row_bytes = out_w * kh * kw * c * grad.itemsize
-    blocks = list(column_blocks(n, out_h, row_bytes, COL2IM_BUDGET_FACTOR))
-    banded = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
+    layout = _Layout(kernel.shape, out_w, strides, grad.itemsize)
+    matrix = layout.kernel_matrix(kernel)
+    blocks = list(column_blocks(n, out_h, layout.row_bytes, COL2IM_BUDGET_FACTOR))
+    overlapping = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
     image = scratch.result("image", tuple(padded_shape), grad.dtype, xp)
-    if banded:
+    if overlapping or layout.band > 1:
         image[...] = 0
     elif out_h and out_w:
         image[:, input_rows(slice(0, out_h), kh, sh).stop :] = 0  # rows no window reads
+
+    def scatter_bands(blocks: Iterable) -> None:
+        length = banded.band_length(layout.band, kw, sw)
+        for samples, rows in blocks:
+            g = grad[samples, rows].reshape(-1, layout.outputs)
+            windows = scratch.array("windows", (g.shape[0], matrix.shape[0]), g.dtype, xp)
+            xp.dot(g, matrix.T, out=windows)
+            size, height = samples.stop - samples.start, rows.stop - rows.start
+            windows = windows.reshape(size, height, out_w // layout.band, kh, length, c)
+            top = rows.start * sh
+            banded.add_band_gradients(
+                image[samples], windows, top, layout.band, (kh, kw), strides, xp
+            )
 
     def scatter(blocks: Iterable) -> None:
         for samples, rows in blocks:
@@ -370,7 +423,7 @@ def conv2d_input_gradient(
             size, height = block.shape[:2]
             g = block.reshape(-1, out_c)
             windows = scratch.array("windows", (kh * kw * c, g.shape[0]), g.dtype, xp)
-            xp.dot(flat_kernel, g.T, out=windows)
+            xp.dot(matrix, g.T, out=windows)
             windows = windows.reshape(kh, kw, c, size, height, out_w)
             band = input_rows(rows, kh, sh)
             shape = (c, size, band.stop - band.start, width)
@@ -380,16 +433,17 @@ def conv2d_input_gradient(
                 taps = slice(i, i + sh * (height - 1) + 1, sh)
                 for j in range(kw):
                     planes[:, :, taps, j : j + sw * (out_w - 1) + 1 : sw] += windows[i, j]
-            if banded:
+            if overlapping:
                 image[samples, band] += planes.transpose(1, 2, 3, 0)
             else:
                 image[samples, band] = planes.transpose(1, 2, 3, 0)
 
-    if banded:  # the bands of one sample overlap: keep each sample on one thread
+    work = scatter_bands if layout.band > 1 else scatter
+    if overlapping:  # the bands of one sample overlap: keep each sample on one thread
         per_sample = [[b for b in blocks if b[0].start == s] for s in range(n)]
-        run_in_parts(lambda groups: [scatter(group) for group in groups], per_sample, image.nbytes)
+        run_in_parts(lambda groups: [work(group) for group in groups], per_sample, image.nbytes)
     else:
-        run_in_parts(scatter, blocks, n * out_h * row_bytes)
+        run_in_parts(work, blocks, n * out_h * layout.row_bytes)
     return image
 
 
@@ -422,22 +476,17 @@ def _pool_reduce(
     out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
     out = scratch.result(name, (n, out_h, out_w, c), x.dtype, xp)
 
-    def reduce_rows(bands: Iterable) -> None:
-        for rows in bands:
-            height = rows.stop - rows.start
-            lines = scratch.array("rows", (n, height, w, c), x.dtype, xp)  # runs of w * c
-            _offset_reduce(ufunc, x[:, input_rows(rows, kh, sh)], 1, kh, sh, lines)
-            _offset_reduce(ufunc, lines, 2, kw, sw, out[:, rows])
+    def reduce_rows(blocks: Iterable) -> None:
+        for samples, rows in blocks:
+            size, height = samples.stop - samples.start, rows.stop - rows.start
+            lines = scratch.array("rows", (size, height, w, c), x.dtype, xp)  # runs of w * c
+            _offset_reduce(ufunc, x[samples, input_rows(rows, kh, sh)], 1, kh, sh, lines)
+            _offset_reduce(ufunc, lines, 2, kw, sw, out[samples, rows])
 
     if out.size:
-        run_in_parts(reduce_rows, _row_bands(out_h), x.nbytes)
+        row_bytes = max(kh, sh) * w * c * x.itemsize  # input read per output row
+        run_in_parts(reduce_rows, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
     return out
-
-
-def _row_bands(out_h: int) -> list[slice]:
-    """``out_h`` output rows cut into a few bands per worker thread (to share them out)."""
-    ways = min(4 * worker_count(), out_h)
-    return [slice(out_h * k // ways, out_h * (k + 1) // ways) for k in range(ways)]
 
 
 def max_pool_forward(
@@ -477,24 +526,25 @@ def _tile_max_gradient(
     if (out_h * kh, out_w * kw) != x.shape[1:3]:
         image[...] = 0
 
-    def route(bands: Iterable) -> None:
-        for rows in bands:
-            height = rows.stop - rows.start
+    def route(blocks: Iterable) -> None:
+        for samples, rows in blocks:
+            size, height = samples.stop - samples.start, rows.stop - rows.start
             cells = slice(rows.start * kh, rows.stop * kh)
-            shape = (n, height, kh, out_w * kw, c)
-            tiles = x[:, cells, : out_w * kw].reshape(shape)
+            shape = (size, height, kh, out_w * kw, c)
+            tiles = x[samples, cells, : out_w * kw].reshape(shape)
             # the pooled maxima, then the gradients, repeated along the width
-            wide = scratch.array("wide", (n, height, out_w, kw, c), pooled.dtype, xp)
-            wide[...] = pooled[:, rows, :, None, :]
+            wide = scratch.array("wide", (size, height, out_w, kw, c), pooled.dtype, xp)
+            wide[...] = pooled[samples, rows, :, None, :]
             winners = scratch.array("winners", shape, np.bool_, xp)
-            xp.equal(tiles, wide.reshape(n, height, 1, out_w * kw, c), out=winners)
-            if int(xp.count_nonzero(winners)) != n * height * out_w * c:  # rare: ties, NaN
+            xp.equal(tiles, wide.reshape(size, height, 1, out_w * kw, c), out=winners)
+            if int(xp.count_nonzero(winners)) != size * height * out_w * c:  # ties, NaN
                 winners = _first_winners(winners, window)
-            wide[...] = grad[:, rows, :, None, :]
-            routed = image[:, cells, : out_w * kw].reshape(shape)
-            xp.multiply(winners, wide.reshape(n, height, 1, out_w * kw, c), out=routed)
+            wide[...] = grad[samples, rows, :, None, :]
+            routed = image[samples, cells, : out_w * kw].reshape(shape)
+            xp.multiply(winners, wide.reshape(size, height, 1, out_w * kw, c), out=routed)
 
-    run_in_parts(route, _row_bands(out_h), x.nbytes)
+    row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
+    run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
     return image
 
 
