@@ -87,9 +87,7 @@ def fold_kernel_gradient(matrix: Any, band: int, kernel_shape: tuple, sw: int) -
     return total
 
 
-def band_view(
-    x: Any, rows: slice, band: int, window: tuple, strides: tuple, xp: Any = np
-) -> Any:
+def band_view(x: Any, rows: slice, band: int, window: tuple, strides: tuple, xp: Any = np) -> Any:
     """Read-only view ``(n, rows, out_w // band, kh, L, c)`` of the bands of NHWC ``x``.
 
     ``x`` is already padded; ``rows`` are the output rows wanted.
@@ -114,7 +112,7 @@ def add_band_gradients(
     other overlap when ``L`` exceeds their stride, so they are added in ``phases`` rounds of
     bands that do not: ``kh * phases`` strided additions in all.
     """
-    (kh, kw), (sh, sw) = window, strides
+    (kh, _), (sh, sw) = window, strides
     n, height, bands, _, length, c = windows.shape
     step = band * sw
     phases = -(-length // step)
