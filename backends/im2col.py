@@ -325,9 +325,17 @@ def run_in_parts(function: Callable[[Iterable], Any], items: list, work_bytes: i
 
 
 def conv2d_forward(
-    x: Any, kernel: Any, strides: tuple[int, int], scratch: Scratch | None = None
+    x: Any,
+    kernel: Any,
+    strides: tuple[int, int],
+    scratch: Scratch | None = None,
+    epilogue: Callable[[Any], Any] | None = None,
 ) -> Any:
-    """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks)."""
+    """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks).
+
+    ``epilogue(block)``, when given, updates each block of the result in place while it is
+    still in cache (the bias and activation that follow a convolution layer).
+    """
     xp = array_module(x)
     scratch = scratch or Scratch()
     n, h, w, _ = x.shape
@@ -341,7 +349,10 @@ def conv2d_forward(
     def convolve(blocks: Iterable) -> None:
         for samples, rows in blocks:
             columns = layout.columns(x[samples], rows, scratch)
-            xp.dot(columns, matrix, out=out[samples, rows].reshape(-1, layout.outputs))
+            block = out[samples, rows]
+            xp.dot(columns, matrix, out=block.reshape(-1, layout.outputs))
+            if epilogue is not None:
+                epilogue(block)
 
     blocks = list(column_blocks(n, out_h, layout.row_bytes))
     run_in_parts(convolve, blocks, n * out_h * layout.row_bytes)

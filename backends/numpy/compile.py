@@ -29,6 +29,7 @@ from ..errors import (
     update_shape_error,
     update_target_error,
 )
+from .fusion import find_epilogues
 from .graph import (
     FORWARD,
     INPLACE,
@@ -194,6 +195,9 @@ class CompiledStep:
         # never overwritten nor freed early: outputs, update values, in-place update deltas
         kept = output_ids | {v.uid for v in update_values}
         kept |= {v.inputs[1].uid for v in update_values if v.uid in inplace}
+        epilogues = find_epilogues(order, consumers, kept)
+        fused_away = {n.uid for e in epilogues.values() for n in (e.conv, *e.chain[:-1])}
+        order = [n for n in order if n.uid not in fused_away]
         slot = {node.uid: f"v{i}" for i, node in enumerate(order)}
         bound: dict[str, Any] = {}
         lines: list[str] = []
@@ -209,13 +213,20 @@ class CompiledStep:
             elif isinstance(node, Constant):
                 bound[f"const_{name}"] = node.value
                 text = f"{name} = const_{name}"
+            elif node.uid in epilogues:
+                fused = epilogues[node.uid]
+                bound[f"f_{name}"] = fused.prepare()
+                args = [slot[p.uid] for p in fused.inputs]
+                ops = " + ".join(n.op for n in (fused.conv, *fused.chain))
+                text = f"{name} = f_{name}({', '.join(args)})  # {ops}, fused"
             else:
                 bound[f"f_{name}"], target = self._prepare(node, consumers, kept)
                 args = [slot[p.uid] for p in node.inputs]
                 note = f", in place into {args[target]}" if target >= 0 else ""
                 text = f"{name} = f_{name}({', '.join(args)})  # {node.op}{note}"
             body.append((node, text))
-            for parent in node.inputs:
+            reads = epilogues[node.uid].inputs if node.uid in epilogues else node.inputs
+            for parent in reads:
                 last_use[parent.uid] = len(body) - 1
         frees: dict[int, list[str]] = {}
         for uid, position in last_use.items():

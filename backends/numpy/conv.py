@@ -78,9 +78,9 @@ def _prepare_conv2d(node: Node) -> Any:
     kh, kw = node.inputs[1].shape[:2]
     scratch = im2col.Scratch()
 
-    def conv2d_forward(x: Any, kernel: Any) -> Any:
+    def conv2d_forward(x: Any, kernel: Any, epilogue: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
-        return im2col.conv2d_forward(_pad(x, pads), kernel, strides, scratch)
+        return im2col.conv2d_forward(_pad(x, pads), kernel, strides, scratch, epilogue)
 
     return conv2d_forward
 

@@ -443,19 +443,47 @@ def _grad_dot(node: Node, g: Node) -> tuple:
     return gx, gy
 
 
+def _through_max_pool(node: Node, g: Node, derivative: str, attrs: dict) -> Node | None:
+    """The activation's gradient taken at a max-pool's size, when the pool alone reads it.
+
+    ``pool2d_grad(g_p, y, pooled)`` routes each pooled gradient to a window position where
+    ``y`` equals the pooled maximum, so ``f'(y) * pool2d_grad(g_p) == pool2d_grad(f'(pooled)
+    * g_p)`` exactly (the same products, in the same order) for an activation whose
+    derivative is a function of its output. The right side works on the pooled array,
+    ``kh * kw`` times smaller. Returns None when ``g`` is not that pattern (``y`` has other
+    readers, an average pool, ...).
+    """
+    if g.op != "pool2d_grad" or g.attrs["mode"] != "max" or g.inputs[1] is not node:
+        return None
+    pooled_grad, _, pooled = g.inputs
+    scaled = Node(derivative, (pooled_grad, pooled), pooled.shape, g.dtype, attrs)
+    return Node("pool2d_grad", (scaled, node, pooled), node.shape, g.dtype, dict(g.attrs))
+
+
 @rule("relu")
 def _grad_relu(node: Node, g: Node) -> tuple:
     (x,) = node.inputs
-    return (Node("relu_grad", (g, x), x.shape, g.dtype, dict(node.attrs)),)
+    attrs = dict(node.attrs)
+    if not attrs["alpha"] and attrs["max_value"] is None:  # y > 0 exactly where x > 0
+        pooled = _through_max_pool(node, g, "relu_grad", attrs)
+        if pooled is not None:
+            return (pooled,)
+    return (Node("relu_grad", (g, x), x.shape, g.dtype, attrs),)
 
 
 @rule("tanh")
 def _grad_tanh(node: Node, g: Node) -> tuple:
+    pooled = _through_max_pool(node, g, "tanh_grad", {})
+    if pooled is not None:
+        return (pooled,)
     return (Node("tanh_grad", (g, node), node.shape, g.dtype),)
 
 
 @rule("sigmoid")
 def _grad_sigmoid(node: Node, g: Node) -> tuple:
+    pooled = _through_max_pool(node, g, "sigmoid_grad", {})
+    if pooled is not None:
+        return (pooled,)
     return (Node("sigmoid_grad", (g, node), node.shape, g.dtype),)
 
 

@@ -1,0 +1,185 @@
+"""The numpy backend's faster convolution paths give the numbers of the plain ones.
+
+Banded products (``backends/banded.py``), convolution epilogues (``numpy/fusion.py``) and
+activation gradients taken at a max-pool's size (``numpy/gradients.py``) are checked
+against naive loops and against the same step with the speed-up switched off.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from minidl import backend as K
+from minidl.backends import banded, im2col
+from minidl.backends.numpy import compile as numpy_compile
+from minidl.backends.numpy import graph
+
+from . import naive
+
+
+@pytest.fixture(autouse=True)
+def _numpy_backend():
+    K.set_backend("numpy")
+
+
+def _kernel_gradient(x, grad, kernel_shape, strides):
+    """d(sum(grad * conv(x)))/d(kernel), one output cell at a time (valid padding)."""
+    kh, kw, _, _ = kernel_shape
+    result = np.zeros(kernel_shape)
+    for b, r, c in np.ndindex(grad.shape[:3]):
+        window = x[b, r * strides[0] : r * strides[0] + kh, c * strides[1] : c * strides[1] + kw]
+        result += window[..., None] * grad[b, r, c]
+    return result
+
+
+def _input_gradient(grad, kernel, x_shape, strides):
+    """d(sum(grad * conv(x)))/d(x), one output cell at a time (valid padding)."""
+    kh, kw, _, _ = kernel.shape
+    result = np.zeros(x_shape)
+    for b, r, c in np.ndindex(grad.shape[:3]):
+        rows = slice(r * strides[0], r * strides[0] + kh)
+        cols = slice(c * strides[1], c * strides[1] + kw)
+        result[b, rows, cols] += kernel @ grad[b, r, c]
+    return result
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel_shape, strides, band",
+    [
+        ((2, 9, 12, 1), (3, 3, 1, 2), (1, 1), 5),  # bands overlap: 3 rounds of additions
+        ((1, 8, 11, 2), (3, 4, 2, 3), (1, 1), 4),
+        ((2, 9, 13, 3), (2, 3, 3, 4), (2, 2), 3),  # strides in both directions
+        ((1, 7, 10, 2), (1, 1, 2, 5), (1, 3), 2),  # 1x1 kernel, bands do not overlap
+        ((3, 6, 6, 1), (5, 5, 1, 6), (1, 1), 2),
+    ],
+)
+def test_banded_convolution_matches_naive_loops(monkeypatch, x_shape, kernel_shape, strides, band):
+    rng = np.random.default_rng(3)
+    x, kernel = rng.normal(size=x_shape), rng.normal(size=kernel_shape)
+    out_w = (x_shape[2] - kernel_shape[1]) // strides[1] + 1
+    assert out_w % band == 0
+    monkeypatch.setattr(banded, "band_width", lambda *args: band)
+    out = im2col.conv2d_forward(x, kernel, strides).copy()
+    np.testing.assert_allclose(out, naive.conv2d(x, kernel, strides), atol=1e-12)
+    grad = rng.normal(size=out.shape)
+    expected_kernel = _kernel_gradient(x, grad, kernel_shape, strides)
+    got_kernel = im2col.conv2d_kernel_gradient(x, grad, kernel_shape, strides)
+    np.testing.assert_allclose(got_kernel, expected_kernel, atol=1e-11)
+    got_input = im2col.conv2d_input_gradient(grad, kernel, x_shape, strides)
+    np.testing.assert_allclose(
+        got_input, _input_gradient(grad, kernel, x_shape, strides), atol=1e-11
+    )
+
+
+def test_banded_blocks_and_threads_match_one_block(monkeypatch):
+    rng = np.random.default_rng(4)
+    x, kernel = rng.normal(size=(3, 12, 14, 1)), rng.normal(size=(3, 3, 1, 4))
+    grad = rng.normal(size=(3, 10, 12, 4))
+    assert banded.band_width(12, 3, 1, 4) > 1
+    whole = [
+        im2col.conv2d_forward(x, kernel, (1, 1)).copy(),
+        im2col.conv2d_kernel_gradient(x, grad, kernel.shape, (1, 1)),
+        im2col.conv2d_input_gradient(grad, kernel, x.shape, (1, 1)).copy(),
+    ]
+    monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # one output row per block
+    monkeypatch.setattr(im2col, "WORKERS", 2)
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+    parts = [
+        im2col.conv2d_forward(x, kernel, (1, 1)),
+        im2col.conv2d_kernel_gradient(x, grad, kernel.shape, (1, 1)),
+        im2col.conv2d_input_gradient(grad, kernel, x.shape, (1, 1)),
+    ]
+    for a, b in zip(whole, parts):
+        np.testing.assert_allclose(a, b, atol=1e-12)
+
+
+def test_band_width_is_a_divisor_with_bounded_extra_work():
+    for out_w, kw, sw, filters in [(250, 7, 1, 6), (44, 7, 1, 16), (97, 3, 1, 4), (30, 1, 1, 8)]:
+        band = banded.band_width(out_w, kw, sw, filters)
+        assert out_w % band == 0
+        assert banded.band_length(band, kw, sw) / kw <= banded.MAX_EXTRA_WORK
+    assert banded.band_width(97, 3, 1, 4) == 1  # a prime width: im2col
+    assert banded.band_width(224, 3, 1, 64) == 1  # enough filters: im2col
+
+
+def _conv_layer_step(x, kernel, bias, also_return_pre_activation=False):
+    pre = K.conv2d(x, kernel, padding="same") + bias
+    y = K.tanh(pre)
+    loss = K.sum(K.square(y))
+    outputs = [y, loss, *K.gradients(loss, [kernel, bias])]
+    return (outputs + [pre] if also_return_pre_activation else outputs), []
+
+
+def _compiled(step):
+    specs = [((None, 10, 12, 2), "float32"), ((3, 3, 2, 5), "float32"), ((5,), "float32")]
+    return K.function(step, specs)
+
+
+def test_conv_bias_and_activation_run_fused_and_match_op_by_op(monkeypatch):
+    rng = np.random.default_rng(5)
+    args = [rng.normal(size=s).astype("float32") for s in [(4, 10, 12, 2), (3, 3, 2, 5), (5,)]]
+    fused = _compiled(_conv_layer_step)
+    assert "conv2d + add + tanh, fused" in fused.source
+    monkeypatch.setattr(numpy_compile, "find_epilogues", lambda *a: {})
+    plain = _compiled(_conv_layer_step)
+    assert "fused" not in plain.source
+    for a, b in zip(fused(*args), plain(*args)):
+        np.testing.assert_array_equal(a, b)  # the same ufuncs on the same values
+
+
+def test_fusion_stops_where_an_intermediate_has_another_reader():
+    step = _compiled(lambda x, k, b: _conv_layer_step(x, k, b, True))
+    assert "# conv2d + add, fused" in step.source  # the pre-activation is an output: the
+    assert "tanh, fused" not in step.source  # chain ends there, tanh runs on its own
+    rng = np.random.default_rng(6)
+    args = [rng.normal(size=s).astype("float32") for s in [(2, 10, 12, 2), (3, 3, 2, 5), (5,)]]
+    y, *_, pre = step(*args)
+    np.testing.assert_allclose(y, np.tanh(pre), rtol=1e-6)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid", "relu"])
+@pytest.mark.parametrize(
+    "pool_size, strides, padding",
+    [((2, 2), None, "valid"), ((3, 3), (2, 2), "same"), ((2, 3), (1, 1), "valid")],
+)
+def test_activation_gradient_at_pool_size_matches_naive(activation, pool_size, strides, padding):
+    rng = np.random.default_rng(7)
+    z = rng.normal(size=(2, 7, 8, 3))
+    z[0, :2, :2, 0] = 0.5  # a tie inside a window
+    weights = rng.normal(size=naive.pool2d(z, pool_size, strides, padding).shape)
+    found = {}
+
+    def step(z):
+        y = getattr(K, activation)(z)
+        pooled = K.pool2d(y, pool_size, strides, padding)
+        (grad,) = K.gradients(K.sum(pooled * K.constant(weights, dtype="float64")), [z])
+        order = graph.topological_order([grad])
+        found["derivatives"] = [n.shape for n in order if n.op == f"{activation}_grad"]
+        found["pooled"] = pooled.shape
+        return [grad], []
+
+    (grad,) = K.function(step, [((2, 7, 8, 3), "float64")])(z)
+    y = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "relu": lambda v: v * (v > 0)}
+    y = y[activation](z)
+    slope = {"tanh": 1 - y**2, "sigmoid": y * (1 - y), "relu": (z > 0).astype(float)}[activation]
+    routed = naive.max_pool_gradient(y, weights, pool_size, strides, padding)
+    np.testing.assert_allclose(grad, routed * slope, atol=1e-12)
+    assert found["derivatives"] == [found["pooled"]]  # taken on the pooled array
+
+
+def test_activation_gradient_stays_full_size_when_another_op_reads_it():
+    found = {}
+
+    def step(z):
+        y = K.tanh(z)
+        loss = K.sum(K.pool2d(y, (2, 2))) + K.sum(y)
+        (grad,) = K.gradients(loss, [z])
+        found["shapes"] = [n.shape for n in graph.topological_order([grad]) if n.op == "tanh_grad"]
+        return [grad], []
+
+    z = np.random.default_rng(8).normal(size=(1, 4, 4, 1))
+    (grad,) = K.function(step, [((1, 4, 4, 1), "float64")])(z)
+    assert found["shapes"] == [(1, 4, 4, 1)]
+    pooled = naive.max_pool_gradient(np.tanh(z), np.ones((1, 2, 2, 1)), (2, 2))
+    np.testing.assert_allclose(grad, (pooled + 1) * (1 - np.tanh(z) ** 2), atol=1e-12)
