@@ -39,7 +39,7 @@ def band_width(out_w: int, kw: int, sw: int, filters: int) -> int:
     """Output pixels per band (``B``), a divisor of ``out_w``; ``1`` means use im2col.
 
     >>> band_width(250, 7, 1, 6), band_width(44, 7, 1, 16), band_width(56, 3, 1, 64)
-    (10, 2, 1)
+    (10, 4, 1)
     """
     if filters >= MIN_FILTERS_FOR_IM2COL or out_w < 2:
         return 1
@@ -49,7 +49,7 @@ def band_width(out_w: int, kw: int, sw: int, filters: int) -> int:
         extra_work = ((b - 1) * sw + kw) / kw
         if out_w % b or extra_work > MAX_EXTRA_WORK:
             continue
-        if best == 1 or abs(b - target) < abs(best - target):
+        if best == 1 or abs(b - target) <= abs(best - target):  # ties: the wider band
             best = b
     return best
 

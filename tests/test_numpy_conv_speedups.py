@@ -183,3 +183,36 @@ def test_activation_gradient_stays_full_size_when_another_op_reads_it():
     assert found["shapes"] == [(1, 4, 4, 1)]
     pooled = naive.max_pool_gradient(np.tanh(z), np.ones((1, 2, 2, 1)), (2, 2))
     np.testing.assert_allclose(grad, (pooled + 1) * (1 - np.tanh(z) ** 2), atol=1e-12)
+
+
+@pytest.mark.parametrize("alpha, cap", [(0.0, None), (0.1, None), (0.2, 1.5), (0.0, 1.5)])
+def test_relu_slope_read_from_the_output_matches_the_input_rule_at_kinks(alpha, cap):
+    x = np.array([[-2.0, -0.0, 0.0, 0.5, 1.5, 3.0]])
+    weights = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+
+    def step(x):
+        y = K.relu(x, alpha=alpha, max_value=cap)
+        return K.gradients(K.sum(y * K.constant(weights, dtype="float64")), [x]), []
+
+    (grad,) = K.function(step, [((1, 6), "float64")])(x)
+    slope = np.where(x > 0, 1.0, alpha)
+    if cap is not None:
+        slope[x >= cap] = 0.0
+    np.testing.assert_array_equal(grad, slope * weights)
+
+
+def test_conv_relu_pool_runs_fused_with_the_slope_at_the_pooled_size():
+    found = {}
+
+    def step(x, k, b):
+        y = K.relu(K.conv2d(x, k) + b)
+        loss = K.sum(K.square(K.pool2d(y, (2, 2))))
+        grads = K.gradients(loss, [k, b])
+        order = graph.topological_order(grads)
+        found["slopes"] = [n.shape for n in order if n.op == "relu_grad"]
+        return grads, []
+
+    specs = [((2, 10, 10, 1), "float32"), ((3, 3, 1, 4), "float32"), ((4,), "float32")]
+    compiled = K.function(step, specs)
+    assert "conv2d + add + relu, fused" in compiled.source
+    assert found["slopes"] == [(2, 4, 4, 4)]

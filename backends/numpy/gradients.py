@@ -464,11 +464,15 @@ def _through_max_pool(node: Node, g: Node, derivative: str, attrs: dict) -> Node
 def _grad_relu(node: Node, g: Node) -> tuple:
     (x,) = node.inputs
     attrs = dict(node.attrs)
-    if not attrs["alpha"] and attrs["max_value"] is None:  # y > 0 exactly where x > 0
-        pooled = _through_max_pool(node, g, "relu_grad", attrs)
-        if pooled is not None:
-            return (pooled,)
-    return (Node("relu_grad", (g, x), x.shape, g.dtype, attrs),)
+    cap = attrs["max_value"]
+    if attrs["alpha"] < 0 or (cap is not None and cap <= 0):
+        return (Node("relu_grad", (g, x), x.shape, g.dtype, attrs),)
+    # the output is > 0, <= 0 or >= cap exactly where the input is: the slope can be read
+    # from the output, so the input need not be kept (and relu can run in place)
+    pooled = _through_max_pool(node, g, "relu_grad", attrs)
+    if pooled is not None:
+        return (pooled,)
+    return (Node("relu_grad", (g, node), x.shape, g.dtype, attrs),)
 
 
 @rule("tanh")

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from . import ops_math as m
-from .graph import Node, as_node, normalize_axes, register, xp
+from .graph import INPLACE, Node, as_node, normalize_axes, register, xp
 
 EPSILON = 1e-7
 
@@ -35,6 +35,22 @@ def _prepare_relu(node: Node) -> Any:
         return y if cap is None else xp.minimum(y, cap)
 
     return leaky_capped_relu
+
+
+def _prepare_relu_in_place(node: Node, index: int, checked: bool) -> Any:
+    zero = node.dtype.type(0)
+    if not node.attrs["alpha"] and node.attrs["max_value"] is None:
+        return lambda x: xp.maximum(x, zero, out=x)
+    compute = _prepare_relu(node)
+
+    def relu_into(x: Any) -> Any:
+        x[...] = compute(x)
+        return x
+
+    return relu_into
+
+
+INPLACE["relu"] = _prepare_relu_in_place
 
 
 def sigmoid_array(x: Any) -> Any:
