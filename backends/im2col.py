@@ -49,6 +49,9 @@ PARALLEL_MIN_BYTES = 4 * 2**20
 # references to a result array that nobody outside ``Scratch.result`` holds
 _UNREFERENCED = 3
 
+# a kernel gradient sums its blocks in this many fixed runs (see conv2d_kernel_gradient)
+REDUCTION_CHUNKS = 4
+
 # channel-major columns when a window row (kw * channels values) is shorter than this
 PIXEL_MAJOR_MIN_RUN = 16
 
@@ -362,24 +365,35 @@ def conv2d_forward(
 def conv2d_kernel_gradient(
     x: Any, grad: Any, kernel_shape: tuple, strides: tuple, scratch: Scratch | None = None
 ) -> Any:
-    """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad`` (in blocks)."""
+    """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad`` (in blocks).
+
+    The blocks are summed in ``REDUCTION_CHUNKS`` fixed runs of consecutive blocks, each run
+    into its own partial sum, and the partials in run order, so the result does not depend on
+    which thread took which run: a seeded training run is repeatable on any thread count.
+    """
     xp = array_module(x)
     scratch = scratch or Scratch()
     n = x.shape[0]
     out_h, out_w = grad.shape[1:3]
     layout = _Layout(kernel_shape, out_w, strides, x.itemsize)
-
-    def correlate(blocks: Iterable) -> Any:
-        total = xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
-        for samples, rows in blocks:
-            columns = layout.columns(x[samples], rows, scratch)
-            total += xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs))
-        return total
-
     blocks = list(column_blocks(n, out_h, layout.row_bytes))
-    parts = run_in_parts(correlate, blocks, n * out_h * layout.row_bytes)
-    result = parts[0] if parts else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
-    for part in parts[1:]:
+    count = min(len(blocks), REDUCTION_CHUNKS)
+    runs = [
+        (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
+    ]
+    partials: list[Any] = [None] * count
+
+    def correlate(items: Iterable) -> None:
+        for k, run in items:
+            total = xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
+            for samples, rows in run:
+                columns = layout.columns(x[samples], rows, scratch)
+                total += xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs))
+            partials[k] = total
+
+    run_in_parts(correlate, runs, n * out_h * layout.row_bytes)
+    result = partials[0] if count else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
+    for part in partials[1:]:
         result += part
     if layout.band > 1:
         return banded.fold_kernel_gradient(result, layout.band, kernel_shape, strides[1])

@@ -216,3 +216,26 @@ def test_conv_relu_pool_runs_fused_with_the_slope_at_the_pooled_size():
     compiled = K.function(step, specs)
     assert "conv2d + add + relu, fused" in compiled.source
     assert found["slopes"] == [(2, 4, 4, 4)]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_kernel_gradient_is_the_same_on_any_thread_count(monkeypatch, workers):
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(5, 12, 12, 3)).astype("float32")
+    kernel_shape = (3, 3, 3, 40)  # im2col columns; bands are covered below
+    grad = rng.normal(size=(5, 10, 10, 40)).astype("float32")
+    monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # one block per output row
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(im2col, "WORKERS", 1)
+    serial = [
+        im2col.conv2d_kernel_gradient(x, grad, kernel_shape, (1, 1)),
+        im2col.conv2d_kernel_gradient(x[..., :1], grad[..., :4], (3, 3, 1, 4), (1, 1)),
+    ]
+    monkeypatch.setattr(im2col, "WORKERS", workers)
+    for _ in range(3):  # whichever thread takes which run, the sums are added in one order
+        threaded = [
+            im2col.conv2d_kernel_gradient(x, grad, kernel_shape, (1, 1)),
+            im2col.conv2d_kernel_gradient(x[..., :1], grad[..., :4], (3, 3, 1, 4), (1, 1)),
+        ]
+        for a, b in zip(serial, threaded):
+            np.testing.assert_array_equal(a, b)
