@@ -122,6 +122,8 @@ def thread_report() -> dict[str, Any]:
         "OPENBLAS_NUM_THREADS",
         "MKL_NUM_THREADS",
         "MINIDL_NUMPY_THREADS",
+        "OPENBLAS_CORETYPE",  # pins OpenBLAS's kernels (the report names those in use)
+        "OPENBLAS_L2_SIZE",
     ):
         report[var] = os.environ.get(var, "unset")
     if importlib.util.find_spec("threadpoolctl") is not None:

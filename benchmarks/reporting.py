@@ -153,7 +153,8 @@ def markdown(payload: dict[str, Any], tasks: list[TaskResult], checks: list[Chec
     threads = payload["threads"]
     thread_text = ", ".join(f"{k}={v}" for k, v in threads.items() if k != "blas")
     blas = "; ".join(
-        f"{b['internal_api']} {b.get('version')} ({b['num_threads']} threads)"
+        f"{b['internal_api']} {b.get('version')} ({b['num_threads']} threads"
+        + (f", {b['architecture']} kernels)" if b.get("architecture") else ")")
         for b in threads.get("blas", [])
     )
     out = [
