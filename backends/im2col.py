@@ -11,10 +11,11 @@ tap, long contiguous runs of pixels) when there are few input channels, as in a 
 convolution layer on grey images; a shape-based rule picks the faster copy.
 
 The input gradient of a convolution scatters each block's window gradients back (col2im)
-with a loop over the ``kh * kw`` kernel positions, never over pixels. Pooling reduces rows
-first (long contiguous runs) and then columns, one elementwise maximum per window offset.
+with a loop over the ``kh * kw`` kernel positions, never over pixels. Convolutions with few
+filters use banded products instead of im2col columns (``banded``); pooling, in the same
+blocks, is in ``pooling``.
 
-Big ops share their blocks (or bands of rows) out to a few threads (``run_in_parts``); work
+Big ops share their blocks out to a few threads (``run_in_parts``); work
 arrays and results are reused from call to call (``Scratch``), since fresh memory costs a
 page fault per page. The functions work on NumPy arrays and on arrays of any module exposing
 the same API (CuPy), chosen from the array's type.
@@ -469,153 +470,4 @@ def conv2d_input_gradient(
         run_in_parts(lambda groups: [work(group) for group in groups], per_sample, image.nbytes)
     else:
         run_in_parts(work, blocks, n * out_h * layout.row_bytes)
-    return image
-
-
-def _offset_reduce(ufunc: Any, x: Any, axis: int, window: int, stride: int, out: Any) -> Any:
-    """Combine with ``ufunc`` the ``window`` strided slices of ``axis`` that fill ``out``."""
-    count = out.shape[axis]
-
-    def part(offset: int) -> Any:
-        where = [slice(None)] * x.ndim
-        where[axis] = slice(offset, offset + stride * (count - 1) + 1, stride)
-        return x[tuple(where)]
-
-    if window == 1:
-        out[...] = part(0)
-        return out
-    ufunc(part(0), part(1), out=out)
-    for offset in range(2, window):
-        ufunc(out, part(offset), out=out)
-    return out
-
-
-def _pool_reduce(
-    ufunc: Any, x: Any, window: tuple, strides: tuple, scratch: Scratch | None, name: str
-) -> Any:
-    """Reduce every window of padded NHWC ``x`` with ``ufunc``: rows first, then columns."""
-    xp = array_module(x)
-    scratch = scratch or Scratch()
-    (kh, kw), (sh, sw) = window, strides
-    n, h, w, c = x.shape
-    out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
-    out = scratch.result(name, (n, out_h, out_w, c), x.dtype, xp)
-
-    def reduce_rows(blocks: Iterable) -> None:
-        for samples, rows in blocks:
-            size, height = samples.stop - samples.start, rows.stop - rows.start
-            lines = scratch.array("rows", (size, height, w, c), x.dtype, xp)  # runs of w * c
-            _offset_reduce(ufunc, x[samples, input_rows(rows, kh, sh)], 1, kh, sh, lines)
-            _offset_reduce(ufunc, lines, 2, kw, sw, out[samples, rows])
-
-    if out.size:
-        row_bytes = max(kh, sh) * w * c * x.itemsize  # input read per output row
-        run_in_parts(reduce_rows, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
-    return out
-
-
-def max_pool_forward(
-    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
-) -> Any:
-    """Max over every window of padded NHWC ``x``."""
-    return _pool_reduce(array_module(x).maximum, x, window, strides, scratch, "max")
-
-
-def window_sums(
-    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
-) -> Any:
-    """Sum over every window of padded NHWC ``x``."""
-    return _pool_reduce(array_module(x).add, x, window, strides, scratch, "sum")
-
-
-def _first_winners(winners: Any, window: tuple[int, int]) -> Any:
-    """Keep only the first (row-major) ``True`` of every tile of ``winners`` (ties)."""
-    xp = array_module(winners)
-    kh, kw = window
-    n, height, _, width, c = winners.shape
-    tiles = winners.reshape(n, height, kh, width // kw, kw, c)
-    position = xp.arange(kh * kw, dtype=np.int32).reshape(1, 1, kh, 1, kw, 1)
-    ranked = xp.where(tiles, position, kh * kw)
-    first = ranked.min(axis=(2, 4), keepdims=True)
-    return ((ranked == first) & tiles).reshape(winners.shape)
-
-
-def _tile_max_gradient(
-    x: Any, pooled: Any, grad: Any, window: tuple[int, int], scratch: Scratch
-) -> Any:
-    """Gradient of non-overlapping max-pooling: each tile's gradient to its first maximum."""
-    xp = array_module(x)
-    kh, kw = window
-    n, out_h, out_w, c = pooled.shape
-    image = scratch.result("image", x.shape, grad.dtype, xp)
-    if (out_h * kh, out_w * kw) != x.shape[1:3]:
-        image[...] = 0
-
-    def route(blocks: Iterable) -> None:
-        for samples, rows in blocks:
-            size, height = samples.stop - samples.start, rows.stop - rows.start
-            cells = slice(rows.start * kh, rows.stop * kh)
-            shape = (size, height, kh, out_w * kw, c)
-            tiles = x[samples, cells, : out_w * kw].reshape(shape)
-            # the pooled maxima, then the gradients, repeated along the width
-            wide = scratch.array("wide", (size, height, out_w, kw, c), pooled.dtype, xp)
-            wide[...] = pooled[samples, rows, :, None, :]
-            winners = scratch.array("winners", shape, np.bool_, xp)
-            xp.equal(tiles, wide.reshape(size, height, 1, out_w * kw, c), out=winners)
-            if int(xp.count_nonzero(winners)) != size * height * out_w * c:  # ties, NaN
-                winners = _first_winners(winners, window)
-            wide[...] = grad[samples, rows, :, None, :]
-            routed = image[samples, cells, : out_w * kw].reshape(shape)
-            xp.multiply(winners, wide.reshape(size, height, 1, out_w * kw, c), out=routed)
-
-    row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
-    run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
-    return image
-
-
-def max_pool_gradient(
-    x: Any,
-    pooled: Any,
-    grad: Any,
-    window: tuple[int, int],
-    strides: tuple[int, int],
-    scratch: Scratch | None = None,
-) -> Any:
-    """Route each output gradient to the first maximum of its window in padded ``x``.
-
-    ``pooled`` is the forward result. Non-overlapping windows compare the input with the
-    maxima repeated over each window (ranking the positions only where maxima tie);
-    overlapping windows find the first arg-max of every window and add the gradient back
-    with a loop over window positions.
-    """
-    xp = array_module(x)
-    (kh, kw), (sh, sw) = window, strides
-    n, h, w, c = x.shape
-    out_h, out_w = pooled.shape[1:3]
-    if (kh, kw) == (sh, sw) and pooled.size:
-        return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch())
-    windows = window_view(x, window, strides)
-    flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
-    first_max = flat.argmax(axis=-1) if flat.size else xp.zeros(pooled.shape, dtype=np.intp)
-    image = xp.zeros(x.shape, dtype=grad.dtype)
-    for position in range(kh * kw):
-        i, j = divmod(position, kw)
-        routed = xp.where(first_max == position, grad, 0)
-        image[:, i : i + sh * (out_h - 1) + 1 : sh, j : j + sw * (out_w - 1) + 1 : sw] += routed
-    return image
-
-
-def avg_pool_gradient(
-    grad: Any, counts: Any, padded_shape: tuple, window: tuple[int, int], strides: tuple
-) -> Any:
-    """Spread each output gradient evenly over the ``counts`` real cells of its window."""
-    xp = array_module(grad)
-    (kh, kw), (sh, sw) = window, strides
-    share = grad / counts
-    n, out_h, out_w, c = grad.shape
-    image = xp.zeros(padded_shape, dtype=grad.dtype)
-    for i in range(kh):
-        rows = slice(i, i + sh * (out_h - 1) + 1, sh)
-        for j in range(kw):
-            image[:, rows, j : j + sw * (out_w - 1) + 1 : sw] += share
     return image

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import im2col
+from .. import im2col, pooling
 from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
 from .graph import Node, as_node, register, xp
 from .ops_math import cast, pad_spatial
@@ -144,7 +144,7 @@ def pool2d(
 def _window_counts(height: int, width: int, pads: tuple, window: tuple, strides: tuple) -> Any:
     """How many real (unpadded) cells each window covers, shaped ``(1, out_h, out_w, 1)``."""
     ones = xp.ones((1, height, width, 1), dtype=np.float64)
-    return im2col.window_sums(_pad(ones, pads), window, strides)
+    return pooling.window_sums(_pad(ones, pads), window, strides)
 
 
 def _pool_parts(node: Node) -> tuple:
@@ -160,8 +160,8 @@ def _prepare_pool2d(node: Node) -> Any:
     def pool2d_forward(x: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
-            return im2col.max_pool_forward(_pad(x, pads, -np.inf), window, strides, scratch)
-        sums = im2col.window_sums(_pad(x, pads), window, strides, scratch)
+            return pooling.max_pool_forward(_pad(x, pads, -np.inf), window, strides, scratch)
+        sums = pooling.window_sums(_pad(x, pads), window, strides, scratch)
         if padding == "valid":
             sums *= x.dtype.type(1.0 / (window[0] * window[1]))
             return sums
@@ -180,13 +180,13 @@ def _prepare_pool2d_grad(node: Node) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
-            image = im2col.max_pool_gradient(padded, pooled, grad, window, strides, scratch)
+            image = pooling.max_pool_gradient(padded, pooled, grad, window, strides, scratch)
         else:
             (top, bottom), (left, right) = pads
             counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)
             counts = counts.astype(grad.dtype)
             padded = (x.shape[0], x.shape[1] + top + bottom, x.shape[2] + left + right)
-            image = im2col.avg_pool_gradient(grad, counts, padded + (x.shape[3],), window, strides)
+            image = pooling.avg_pool_gradient(grad, counts, padded + (x.shape[3],), window, strides)
         return _crop(image, pads)
 
     return pool2d_grad
