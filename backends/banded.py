@@ -20,6 +20,7 @@ from its block loops, so blocking, threads and scratch memory work the same way.
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,6 +36,7 @@ MAX_EXTRA_WORK = 2.5
 MIN_FILTERS_FOR_IM2COL = 32
 
 
+@cache  # called per convolution call, on a handful of shapes
 def band_width(out_w: int, kw: int, sw: int, filters: int) -> int:
     """Output pixels per band (``B``), a divisor of ``out_w``; ``1`` means use im2col.
 
