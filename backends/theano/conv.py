@@ -6,7 +6,8 @@ as ordinary graph expressions and PyTensor derives their gradients itself:
 * ``conv2d`` gathers the ``kh * kw`` shifted (and strided) views of the padded input, stacks
   them into channels-first im2col columns ``(kh * kw * in, batch * oh * ow)`` and multiplies
   their transpose with the kernel reshaped to ``(kh * kw * in, out)``: one GEMM, in HWIO order,
-  with no kernel flip (cross-correlation).
+  with no kernel flip (cross-correlation). With few filters the columns hold bands of output
+  pixels and the kernel becomes a banded matrix, as in the numpy backend (``banded``).
 * ``pool2d`` with non-overlapping windows reshapes the input into blocks and reduces them;
   overlapping or ``"same"`` windows combine the ``ph * pw`` shifted views element-wise, which
   PyTensor fuses into a single loop.
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import pytensor.tensor as pt
 
-from minidl.backends import shapes
+from minidl.backends import banded, shapes
 from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
 
 
@@ -81,6 +82,16 @@ def _out_sizes(xp: Any, window: tuple[int, int], strides: tuple[int, int]) -> tu
     return sizes[0], sizes[1]
 
 
+def _banded_kernel(kernel: Any, band: int, sw: int) -> Any:
+    """The HWIO kernel as ``banded.banded_kernel``'s matrix, built in the graph."""
+    kh, kw, channels, filters = (int(d) for d in kernel.type.shape)
+    length = banded.band_length(band, kw, sw)
+    matrix = pt.zeros((kh, length, channels, band, filters), dtype=kernel.dtype)
+    for b in range(band):
+        matrix = pt.set_subtensor(matrix[:, b * sw : b * sw + kw, :, b, :], kernel)
+    return pt.reshape(matrix, (kh * length * channels, band * filters))
+
+
 def _specify(out: Any, x: Any, oh: Any, ow: Any, channels: Any) -> Any:
     known = tuple(
         d if isinstance(d, int | np.integer) else None for d in (x.type.shape[0], oh, ow, channels)
@@ -118,15 +129,22 @@ def conv2d(
         patches = xp[:, :: strides[0], :: strides[1], :] if strides != (1, 1) else xp
         product = pt.dot(pt.reshape(patches, (-1, depth)), flat_kernel)
     else:
-        # Channels-first columns (kh * kw * in, batch * oh * ow): every kernel position copies
-        # whole shifted planes, far faster than interleaving few channels; the product then
-        # reads the columns transposed, so its output is already NHWC.
+        # Channels-first columns (kh * length * in, batch * oh * ow / band): every kernel
+        # position copies whole shifted planes, far faster than interleaving few channels;
+        # the product then reads the columns transposed, so its output is already NHWC. With
+        # few filters a row covers a band of `band` output pixels (see minidl.backends.banded)
+        # and the kernel becomes the banded matrix; band 1 is plain im2col.
+        band = banded.band_width(ow, kw, strides[1], out_channels) if isinstance(ow, int) else 1
+        length = banded.band_length(band, kw, strides[1])
         planes = pt.transpose(xp, (3, 0, 1, 2))  # (in, batch, height, width)
-        # two stages of kw then kh shifted copies: kh + kw slices in the graph, not kh * kw
-        by_column = pt.stack(_shifted_views(planes, 3, kw, strides[1], ow), axis=0)
+        # two stages of width then kh shifted copies: length + kh slices in the graph
+        by_column = pt.stack(
+            _shifted_views(planes, 3, length, band * strides[1], ow // band), axis=0
+        )
         by_both = pt.stack(_shifted_views(by_column, 3, kh, strides[0], oh), axis=0)
-        columns = pt.reshape(by_both, (depth, -1))  # rows ordered (i, j, in) like the kernel
-        product = pt.dot(pt.transpose(columns), flat_kernel)
+        columns = pt.reshape(by_both, (kh * length * in_channels, -1))  # rows (i, j, in)
+        matrix = flat_kernel if band == 1 else _banded_kernel(kernel, band, strides[1])
+        product = pt.dot(pt.transpose(columns), matrix)
     out = pt.reshape(product, (xp.shape[0], oh, ow, out_channels))
     return _specify(out, x, oh, ow, out_channels)
 

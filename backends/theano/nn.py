@@ -10,9 +10,12 @@ import pytensor.scalar as ps
 import pytensor.tensor as pt
 import pytensor.tensor.random as ptr
 from pytensor.gradient import disconnected_grad
+from pytensor.graph.basic import Apply
+from pytensor.graph.op import Op
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import Softmax
 
+from minidl.backends.theano import settings
 from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
 
 # ----------------------------------------------------------------------- activations
@@ -43,9 +46,43 @@ def hard_sigmoid(x: Any) -> Any:
     return pt.clip(linear, np.asarray(0, dtype=kind), np.asarray(1, dtype=kind))
 
 
+class NumpyTanh(Op):
+    """Element-wise ``tanh`` run by NumPy inside the compiled step.
+
+    PyTensor's C code calls the scalar ``tanhf`` per element: 4.0 ms for ConvLarge's first
+    activation (375,000 float32 values) on this machine, a third of the whole training step.
+    NumPy's vectorised ``tanh`` takes 0.06 ms. The gradient stays a PyTensor graph,
+    ``g * (1 - y**2)``. Used in the C and Python modes; NUMBA and JAX compile ``tanh`` well
+    themselves and keep PyTensor's op.
+    """
+
+    __props__ = ()
+
+    def make_node(self, x: Any) -> Apply:
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node: Apply, inputs: list, outputs: list) -> None:
+        (x,) = inputs
+        outputs[0][0] = np.asarray(np.tanh(x), dtype=node.outputs[0].dtype)
+
+    def infer_shape(self, fgraph: Any, node: Apply, shapes: list) -> list:
+        return shapes
+
+    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
+        (y,), (g,) = outputs, output_grads
+        return [g * (np.asarray(1, dtype=y.dtype) - pt.sqr(y))]
+
+
+_numpy_tanh = NumpyTanh()
+
+
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent."""
-    return pt.tanh(as_tensor(x))
+    x = as_tensor(x)
+    if x.dtype.startswith("float") and settings.mode_name() not in ("NUMBA", "JAX"):
+        return _numpy_tanh(x)
+    return pt.tanh(x)
 
 
 # softmax output -> (logits, axis), so cross-entropy can use the logits of a softmax it is given
