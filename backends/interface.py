@@ -409,6 +409,27 @@ def stop_gradient(x: Any) -> Any:
     """Return ``x`` unchanged, treated as a constant by ``gradients``."""
 
 
+def numpy_function(
+    fn: Callable[..., Any], inputs: Sequence[Any], shape: Shape, dtype: str
+) -> Any:
+    """Run the NumPy function ``fn`` on the values of ``inputs`` each time a compiled step runs.
+
+    A host callback inside a step (minidl.distribute averages gradients across workers with
+    it). Calls run in data-dependency order; make one call take another's output to order
+    them. ``gradients`` treats the result as a constant.
+
+    Args:
+        fn: called with one NumPy array per input; returns an array of ``shape`` (``None``
+            sizes may vary) and ``dtype``, which it owns (not a view of an input).
+        inputs: tensors or variables.
+        shape: the static shape of the result.
+        dtype: the dtype name of the result.
+
+    Returns:
+        A tensor holding ``fn``'s result.
+    """
+
+
 def function(
     fn: Callable[..., tuple[Sequence[Any], Sequence[tuple[Any, Any]]]],
     input_specs: Sequence[tuple[Shape, str]],

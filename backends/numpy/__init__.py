@@ -23,6 +23,7 @@ from minidl.backends.interface import CONTRACT
 from .compile import function
 from .conv import conv2d, pool2d
 from .gradients import gradients
+from .host import numpy_function
 from .ops_math import (
     abs,
     argmax,

@@ -10,6 +10,7 @@ from minidl.backends.interface import CONTRACT
 
 from ._runtime import backend_device, epsilon, floatx, image_data_format
 from .compile import function, gradients, stop_gradient
+from .host import numpy_function
 from .math_ops import (
     abs,
     argmax,

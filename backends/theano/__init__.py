@@ -20,6 +20,7 @@ from minidl.backends.theano.compile import (  # noqa: E402
     stop_gradient,
 )
 from minidl.backends.theano.conv import conv2d, pool2d  # noqa: E402
+from minidl.backends.theano.host import numpy_function  # noqa: E402
 from minidl.backends.theano.nn import (  # noqa: E402
     binary_crossentropy,
     categorical_crossentropy,
