@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from minidl import backend as K
+from minidl.applications.imagenet_utils import decode_predictions, preprocess_input  # noqa: F401 - Keras 2 paths
 from minidl.applications.keras_weights import load_keras_h5_weights
 from minidl.layers import (
     Conv2D,

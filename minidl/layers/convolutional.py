@@ -174,3 +174,14 @@ class ZeroPadding2D(Layer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "padding": [list(p) for p in self.padding]}
+
+
+_POOLING_NAMES = ("AveragePooling2D", "MaxPooling2D", "AvgPool2D", "MaxPool2D")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _POOLING_NAMES:  # Keras 2 kept pooling layers importable from here
+        from minidl.layers import pooling
+
+        return getattr(pooling, name)
+    raise AttributeError(f"module 'minidl.layers.convolutional' has no attribute {name!r}")
