@@ -1,6 +1,7 @@
 """Loss functions ``fn(y_true, y_pred) -> per-sample tensor`` of shape ``(batch,)``.
 
-Each reduces over the last axis only; the training loop averages over the batch (and applies
+Each reduces over the last axis only (``dice_loss`` over every axis but the batch axis, one
+value per image); the training loop averages over the batch (and applies
 sample weights). The cross-entropies leave numerical stability to the backend's
 ``K.*_crossentropy`` ops, which use the logits when ``y_pred`` came from a sigmoid or softmax.
 
@@ -72,6 +73,34 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool 
     return K.sparse_categorical_crossentropy(y_true, y_pred, from_logits=from_logits)
 
 
+def _image_axes(x: Any) -> tuple[int, ...]:
+    """Every axis but the batch axis."""
+    return tuple(range(1, K.ndim(x)))
+
+
+def overlap_sums(y_true: Any, y_pred: Any, loss_name: str) -> tuple[Any, Any, Any]:
+    """Per-image ``sum(t * p)``, ``sum(t)`` and ``sum(p)`` over every axis but the batch axis."""
+    y_true = _align_target(y_true, y_pred, loss_name)
+    if K.ndim(y_pred) == 1:
+        y_true, y_pred = K.expand_dims(y_true, -1), K.expand_dims(y_pred, -1)
+    axes = _image_axes(y_pred)
+    return K.sum(y_true * y_pred, axis=axes), K.sum(y_true, axis=axes), K.sum(y_pred, axis=axes)
+
+
+DICE_SMOOTH = 1.0
+
+
+def dice_loss(y_true: Any, y_pred: Any) -> Any:
+    """Soft Dice loss per image: ``1 - (2 sum(t p) + 1) / (sum(t) + sum(p) + 1)``.
+
+    Sums run over every axis but the batch axis (all pixels and channels of one image), so the
+    result has shape ``(batch,)``; ``y_pred`` holds probabilities (e.g. after a sigmoid). The
+    smoothing term 1 makes an empty mask predicted empty cost 0.
+    """
+    intersection, true_sum, pred_sum = overlap_sums(y_true, y_pred, "dice_loss")
+    return 1.0 - (2.0 * intersection + DICE_SMOOTH) / (true_sum + pred_sum + DICE_SMOOTH)
+
+
 LOSSES: dict[str, LossFunction] = {
     fn.__name__: fn
     for fn in (
@@ -80,6 +109,7 @@ LOSSES: dict[str, LossFunction] = {
         binary_crossentropy,
         categorical_crossentropy,
         sparse_categorical_crossentropy,
+        dice_loss,
     )
 }
 ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}

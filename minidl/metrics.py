@@ -61,6 +61,31 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
     return _in_top_k(true_score, y_pred, k)
 
 
+OVERLAP_EPSILON = 1e-7
+
+
+def dice_coefficient(y_true: Any, y_pred: Any) -> Any:
+    """Dice ``2|T and P| / (|T| + |P|)`` per image, with ``P`` the pixels where ``y_pred > 0.5``.
+
+    Counts run over every axis but the batch axis; an empty mask predicted empty scores 1.
+    The training loop averages the per-image values.
+    """
+    predicted = _as_float(K.greater(y_pred, 0.5))
+    intersection, true_sum, pred_sum = losses.overlap_sums(y_true, predicted, "dice_coefficient")
+    return (2.0 * intersection + OVERLAP_EPSILON) / (true_sum + pred_sum + OVERLAP_EPSILON)
+
+
+def iou(y_true: Any, y_pred: Any) -> Any:
+    """Intersection over union (Jaccard) per image, with ``P`` the pixels where ``y_pred > 0.5``.
+
+    Counts run over every axis but the batch axis; an empty mask predicted empty scores 1.
+    """
+    predicted = _as_float(K.greater(y_pred, 0.5))
+    intersection, true_sum, pred_sum = losses.overlap_sums(y_true, predicted, "iou")
+    union = true_sum + pred_sum - intersection
+    return (intersection + OVERLAP_EPSILON) / (union + OVERLAP_EPSILON)
+
+
 METRICS: dict[str, MetricFunction] = {
     fn.__name__: fn
     for fn in (
@@ -68,10 +93,12 @@ METRICS: dict[str, MetricFunction] = {
         categorical_accuracy,
         sparse_categorical_accuracy,
         top_k_categorical_accuracy,
+        dice_coefficient,
+        iou,
         *losses.LOSSES.values(),
     )
 }
-ALIASES = {**losses.ALIASES}
+ALIASES = {**losses.ALIASES, "dice": "dice_coefficient", "dice_coef": "dice_coefficient"}
 ACCURACY_NAMES = ("accuracy", "acc")
 
 
