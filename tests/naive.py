@@ -71,7 +71,7 @@ def pool2d(x: np.ndarray, pool_size, strides=None, padding="valid", pool_mode="m
                             col = j * strides[1] + dj - left
                             if 0 <= row < h and 0 <= col < w:
                                 cells.append(float(x[b, row, col, ch]))
-                    out[b, i, j, ch] = max(cells) if pool_mode == "max" else sum(cells) / len(cells)
+                    out[b, i, j, ch] = np.max(cells) if pool_mode == "max" else np.mean(cells)
     return out
 
 

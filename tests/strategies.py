@@ -115,3 +115,17 @@ def pool_configs(draw: st.DrawFn, channels: int = 2) -> PoolConfig:
         batch, height, width, channels
     )
     return PoolConfig(x, pool_size, strides, padding, mode)
+
+
+@st.composite
+def arrays_with_specials(
+    draw: st.DrawFn, shape: tuple | st.SearchStrategy, dtype: str = "float32"
+) -> np.ndarray:
+    """Finite arrays of ``shape`` where some cells (at least one) hold NaN, inf or -inf."""
+    shape = draw(shape) if isinstance(shape, st.SearchStrategy) else shape
+    array = draw(float_arrays(shape, dtype=dtype))
+    flat = array.reshape(-1)
+    cells = st.integers(0, flat.size - 1)
+    for index in draw(st.lists(cells, min_size=1, max_size=max(1, flat.size // 2))):
+        flat[index] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
+    return array

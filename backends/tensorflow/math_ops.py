@@ -129,7 +129,14 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
 
 def argmax(x: Any, axis: int = -1) -> Any:
     """Index of the largest value along ``axis`` as int64 (first one on ties; no gradient)."""
-    return tf.argmax(to_tensor(x), axis=axis, output_type=tf.int64)
+    x = to_tensor(x)
+    index = tf.argmax(x, axis=axis, output_type=tf.int64)
+    if not x.dtype.is_floating:
+        return index
+    # NumPy's argmax returns the first NaN; tf's skips NaN.
+    nan = tf.math.is_nan(x)
+    first_nan = tf.argmax(tf.cast(nan, tf.int8), axis=axis, output_type=tf.int64)
+    return tf.where(tf.reduce_any(nan, axis=axis), first_nan, index)
 
 
 # -------------------------------------------------------------------- linear algebra

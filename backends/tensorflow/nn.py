@@ -12,6 +12,8 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from minidl.backends import shapes
 
 from ._runtime import epsilon, tf
@@ -61,10 +63,10 @@ def _recorded_logits(output: Any, activation: str, axis: int) -> Any:
 def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
     """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
     x = to_tensor(x)
-    if alpha:
-        y = tf.where(x > 0, x, x * like(alpha, x))
-    else:
-        y = tf.nn.relu(x)
+    # Not tf.nn.relu: grappler fuses it into MatMul/Conv2D kernels that turn NaN into 0.
+    # Testing ``x <= 0`` (false for NaN) lets NaN through, as NumPy's maximum does.
+    negative = x * like(alpha, x) if alpha else tf.zeros_like(x)
+    y = tf.where(x <= 0, negative, x)
     if max_value is not None:
         y = tf.minimum(y, like(max_value, x))
     return y
@@ -93,6 +95,9 @@ def softmax(x: Any, axis: int = -1) -> Any:
     """Softmax along ``axis``, computed after subtracting the maximum."""
     x = to_tensor(x)
     y = tf.nn.softmax(x, axis=axis)
+    # tf's kernel skips NaN and +inf entries; NumPy's exp(x - max(x)) makes the row NaN.
+    finite = tf.reduce_all(x < like(np.inf, x), axis=axis, keepdims=True)
+    y = tf.where(finite, y, like(np.nan, x))
     _remember_logits(y, "softmax", x, axis)
     return y
 
@@ -200,7 +205,11 @@ def pool2d(
     strides = pool_size if strides is None else shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding).upper()
     if pool_mode == "max":
-        return tf.nn.max_pool2d(x, pool_size, strides, padding)
+        pooled = tf.nn.max_pool2d(x, pool_size, strides, padding)
+        # tf's max-pool skips NaN; NumPy's max of a window holding NaN is NaN.
+        nan_cells = tf.cast(tf.math.is_nan(x), x.dtype)
+        has_nan = tf.stop_gradient(tf.nn.max_pool2d(nan_cells, pool_size, strides, padding))
+        return pooled + tf.where(has_nan > 0, like(np.nan, x), tf.zeros_like(pooled))
     if pool_mode == "avg":
         return tf.nn.avg_pool2d(x, pool_size, strides, padding)
     raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")

@@ -203,9 +203,13 @@ def pool2d(
     oh, ow = _out_sizes(xp, window, strides)
     if pool_mode == "max":
         # strict '>' keeps the first maximum along each axis, so the row-major first maximum
-        # of every window wins and gets the gradient
+        # of every window wins and gets the gradient; a NaN wins too (NumPy's max gives NaN)
         out = _reduce_windows(
-            xp, window, strides, (oh, ow), lambda best, v: pt.switch(pt.gt(v, best), v, best)
+            xp,
+            window,
+            strides,
+            (oh, ow),
+            lambda best, v: pt.switch(pt.gt(v, best) | pt.isnan(v), v, best),
         )
     else:
         out = _reduce_windows(xp, window, strides, (oh, ow), lambda total, v: total + v)

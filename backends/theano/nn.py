@@ -26,10 +26,11 @@ def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
     x = as_tensor(x)
     zero = np.asarray(0, dtype=x.dtype)
     negative = zero if alpha == 0 else np.asarray(alpha, dtype=x.dtype) * x
-    result = pt.switch(pt.gt(x, zero), x, negative)
+    # Comparisons with NaN are false: test the side that keeps ``x`` so NaN passes through.
+    result = pt.switch(pt.le(x, zero), negative, x)
     if max_value is not None:
         cap = np.asarray(max_value, dtype=x.dtype)
-        result = pt.switch(pt.lt(result, cap), result, cap)
+        result = pt.switch(pt.gt(result, cap), cap, result)
     return result
 
 
@@ -118,7 +119,7 @@ def elu(x: Any, alpha: float = 1.0) -> Any:
     zero = np.asarray(0, dtype=x.dtype)
     # expm1 of min(x, 0): the unused branch never overflows, so its zero gradient stays finite
     negative = np.asarray(alpha, dtype=x.dtype) * pt.expm1(pt.minimum(x, zero))
-    return pt.switch(pt.gt(x, zero), x, negative)
+    return pt.switch(pt.le(x, zero), negative, x)  # NaN passes through as NaN
 
 
 def softplus(x: Any) -> Any:

@@ -260,13 +260,13 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
 def maximum(x: Any, y: Any) -> Any:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
     x, y = _pair("maximum", x, y)
-    return pt.switch(pt.ge(x, y), x, y)
+    return pt.switch(pt.ge(x, y) | pt.isnan(x), x, y)  # NaN in either input gives NaN
 
 
 def minimum(x: Any, y: Any) -> Any:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
     x, y = _pair("minimum", x, y)
-    return pt.switch(pt.le(x, y), x, y)
+    return pt.switch(pt.le(x, y) | pt.isnan(x), x, y)  # NaN in either input gives NaN
 
 
 def clip(x: Any, min_value: float, max_value: float) -> Any:
