@@ -10,9 +10,7 @@ import numpy as np
 from .graph import Node, as_node, register, to_numpy, xp
 
 
-def numpy_function(
-    fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str
-) -> Node:
+def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str) -> Node:
     """Run the NumPy function ``fn`` on the values of ``inputs`` each time a compiled step runs."""
     nodes = tuple(as_node(value) for value in inputs)
     shape = tuple(None if d is None else int(d) for d in shape)

@@ -10,9 +10,7 @@ import numpy as np
 from ._runtime import tf
 
 
-def numpy_function(
-    fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str
-) -> Any:
+def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str) -> Any:
     """Run the NumPy function ``fn`` on the values of ``inputs`` each time a compiled step runs."""
     out_dtype = np.dtype(dtype)
 

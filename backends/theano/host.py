@@ -35,9 +35,7 @@ class NumpyFunction(Op):
         return [pt.zeros_like(x) for x in inputs]
 
 
-def numpy_function(
-    fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str
-) -> Any:
+def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, dtype: str) -> Any:
     """Run the NumPy function ``fn`` on the values of ``inputs`` each time a compiled step runs."""
     shape = tuple(None if d is None else int(d) for d in shape)
     return NumpyFunction(fn, shape, str(np.dtype(dtype)))(*inputs)
