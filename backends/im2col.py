@@ -16,16 +16,16 @@ filters use banded products instead of im2col columns (``banded``); pooling, in 
 blocks, is in ``pooling``.
 
 Big ops share their blocks out to a few threads (``run_in_parts``); work
-arrays and results are reused from call to call (``Scratch``), since fresh memory costs a
-page fault per page. The functions work on NumPy arrays and on arrays of any module exposing
-the same API (CuPy), chosen from the array's type.
+arrays are reused from call to call (``Scratch``), since fresh memory costs a page fault per
+page, and a caller that knows a result's lifetime (the numpy backend's buffer plan) passes the
+array to write it into as ``out``. The functions work on NumPy arrays and on arrays of any
+module exposing the same API (CuPy), chosen from the array's type.
 """
 
 from __future__ import annotations
 
 import math
 import os
-import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -46,9 +46,6 @@ COL2IM_BUDGET_FACTOR = 4
 # columns or of the image) worth splitting between them (and running with 1-thread BLAS)
 WORKERS: int | None = None
 PARALLEL_MIN_BYTES = 4 * 2**20
-
-# references to a result array that nobody outside ``Scratch.result`` holds
-_UNREFERENCED = 3
 
 # a kernel gradient sums its blocks in this many fixed runs (see conv2d_kernel_gradient)
 REDUCTION_CHUNKS = 4
@@ -127,7 +124,7 @@ def input_rows(rows: slice, kh: int, sh: int) -> slice:
 
 
 class Scratch:
-    """Arrays an op reuses from call to call (per thread) instead of allocating them afresh.
+    """Work arrays an op reuses from call to call (per thread); they never leave the op.
 
     Fresh memory costs a page fault per 4 KiB page on first touch, which on the sizes of a
     convolution step costs as much as the arithmetic; a compiled step keeps one ``Scratch``
@@ -147,23 +144,18 @@ class Scratch:
             store[name] = buffer
         return buffer[:size].reshape(shape)
 
-    def result(self, name: str, shape: tuple, dtype: Any, xp: Any = np) -> Any:
-        """An uninitialised array to return; last call's array when nothing else holds it.
 
-        Only this object, the local name and ``getrefcount``'s argument refer to an array
-        that the caller (and every view of it, through ``.base``) has let go of.
-        """
-        store = self._local.__dict__
-        buffer = store.get(name)
-        if (
-            buffer is None
-            or buffer.shape != shape
-            or buffer.dtype != dtype
-            or sys.getrefcount(buffer) > _UNREFERENCED
-        ):
-            buffer = xp.empty(shape, dtype=dtype)
-            store[name] = buffer
-        return buffer
+def result_array(out: Any, shape: tuple, dtype: Any, xp: Any = np) -> Any:
+    """The array a kernel writes its result into.
+
+    ``out`` is None (a new array), or a function ``out(shape, dtype)`` returning the array
+    to use (the numpy backend's buffer plan hands out buffers whose values are dead).
+    """
+    if out is None:
+        return xp.empty(shape, dtype=dtype)
+    array = out(tuple(shape), np.dtype(dtype))
+    assert array.shape == tuple(shape) and array.dtype == dtype, (array.shape, shape)
+    return array
 
 
 def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Scratch) -> Any:
@@ -307,18 +299,20 @@ class _SharedIterator:
             return next(self._items)
 
 
-def run_in_parts(function: Callable[[Iterable], Any], items: list, work_bytes: int) -> list:
+def run_in_parts(
+    function: Callable[[Iterable], Any], items: list, work_bytes: int, workers: int | None = None
+) -> list:
     """Let ``function`` consume ``items`` on several threads; one result per thread.
 
-    Ops touching fewer than ``PARALLEL_MIN_BYTES`` call ``function(items)`` once on the
-    caller's thread. Bigger ones run with single-threaded BLAS and hand every thread (the
-    caller's and up to ``worker_count() - 1`` pool threads; NumPy and BLAS release the GIL)
-    the same shared iterator, so a thread that the OS leaves waiting simply takes fewer
-    items. Items must write disjoint memory.
+    Ops touching fewer than ``PARALLEL_MIN_BYTES``, or given ``workers=1``, call
+    ``function(items)`` once on the caller's thread. Bigger ones run with single-threaded
+    BLAS and hand every thread (the caller's and up to ``workers - 1`` pool threads, default
+    ``worker_count()``; NumPy and BLAS release the GIL) the same shared iterator, so a thread
+    that the OS leaves waiting simply takes fewer items. Items must write disjoint memory.
     """
-    if work_bytes < PARALLEL_MIN_BYTES or not items:
+    if work_bytes < PARALLEL_MIN_BYTES or not items or workers == 1:
         return [function(items)] if items else []
-    ways = min(worker_count(), len(items))
+    ways = min(workers or worker_count(), len(items))
     with _single_threaded_blas:
         if ways <= 1:
             return [function(items)]
@@ -334,11 +328,14 @@ def conv2d_forward(
     strides: tuple[int, int],
     scratch: Scratch | None = None,
     epilogue: Callable[[Any], Any] | None = None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
     """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks).
 
     ``epilogue(block)``, when given, updates each block of the result in place while it is
-    still in cache (the bias and activation that follow a convolution layer).
+    still in cache (the bias and activation that follow a convolution layer). ``out`` is the
+    array to write the result into (default: a new one); ``workers`` caps the threads.
     """
     xp = array_module(x)
     scratch = scratch or Scratch()
@@ -348,7 +345,7 @@ def conv2d_forward(
     layout = _Layout(kernel.shape, out_w, strides, x.itemsize)
     matrix = layout.kernel_matrix(kernel)
     dtype = np.result_type(x.dtype, kernel.dtype)
-    out = scratch.result("out", (n, out_h, out_w, out_c), dtype, xp)
+    out = result_array(out, (n, out_h, out_w, out_c), dtype, xp)
 
     def convolve(blocks: Iterable) -> None:
         for samples, rows in blocks:
@@ -359,12 +356,17 @@ def conv2d_forward(
                 epilogue(block)
 
     blocks = list(column_blocks(n, out_h, layout.row_bytes))
-    run_in_parts(convolve, blocks, n * out_h * layout.row_bytes)
+    run_in_parts(convolve, blocks, n * out_h * layout.row_bytes, workers)
     return out
 
 
 def conv2d_kernel_gradient(
-    x: Any, grad: Any, kernel_shape: tuple, strides: tuple, scratch: Scratch | None = None
+    x: Any,
+    grad: Any,
+    kernel_shape: tuple,
+    strides: tuple,
+    scratch: Scratch | None = None,
+    workers: int | None = None,
 ) -> Any:
     """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad`` (in blocks).
 
@@ -392,7 +394,7 @@ def conv2d_kernel_gradient(
                 total += xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs))
             partials[k] = total
 
-    run_in_parts(correlate, runs, n * out_h * layout.row_bytes)
+    run_in_parts(correlate, runs, n * out_h * layout.row_bytes, workers)
     result = partials[0] if count else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
     for part in partials[1:]:
         result += part
@@ -407,6 +409,8 @@ def conv2d_input_gradient(
     padded_shape: tuple,
     strides: tuple[int, int],
     scratch: Scratch | None = None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
     """d(loss)/d(padded input) from the output gradient and the kernel (in blocks).
 
@@ -424,7 +428,7 @@ def conv2d_input_gradient(
     matrix = layout.kernel_matrix(kernel)
     blocks = list(column_blocks(n, out_h, layout.row_bytes, COL2IM_BUDGET_FACTOR))
     overlapping = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
-    image = scratch.result("image", tuple(padded_shape), grad.dtype, xp)
+    image = result_array(out, tuple(padded_shape), grad.dtype, xp)
     if overlapping or layout.band > 1:
         image[...] = 0
     elif out_h and out_w:
@@ -467,7 +471,8 @@ def conv2d_input_gradient(
     work = scatter_bands if layout.band > 1 else scatter
     if overlapping:  # the bands of one sample overlap: keep each sample on one thread
         per_sample = [[b for b in blocks if b[0].start == s] for s in range(n)]
-        run_in_parts(lambda groups: [work(group) for group in groups], per_sample, image.nbytes)
+        sample_groups = lambda groups: [work(group) for group in groups]  # noqa: E731
+        run_in_parts(sample_groups, per_sample, image.nbytes, workers)
     else:
-        run_in_parts(work, blocks, n * out_h * layout.row_bytes)
+        run_in_parts(work, blocks, n * out_h * layout.row_bytes, workers)
     return image

@@ -18,6 +18,7 @@ from .im2col import (
     column_blocks,
     conv_output_size,
     input_rows,
+    result_array,
     run_in_parts,
     window_view,
 )
@@ -42,7 +43,13 @@ def _offset_reduce(ufunc: Any, x: Any, axis: int, window: int, stride: int, out:
 
 
 def _pool_reduce(
-    ufunc: Any, x: Any, window: tuple, strides: tuple, scratch: Scratch | None, name: str
+    ufunc: Any,
+    x: Any,
+    window: tuple,
+    strides: tuple,
+    scratch: Scratch | None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
     """Reduce every window of padded NHWC ``x`` with ``ufunc``: rows first, then columns."""
     xp = array_module(x)
@@ -50,7 +57,7 @@ def _pool_reduce(
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = conv_output_size(h, kh, sh), conv_output_size(w, kw, sw)
-    out = scratch.result(name, (n, out_h, out_w, c), x.dtype, xp)
+    out = result_array(out, (n, out_h, out_w, c), x.dtype, xp)
 
     def reduce_rows(blocks: Iterable) -> None:
         for samples, rows in blocks:
@@ -61,22 +68,32 @@ def _pool_reduce(
 
     if out.size:
         row_bytes = max(kh, sh) * w * c * x.itemsize  # input read per output row
-        run_in_parts(reduce_rows, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
+        run_in_parts(reduce_rows, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
     return out
 
 
 def max_pool_forward(
-    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
+    x: Any,
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    scratch: Scratch | None = None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
-    """Max over every window of padded NHWC ``x``."""
-    return _pool_reduce(array_module(x).maximum, x, window, strides, scratch, "max")
+    """Max over every window of padded NHWC ``x`` (into ``out`` when given)."""
+    return _pool_reduce(array_module(x).maximum, x, window, strides, scratch, out, workers)
 
 
 def window_sums(
-    x: Any, window: tuple[int, int], strides: tuple[int, int], scratch: Scratch | None = None
+    x: Any,
+    window: tuple[int, int],
+    strides: tuple[int, int],
+    scratch: Scratch | None = None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
-    """Sum over every window of padded NHWC ``x``."""
-    return _pool_reduce(array_module(x).add, x, window, strides, scratch, "sum")
+    """Sum over every window of padded NHWC ``x`` (into ``out`` when given)."""
+    return _pool_reduce(array_module(x).add, x, window, strides, scratch, out, workers)
 
 
 def _first_winners(winners: Any, window: tuple[int, int]) -> Any:
@@ -92,13 +109,19 @@ def _first_winners(winners: Any, window: tuple[int, int]) -> Any:
 
 
 def _tile_max_gradient(
-    x: Any, pooled: Any, grad: Any, window: tuple[int, int], scratch: Scratch
+    x: Any,
+    pooled: Any,
+    grad: Any,
+    window: tuple[int, int],
+    scratch: Scratch,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
     """Gradient of non-overlapping max-pooling: each tile's gradient to its first maximum."""
     xp = array_module(x)
     kh, kw = window
     n, out_h, out_w, c = pooled.shape
-    image = scratch.result("image", x.shape, grad.dtype, xp)
+    image = result_array(out, x.shape, grad.dtype, xp)
     if (out_h * kh, out_w * kw) != x.shape[1:3]:
         image[...] = 0
 
@@ -120,7 +143,7 @@ def _tile_max_gradient(
             xp.multiply(winners, wide.reshape(size, height, 1, out_w * kw, c), out=routed)
 
     row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
-    run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes)
+    run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
     return image
 
 
@@ -131,6 +154,8 @@ def max_pool_gradient(
     window: tuple[int, int],
     strides: tuple[int, int],
     scratch: Scratch | None = None,
+    out: Any = None,
+    workers: int | None = None,
 ) -> Any:
     """Route each output gradient to the first maximum of its window in padded ``x``.
 
@@ -144,11 +169,12 @@ def max_pool_gradient(
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
     if (kh, kw) == (sh, sw) and pooled.size:
-        return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch())
+        return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch(), out, workers)
     windows = window_view(x, window, strides)
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
     first_max = flat.argmax(axis=-1) if flat.size else xp.zeros(pooled.shape, dtype=np.intp)
-    image = xp.zeros(x.shape, dtype=grad.dtype)
+    image = result_array(out, x.shape, grad.dtype, xp)
+    image[...] = 0
     for position in range(kh * kw):
         i, j = divmod(position, kw)
         routed = xp.where(first_max == position, grad, 0)

@@ -1,7 +1,7 @@
 """The numpy backend's faster convolution paths give the numbers of the plain ones.
 
-Banded products (``backends/banded.py``), convolution epilogues (``numpy/fusion.py``) and
-activation gradients taken at a max-pool's size (``numpy/gradients.py``) are checked
+Banded products (``backends/banded.py``), convolution epilogues (the ``fusion`` pass) and
+activation gradients taken at a max-pool's size (the ``pooled_slopes`` pass) are checked
 against naive loops and against the same step with the speed-up switched off.
 """
 
@@ -12,8 +12,7 @@ import pytest
 
 from minidl import backend as K
 from minidl.backends import banded, im2col
-from minidl.backends.numpy import compile as numpy_compile
-from minidl.backends.numpy import graph
+from minidl.backends.numpy import lowering
 
 from . import naive
 
@@ -111,18 +110,23 @@ def _conv_layer_step(x, kernel, bias, also_return_pre_activation=False):
     return (outputs + [pre] if also_return_pre_activation else outputs), []
 
 
-def _compiled(step):
+def _compiled(step, passes="all"):
     specs = [((None, 10, 12, 2), "float32"), ((3, 3, 2, 5), "float32"), ((5,), "float32")]
-    return K.function(step, specs)
+    with lowering.passes(passes):
+        return K.function(step, specs)
 
 
-def test_conv_bias_and_activation_run_fused_and_match_op_by_op(monkeypatch):
+def _plan_shapes(compiled, op):
+    """Shapes of the ``op`` values the compiled plan computes."""
+    return [s.node.shape for s in compiled.plan.steps if s.node.op == op]
+
+
+def test_conv_bias_and_activation_run_fused_and_match_op_by_op():
     rng = np.random.default_rng(5)
     args = [rng.normal(size=s).astype("float32") for s in [(4, 10, 12, 2), (3, 3, 2, 5), (5,)]]
     fused = _compiled(_conv_layer_step)
     assert "conv2d + add + tanh, fused" in fused.source
-    monkeypatch.setattr(numpy_compile, "find_epilogues", lambda *a: {})
-    plain = _compiled(_conv_layer_step)
+    plain = _compiled(_conv_layer_step, "-fusion")
     assert "fused" not in plain.source
     for a, b in zip(fused(*args), plain(*args)):
         np.testing.assert_array_equal(a, b)  # the same ufuncs on the same values
@@ -148,39 +152,34 @@ def test_activation_gradient_at_pool_size_matches_naive(activation, pool_size, s
     z = rng.normal(size=(2, 7, 8, 3))
     z[0, :2, :2, 0] = 0.5  # a tie inside a window
     weights = rng.normal(size=naive.pool2d(z, pool_size, strides, padding).shape)
-    found = {}
 
     def step(z):
         y = getattr(K, activation)(z)
         pooled = K.pool2d(y, pool_size, strides, padding)
-        (grad,) = K.gradients(K.sum(pooled * K.constant(weights, dtype="float64")), [z])
-        order = graph.topological_order([grad])
-        found["derivatives"] = [n.shape for n in order if n.op == f"{activation}_grad"]
-        found["pooled"] = pooled.shape
-        return [grad], []
+        return K.gradients(K.sum(pooled * K.constant(weights, dtype="float64")), [z]), []
 
-    (grad,) = K.function(step, [((2, 7, 8, 3), "float64")])(z)
+    with lowering.passes("all"):
+        compiled = K.function(step, [((2, 7, 8, 3), "float64")])
+    (grad,) = compiled(z)
     y = {"tanh": np.tanh, "sigmoid": lambda v: 1 / (1 + np.exp(-v)), "relu": lambda v: v * (v > 0)}
     y = y[activation](z)
     slope = {"tanh": 1 - y**2, "sigmoid": y * (1 - y), "relu": (z > 0).astype(float)}[activation]
     routed = naive.max_pool_gradient(y, weights, pool_size, strides, padding)
     np.testing.assert_allclose(grad, routed * slope, atol=1e-12)
-    assert found["derivatives"] == [found["pooled"]]  # taken on the pooled array
+    assert _plan_shapes(compiled, f"{activation}_grad") == [weights.shape]  # at the pooled size
 
 
 def test_activation_gradient_stays_full_size_when_another_op_reads_it():
-    found = {}
-
     def step(z):
         y = K.tanh(z)
         loss = K.sum(K.pool2d(y, (2, 2))) + K.sum(y)
-        (grad,) = K.gradients(loss, [z])
-        found["shapes"] = [n.shape for n in graph.topological_order([grad]) if n.op == "tanh_grad"]
-        return [grad], []
+        return K.gradients(loss, [z]), []
 
     z = np.random.default_rng(8).normal(size=(1, 4, 4, 1))
-    (grad,) = K.function(step, [((1, 4, 4, 1), "float64")])(z)
-    assert found["shapes"] == [(1, 4, 4, 1)]
+    with lowering.passes("all"):
+        compiled = K.function(step, [((1, 4, 4, 1), "float64")])
+    (grad,) = compiled(z)
+    assert _plan_shapes(compiled, "tanh_grad") == [(1, 4, 4, 1)]
     pooled = naive.max_pool_gradient(np.tanh(z), np.ones((1, 2, 2, 1)), (2, 2))
     np.testing.assert_allclose(grad, (pooled + 1) * (1 - np.tanh(z) ** 2), atol=1e-12)
 
@@ -202,20 +201,16 @@ def test_relu_slope_read_from_the_output_matches_the_input_rule_at_kinks(alpha, 
 
 
 def test_conv_relu_pool_runs_fused_with_the_slope_at_the_pooled_size():
-    found = {}
-
     def step(x, k, b):
         y = K.relu(K.conv2d(x, k) + b)
         loss = K.sum(K.square(K.pool2d(y, (2, 2))))
-        grads = K.gradients(loss, [k, b])
-        order = graph.topological_order(grads)
-        found["slopes"] = [n.shape for n in order if n.op == "relu_grad"]
-        return grads, []
+        return K.gradients(loss, [k, b]), []
 
     specs = [((2, 10, 10, 1), "float32"), ((3, 3, 1, 4), "float32"), ((4,), "float32")]
-    compiled = K.function(step, specs)
+    with lowering.passes("all"):
+        compiled = K.function(step, specs)
     assert "conv2d + add + relu, fused" in compiled.source
-    assert found["slopes"] == [(2, 4, 4, 4)]
+    assert _plan_shapes(compiled, "relu_grad") == [(2, 4, 4, 4)]
 
 
 @pytest.mark.parametrize("workers", [2, 3])

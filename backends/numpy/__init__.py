@@ -1,8 +1,11 @@
 """The numpy backend: pure NumPy, its own reverse-mode autodiff and a static compiled plan.
 
-Ops build a graph while ``function`` traces a step (``graph.py``); ``gradients.py`` holds every
-derivative rule; ``compile.py`` turns the needed nodes into a flat plan of prepared callables.
-Convolution and pooling use strided im2col views and matrix products (``conv.py``).
+Two halves. The *spec*: ops build a graph while ``function`` traces a step (``graph``), and
+each op's entry (``spec``) holds its forward beside its derivative rule, by topic in
+``math``, ``nn``, ``conv`` and ``random``; ``gradients`` is the reverse sweep. The
+*lowering*: ``compile`` schedules the needed nodes into a plan and runs the passes of
+``lowering`` (``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``, ``threads``), each
+switchable with ``MINIDL_NUMPY_PASSES``, then runs the plan as straight-line code.
 
 >>> import numpy as np
 >>> from minidl.backends import numpy as B
@@ -24,7 +27,7 @@ from .compile import function
 from .conv import conv2d, pool2d
 from .gradients import gradients
 from .host import numpy_function
-from .ops_math import (
+from .math import (
     abs,
     argmax,
     batch_flatten,
@@ -57,14 +60,11 @@ from .ops_math import (
     transpose,
     where,
 )
-from .ops_nn import (
+from .nn import (
     binary_crossentropy,
     categorical_crossentropy,
-    dropout,
     elu,
     hard_sigmoid,
-    random_normal,
-    random_uniform,
     relu,
     sigmoid,
     softmax,
@@ -73,6 +73,7 @@ from .ops_nn import (
     sparse_categorical_crossentropy,
     tanh,
 )
+from .random import dropout, random_normal, random_uniform
 from .variables import (
     backend_device,
     constant,

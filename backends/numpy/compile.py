@@ -1,17 +1,15 @@
-"""``function``: trace a step once and run it as a static plan of prepared callables.
+"""``function``: trace a step once, lower it, and run it as straight-line code.
 
 Compiling a step:
 
 1. ``fn`` is called once on placeholders; the ops it calls build a graph.
-2. Only the nodes the outputs and updates need are kept, in an (iterative) topological order.
-3. Each kept node becomes one *plan step*: the callable its op prepared for it, the slot it
-   writes and the slots it reads. Constants are bound once; variables are read per call.
-4. The plan is lowered to a straight-line Python function (its source is ``step.source``),
-   so a call does no graph walking and no dictionary look-ups, and frees each intermediate
-   after its last use.
+2. ``lowering.lower`` schedules the nodes the outputs and updates need (one plan step per
+   node, each running its op's spec forward) and runs the enabled lowering passes.
+3. The plan becomes a straight-line Python function (its source is ``step.source``), so a
+   call does no graph walking and no dictionary look-ups, and drops each intermediate after
+   its last use. Constants are bound once; variables are read per call.
 
-Updates are applied after all outputs are computed. An SGD-style update ``v - delta`` (or
-``v + delta``) whose delta is a fresh array is done in place on the variable's buffer.
+Updates are applied after all outputs are computed.
 """
 
 from __future__ import annotations
@@ -29,11 +27,7 @@ from ..errors import (
     update_shape_error,
     update_target_error,
 )
-from .fusion import find_epilogues
 from .graph import (
-    FORWARD,
-    INPLACE,
-    VIEW_OPS,
     Constant,
     Leaf,
     Node,
@@ -44,13 +38,11 @@ from .graph import (
     topological_order,
     xp,
 )
+from .lowering import current_passes, lower
+from .plan import Plan, owns_fresh_buffer
+from .spec import SPEC, prepare_forward
 
 INPLACE_UPDATE_UFUNCS = {"add": xp.add, "sub": xp.subtract}
-
-
-def owns_fresh_buffer(node: Node) -> bool:
-    """True when ``node``'s run-time value is an array no other slot or variable shares."""
-    return not isinstance(node, Leaf) and node.op not in VIEW_OPS
 
 
 def _as_pair_list(result: Any, name: str) -> tuple[list, list]:
@@ -78,33 +70,13 @@ def _checked_updates(updates: list, name: str) -> list[tuple[Variable, Node]]:
         seen.add(variable.uid)
         value = as_node(value, variable.dtype)
         if value.dtype != variable.dtype:
-            from .ops_math import cast
+            from .graph import cast
 
             value = cast(value, variable.dtype)
         if shapes_conflict(variable.shape, value.shape):
             raise update_shape_error(name, variable.name, variable.shape, value.shape)
         checked.append((variable, value))
     return checked
-
-
-def _inplace_safety(shape: tuple, others: tuple) -> str | None:
-    """Whether broadcasting ``others`` against ``shape`` keeps ``shape`` as the result.
-
-    Returns ``"safe"``, ``"checked"`` (two run-time sizes meet: check the shapes per call) or
-    None (the result may be larger, never write in place).
-    """
-    safety = "safe"
-    for other in others:
-        if other.ndim > len(shape):
-            return None
-        for mine, theirs in zip(shape[len(shape) - other.ndim :], other.shape):
-            if theirs == 1 or (theirs is not None and theirs == mine):
-                continue
-            if theirs is None and mine is None:
-                safety = "checked"
-            elif theirs is not None:
-                return None
-    return safety
 
 
 class CompiledStep:
@@ -130,151 +102,16 @@ class CompiledStep:
             for i, (shape, _) in enumerate(self.specs)
         ]
         self._dtypes = [dtype for _, dtype in self.specs]
+        self.passes = current_passes()
         self._build_plan()
 
-    # ----------------------------------------------------------------- plan building
-    def _inplace_updates(self, consumers: dict[int, int], roots_out: set[int]) -> set[int]:
-        """Update values that can be computed in place on their variable's buffer."""
-        chosen = set()
-        for variable, value in self.updates:
-            if (
-                value.op in INPLACE_UPDATE_UFUNCS
-                and value.inputs[0] is variable
-                and value.shape == variable.shape
-                and consumers.get(value.uid, 0) == 0
-                and value.uid not in roots_out
-                and owns_fresh_buffer(value.inputs[1])
-                and value.inputs[1].dtype == variable.dtype
-            ):
-                chosen.add(value.uid)
-        return chosen
-
-    @staticmethod
-    def _prepare(node: Node, consumers: dict[int, int], kept: set[int]) -> tuple[Callable, int]:
-        """The run-time callable of ``node`` and the input it writes into (-1: a new array)."""
-        prepare_inplace = INPLACE.get(node.op)
-        if prepare_inplace is not None and node.ndim > 0:
-            for index, parent in enumerate(node.inputs):
-                if (
-                    owns_fresh_buffer(parent)
-                    and consumers.get(parent.uid, 0) == 1
-                    and parent.uid not in kept
-                    and parent.dtype == node.dtype
-                    and parent.shape == node.shape
-                ):
-                    others = node.inputs[:index] + node.inputs[index + 1 :]
-                    safety = _inplace_safety(parent.shape, others)
-                    if safety is not None:
-                        return prepare_inplace(node, index, safety == "checked"), index
-        prepare = FORWARD.get(node.op)
-        if prepare is None:
-            raise NotImplementedError(f"The numpy backend has no forward for op {node.op!r}.")
-        return prepare(node), -1
-
+    # ------------------------------------------------------------------------ the code
     def _build_plan(self) -> None:
-        update_values = [value for _, value in self.updates]
-        order = topological_order(self.outputs + update_values)
-        consumers: dict[int, int] = {}
-        for node in order:
-            for parent in node.inputs:
-                consumers[parent.uid] = consumers.get(parent.uid, 0) + 1
-        output_ids = {o.uid for o in self.outputs}
-        inplace = self._inplace_updates(consumers, output_ids)
-        for node in order:
-            if node.uid in inplace:
-                for parent in node.inputs:  # the in-place update no longer reads it early
-                    consumers[parent.uid] -= 1
-        roots = output_ids | {v.uid for v in update_values}
-        order = [  # drop in-place updates and leaves only they read (no dead slot loads)
-            n
-            for n in order
-            if n.uid not in inplace
-            and (n.uid in roots or consumers.get(n.uid, 0) or not isinstance(n, Leaf))
-        ]
-
-        # never overwritten nor freed early: outputs, update values, in-place update deltas
-        kept = output_ids | {v.uid for v in update_values}
-        kept |= {v.inputs[1].uid for v in update_values if v.uid in inplace}
-        epilogues = find_epilogues(order, consumers, kept)
-        fused_away = {n.uid for e in epilogues.values() for n in (e.conv, *e.chain[:-1])}
-        order = [n for n in order if n.uid not in fused_away]
-        slot = {node.uid: f"v{i}" for i, node in enumerate(order)}
-        bound: dict[str, Any] = {}
-        lines: list[str] = []
-        last_use: dict[int, int] = {}
-        body: list[tuple[Node, str]] = []
-        for node in order:
-            name = slot[node.uid]
-            if isinstance(node, Placeholder):
-                text = f"{name} = a{node.attrs['index']}"
-            elif isinstance(node, Variable):
-                bound[f"var_{name}"] = node
-                text = f"{name} = var_{name}.value"
-            elif isinstance(node, Constant):
-                bound[f"const_{name}"] = node.value
-                text = f"{name} = const_{name}"
-            elif node.uid in epilogues:
-                fused = epilogues[node.uid]
-                bound[f"f_{name}"] = fused.prepare()
-                args = [slot[p.uid] for p in fused.inputs]
-                ops = " + ".join(n.op for n in (fused.conv, *fused.chain))
-                text = f"{name} = f_{name}({', '.join(args)})  # {ops}, fused"
-            else:
-                bound[f"f_{name}"], target = self._prepare(node, consumers, kept)
-                args = [slot[p.uid] for p in node.inputs]
-                note = f", in place into {args[target]}" if target >= 0 else ""
-                text = f"{name} = f_{name}({', '.join(args)})  # {node.op}{note}"
-            body.append((node, text))
-            reads = epilogues[node.uid].inputs if node.uid in epilogues else node.inputs
-            for parent in reads:
-                last_use[parent.uid] = len(body) - 1
-        frees: dict[int, list[str]] = {}
-        for uid, position in last_use.items():
-            if uid not in kept and uid in slot:
-                frees.setdefault(position, []).append(slot[uid])
-        for position, (_, text) in enumerate(body):
-            lines.append(text)
-            if position in frees:
-                lines.append("del " + ", ".join(sorted(frees[position])))
-
-        # outputs: copies where the array may be shared with a variable, a constant or a view
-        update_ids = {v.uid for v in update_values}
-        # (0-d results may be NumPy scalars: ``asarray`` / ``array`` make them 0-d arrays)
-        bound["asarray"], bound["array"] = xp.asarray, xp.array
-        returned, copies = [], []
-        for i, node in enumerate(self.outputs):
-            name = slot[node.uid]
-            if owns_fresh_buffer(node) and node.uid not in update_ids:
-                returned.append(f"asarray({name})" if node.ndim == 0 else name)
-            else:  # copied before any update can write into a shared buffer
-                copies.append(f"out_{i} = array({name})")
-                returned.append(f"out_{i}")
-        # updates: all new values computed above, then written; in-place ones last
-        writes = []
-        for i, (variable, value) in enumerate(self.updates):
-            bound[f"target_{i}"] = variable
-            if value.uid in inplace:
-                continue
-            name = slot[value.uid]
-            fresh = owns_fresh_buffer(value) and value.uid not in output_ids
-            if fresh and value.ndim:
-                writes.append(f"target_{i}.value = {name}")
-            else:
-                writes.append(f"target_{i}.value = array({name})")
-        for i, (_, value) in enumerate(self.updates):
-            if value.uid in inplace:
-                bound[f"ufunc_{i}"] = INPLACE_UPDATE_UFUNCS[value.op]
-                delta = slot[value.inputs[1].uid]
-                writes.append(f"ufunc_{i}(target_{i}.value, {delta}, out=target_{i}.value)")
-        args = ", ".join(f"a{i}" for i in range(len(self.specs)))
-        source = [f"def run({args}):"]
-        source += [f"    {line}" for line in lines + copies + writes]
-        source.append(f"    return [{', '.join(returned)}]")
-        self.source = "\n".join(source)
-        namespace = dict(bound)
+        self.plan = lower(self.outputs, self.updates, self.passes)
+        self.source, namespace = emit(self.plan, len(self.specs))
         exec(compile(self.source, f"<minidl step {self.name}>", "exec"), namespace)  # noqa: S102
         self._run = namespace["run"]
-        self.plan_size = len(order)
+        self.plan_size = len(self.plan.steps)
 
     # ------------------------------------------------------------------------- calling
     def _wrong_shape(self, index: int, shape: tuple) -> None:
@@ -321,3 +158,93 @@ def evaluate(x: Any) -> Any:
             f"depends on a step input. Received: {x!r}"
         )
     return CompiledStep(lambda: ([x], []), [], name="eval")()[0]
+
+
+def _step_line(step: Any, name: str, slot: dict[int, str], bound: dict[str, Any]) -> str:
+    """One line computing ``step``'s value into ``name`` (binding what it calls)."""
+    node = step.node
+    if isinstance(node, Placeholder):
+        return f"{name} = a{node.attrs['index']}"
+    if isinstance(node, Variable):
+        bound[f"var_{name}"] = node
+        return f"{name} = var_{name}.value"
+    if isinstance(node, Constant):
+        bound[f"const_{name}"] = node.value
+        return f"{name} = const_{name}"
+    args = [slot[p.uid] for p in step.reads]
+    options = {"out": step.buffer, "workers": step.workers}
+    notes = []
+    if step.epilogue is not None:
+        bound[f"f_{name}"] = step.epilogue.prepare(**options)
+        label = f"{step.epilogue.label}, fused"
+    elif step.into >= 0:
+        bound[f"f_{name}"] = SPEC[node.op].into(node, step.into, step.checked)
+        label = node.op
+        notes.append(f"in place into {args[step.into]}")
+    else:
+        bound[f"f_{name}"] = prepare_forward(node, **options)
+        label = node.op
+    if step.buffer is not None:
+        notes.append(f"into buffer {step.buffer.name}")
+    if step.workers != 1:
+        notes.append(f"{step.workers} threads")
+    comment = ", ".join([label, *notes])
+    return f"{name} = f_{name}({', '.join(args)})  # {comment}"
+
+
+def emit(plan: Plan, n_inputs: int) -> tuple[str, dict[str, Any]]:
+    """The source of ``run(a0, a1, ...)`` carrying out ``plan``, and the names it uses."""
+    slot = {step.node.uid: f"v{i}" for i, step in enumerate(plan.steps)}
+    kept = plan.kept()
+    bound: dict[str, Any] = {}
+    body: list[str] = []
+    last_use: dict[int, int] = {}
+    for position, step in enumerate(plan.steps):
+        body.append(_step_line(step, slot[step.node.uid], slot, bound))
+        for parent in step.reads:
+            last_use[parent.uid] = position
+    frees: dict[int, list[str]] = {}
+    for uid, position in last_use.items():
+        if uid not in kept and uid in slot:
+            frees.setdefault(position, []).append(slot[uid])
+    lines: list[str] = []
+    for position, text in enumerate(body):
+        lines.append(text)
+        if position in frees:
+            lines.append("del " + ", ".join(sorted(frees[position])))
+
+    # outputs: copies where the array may be shared with a variable, a constant or a view
+    output_ids = {o.uid for o in plan.outputs}
+    update_ids = {v.uid for _, v in plan.updates}
+    # (0-d results may be NumPy scalars: ``asarray`` / ``array`` make them 0-d arrays)
+    bound["asarray"], bound["array"] = xp.asarray, xp.array
+    returned, copies = [], []
+    for i, node in enumerate(plan.outputs):
+        name = slot[node.uid]
+        if owns_fresh_buffer(node) and node.uid not in update_ids:
+            returned.append(f"asarray({name})" if node.ndim == 0 else name)
+        else:  # copied before any update can write into a shared buffer
+            copies.append(f"out_{i} = array({name})")
+            returned.append(f"out_{i}")
+    # updates: all new values computed above, then written; in-place ones last
+    writes = []
+    for i, (variable, value) in enumerate(plan.updates):
+        bound[f"target_{i}"] = variable
+        if value.uid in plan.inplace_updates:
+            continue
+        name = slot[value.uid]
+        fresh = owns_fresh_buffer(value) and value.uid not in output_ids
+        if fresh and value.ndim:
+            writes.append(f"target_{i}.value = {name}")
+        else:
+            writes.append(f"target_{i}.value = array({name})")
+    for i, (_, value) in enumerate(plan.updates):
+        if value.uid in plan.inplace_updates:
+            bound[f"ufunc_{i}"] = INPLACE_UPDATE_UFUNCS[value.op]
+            delta = slot[value.inputs[1].uid]
+            writes.append(f"ufunc_{i}(target_{i}.value, {delta}, out=target_{i}.value)")
+    args = ", ".join(f"a{i}" for i in range(n_inputs))
+    source = [f"def run({args}):"]
+    source += [f"    {line}" for line in lines + copies + writes]
+    source.append(f"    return [{', '.join(returned)}]")
+    return "\n".join(source), bound

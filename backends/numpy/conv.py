@@ -1,8 +1,10 @@
-"""2-D convolution and pooling ops (NHWC, HWIO kernels, cross-correlation) for numpy.
+"""2-D convolution and pooling (NHWC, HWIO kernels, cross-correlation): their spec entries.
 
-The arithmetic lives in ``minidl.backends.im2col`` (strided windows and matrix products);
-this module builds the graph nodes, applies TensorFlow's ``"same"`` padding split and
-registers the forward of the conv/pool gradient kernels used by ``gradients.py``.
+The arithmetic lives in ``minidl.backends.im2col`` and ``pooling`` (strided windows and
+matrix products); this module builds the graph nodes, applies TensorFlow's ``"same"`` padding
+split, and holds each op's forward beside its derivative rule and gradient kernels. The
+kernels take the lowering's ``out`` (result buffer) and ``workers`` (threads) options; by
+default they allocate their result and run on one thread.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ import numpy as np
 
 from .. import im2col, pooling
 from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
-from .graph import Node, as_node, register, xp
-from .ops_math import cast, pad_spatial
+from .graph import Node, as_node, fully_known, xp
+from .math import cast, pad_spatial
+from .spec import OUT, WORKERS, derivative, forward
 
 
 def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) -> tuple:
@@ -72,21 +75,34 @@ def conv2d(x: Any, kernel: Any, strides: tuple[int, int] = (1, 1), padding: str 
     return Node("conv2d", (x, kernel), shape, dtype, attrs)
 
 
-@register("conv2d")
-def _prepare_conv2d(node: Node) -> Any:
+@forward("conv2d", options=(OUT, WORKERS))
+def _prepare_conv2d(node: Node, out: Any = None, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kh, kw = node.inputs[1].shape[:2]
     scratch = im2col.Scratch()
 
     def conv2d_forward(x: Any, kernel: Any, epilogue: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
-        return im2col.conv2d_forward(_pad(x, pads), kernel, strides, scratch, epilogue)
+        return im2col.conv2d_forward(
+            _pad(x, pads), kernel, strides, scratch, epilogue, out=out, workers=workers
+        )
 
     return conv2d_forward
 
 
-@register("conv2d_grad_kernel")
-def _prepare_conv2d_grad_kernel(node: Node) -> Any:
+@derivative("conv2d")
+def _d_conv2d(node: Node, g: Node) -> tuple:
+    x, kernel = node.inputs
+    attrs = dict(node.attrs)
+    gx = Node("conv2d_grad_input", (g, kernel), x.shape, g.dtype, {**attrs, "x_shape": x.shape})
+    if not fully_known(x.shape[1:]):
+        gx = Node("conv2d_grad_input", (g, kernel, x), x.shape, g.dtype, attrs)
+    gk = Node("conv2d_grad_kernel", (x, g), kernel.shape, g.dtype, attrs)
+    return gx, gk
+
+
+@forward("conv2d_grad_kernel", options=(WORKERS,))
+def _prepare_conv2d_grad_kernel(node: Node, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kernel_shape = node.shape
     scratch = im2col.Scratch()
@@ -94,13 +110,15 @@ def _prepare_conv2d_grad_kernel(node: Node) -> Any:
     def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
         padded = _pad(x, pads)
-        return im2col.conv2d_kernel_gradient(padded, grad, kernel_shape, strides, scratch)
+        return im2col.conv2d_kernel_gradient(
+            padded, grad, kernel_shape, strides, scratch, workers=workers
+        )
 
     return conv2d_grad_kernel
 
 
-@register("conv2d_grad_input")
-def _prepare_conv2d_grad_input(node: Node) -> Any:
+@forward("conv2d_grad_input", options=(OUT, WORKERS))
+def _prepare_conv2d_grad_input(node: Node, out: Any = None, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     static = node.attrs.get("x_shape")
     scratch = im2col.Scratch()
@@ -110,7 +128,9 @@ def _prepare_conv2d_grad_input(node: Node) -> Any:
         pads = _pads(height, width, kernel.shape[:2], strides, padding)
         (top, bottom), (left, right) = pads
         padded = (grad.shape[0], height + top + bottom, width + left + right, channels)
-        image = im2col.conv2d_input_gradient(grad, kernel, padded, strides, scratch)
+        image = im2col.conv2d_input_gradient(
+            grad, kernel, padded, strides, scratch, out=out, workers=workers
+        )
         return _crop(image, pads) if top or bottom or left or right else image
 
     return conv2d_grad_input
@@ -152,16 +172,19 @@ def _pool_parts(node: Node) -> tuple:
     return a["pool_size"], a["strides"], a["padding"], a["mode"]
 
 
-@register("pool2d")
-def _prepare_pool2d(node: Node) -> Any:
+@forward("pool2d", options=(OUT, WORKERS))
+def _prepare_pool2d(node: Node, out: Any = None, workers: int = 1) -> Any:
     window, strides, padding, mode = _pool_parts(node)
     scratch = im2col.Scratch()
+    if mode == "avg" and padding != "valid":  # the sums are divided into a new array
+        out = None
 
     def pool2d_forward(x: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
-            return pooling.max_pool_forward(_pad(x, pads, -np.inf), window, strides, scratch)
-        sums = pooling.window_sums(_pad(x, pads), window, strides, scratch)
+            padded = _pad(x, pads, -np.inf)
+            return pooling.max_pool_forward(padded, window, strides, scratch, out, workers)
+        sums = pooling.window_sums(_pad(x, pads), window, strides, scratch, out, workers)
         if padding == "valid":
             sums *= x.dtype.type(1.0 / (window[0] * window[1]))
             return sums
@@ -171,16 +194,27 @@ def _prepare_pool2d(node: Node) -> Any:
     return pool2d_forward
 
 
-@register("pool2d_grad")
-def _prepare_pool2d_grad(node: Node) -> Any:
+@derivative("pool2d")
+def _d_pool2d(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    inputs = (g, x, node) if node.attrs["mode"] == "max" else (g, x)
+    return (Node("pool2d_grad", inputs, x.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("pool2d_grad", options=(OUT, WORKERS))
+def _prepare_pool2d_grad(node: Node, out: Any = None, workers: int = 1) -> Any:
     window, strides, padding, mode = _pool_parts(node)
     scratch = im2col.Scratch()
+    if mode != "max":  # the average's gradient allocates its own image
+        out = None
 
     def pool2d_grad(grad: Any, x: Any, pooled: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
-            image = pooling.max_pool_gradient(padded, pooled, grad, window, strides, scratch)
+            image = pooling.max_pool_gradient(
+                padded, pooled, grad, window, strides, scratch, out, workers
+            )
         else:
             (top, bottom), (left, right) = pads
             counts = _window_counts(x.shape[1], x.shape[2], pads, window, strides)

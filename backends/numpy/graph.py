@@ -1,8 +1,9 @@
-"""The numpy backend's graph: nodes, leaves, static shapes and an iterative topological sort.
+"""The numpy backend's graph: nodes (with their operators), leaves, static shapes, sorting.
 
 Every op builds a :class:`Node` that records its inputs, attributes, static shape (``None``
 for sizes known only at run time) and dtype. Nothing is computed while tracing; ``compile``
-turns the nodes an output needs into a flat plan of prepared callables.
+lowers the nodes an output needs into a flat plan of prepared callables. The few builders
+that the operators ``+ - * / ** -x abs(x)`` and the derivative rules share live here too.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
+
+from ..errors import OPERATOR_NAMES, mixed_dtypes_error
+from . import spec
 
 Shape = tuple  # ints, or None for a size known only at run time
 
@@ -43,29 +47,9 @@ def to_numpy(array: Any) -> np.ndarray:
     return xp.asnumpy(array)  # pragma: no cover
 
 
-# op name -> prepare(node) returning the run-time callable over the input arrays
-FORWARD: dict[str, Callable[[Node], Callable[..., Any]]] = {}
-# ops whose result may share memory with an input (reshape, transpose, broadcast views, ...)
-VIEW_OPS: set[str] = set()
-# ops with no gradient on purpose (comparisons, rounding, randomness, integer ops)
-NON_DIFFERENTIABLE: set[str] = set()
-# op name -> prepare(node, index, checked) returning a callable that writes its result into
-# input ``index``; with ``checked`` it falls back to a new array when the shapes differ
-INPLACE: dict[str, Callable[[Node, int, bool], Callable[..., Any]]] = {}
-
-
 def register(op: str, *, view: bool = False, differentiable: bool = True) -> Callable:
-    """Decorator recording ``prepare(node) -> callable`` as the forward of ``op``."""
-
-    def decorate(prepare: Callable[[Node], Callable[..., Any]]) -> Callable:
-        FORWARD[op] = prepare
-        if view:
-            VIEW_OPS.add(op)
-        if not differentiable:
-            NON_DIFFERENTIABLE.add(op)
-        return prepare
-
-    return decorate
+    """Decorator recording ``prepare(node) -> kernel`` as the forward of ``op`` (``spec``)."""
+    return spec.forward(op, view=view, differentiable=differentiable)
 
 
 _node_ids = itertools.count()
@@ -74,7 +58,7 @@ _node_ids = itertools.count()
 class Node:
     """A symbolic value: the result of ``op`` applied to ``inputs`` with ``attrs``."""
 
-    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "uid")
+    __slots__ = ("op", "inputs", "attrs", "shape", "dtype", "name", "uid", "_keras_logits")
     __array_ufunc__ = None  # make ``ndarray + node`` defer to ``Node.__radd__``
 
     def __init__(
@@ -93,6 +77,12 @@ class Node:
         self.dtype = np.dtype(dtype)
         self.name = name
         self.uid = next(_node_ids)
+        # the logits a softmax or sigmoid output came from (read by the cross-entropies)
+        self._keras_logits: Node | None = None
+
+    def with_inputs(self, inputs: Sequence[Node]) -> Node:
+        """A copy of this node reading ``inputs`` instead (for graph rewrites)."""
+        return Node(self.op, inputs, self.shape, self.dtype, self.attrs, self.name)
 
     @property
     def ndim(self) -> int:
@@ -113,6 +103,44 @@ class Node:
             "A symbolic minidl tensor has no truth value while a step is traced; use "
             f"K.where / K.greater instead. Received: {self!r}"
         )
+
+    # the contract's dtype rule first (tensor operands share one dtype), then the op
+    def __add__(self, other: Any) -> Node:
+        return arithmetic("+", self, other)
+
+    def __radd__(self, other: Any) -> Node:
+        return arithmetic("+", other, self)
+
+    def __sub__(self, other: Any) -> Node:
+        return arithmetic("-", self, other)
+
+    def __rsub__(self, other: Any) -> Node:
+        return arithmetic("-", other, self)
+
+    def __mul__(self, other: Any) -> Node:
+        return arithmetic("*", self, other)
+
+    def __rmul__(self, other: Any) -> Node:
+        return arithmetic("*", other, self)
+
+    def __truediv__(self, other: Any) -> Node:
+        return arithmetic("/", self, other)
+
+    def __rtruediv__(self, other: Any) -> Node:
+        return arithmetic("/", other, self)
+
+    def __pow__(self, other: Any) -> Node:
+        require_same_dtype("power", self, other)
+        return power(self, other)
+
+    def __rpow__(self, other: Any) -> Node:
+        return binary("power", other, self)
+
+    def __neg__(self) -> Node:
+        return unary("neg", self)
+
+    def __abs__(self) -> Node:
+        return unary("abs", self)
 
 
 class Leaf(Node):
@@ -251,3 +279,121 @@ def topological_order(roots: Iterable[Node]) -> list[Node]:
                 stack.pop()
                 order.append(node)
     return order
+
+
+# ----------------------------------------------------------------- node builders
+
+_OPERATOR_OPS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
+def float_dtype(dtype: np.dtype) -> np.dtype:
+    """``dtype`` itself when it is a float dtype, else ``float32``."""
+    return dtype if dtype.kind == "f" else np.dtype("float32")
+
+
+def require_same_dtype(op_name: str, *operands: Any) -> None:
+    """Raise ``mixed_dtypes_error`` unless all tensor operands share one dtype.
+
+    Non-tensor operands (Python and NumPy scalars, arrays) are exempt: they take the
+    tensor's dtype. Checked once per traced op, never per call of a compiled step.
+    """
+    nodes = [x for x in operands if isinstance(x, Node)]
+    for node in nodes[1:]:
+        if node.dtype != nodes[0].dtype:
+            raise mixed_dtypes_error(op_name, nodes[0].dtype.name, node.dtype.name)
+
+
+def cast(x: Any, dtype: Any) -> Node:
+    """Return ``x`` converted to ``dtype``; float->int truncates toward zero."""
+    x = as_node(x)
+    dtype = np.dtype(dtype)
+    if x.dtype == dtype:
+        return x
+    return Node("cast", (x,), x.shape, dtype)
+
+
+def unary(op: str, x: Any, dtype: Any = None, **attrs: Any) -> Node:
+    """A node applying element-wise ``op`` to ``x``."""
+    x = as_node(x)
+    return Node(op, (x,), x.shape, dtype or x.dtype, attrs)
+
+
+def binary(op: str, a: Any, b: Any, dtype: Any = None) -> Node:
+    """A node applying element-wise ``op`` to ``a`` and ``b`` with broadcasting."""
+    a, b = operand_pair(a, b)
+    if dtype is None:
+        dtype = np.result_type(a.dtype, b.dtype)
+        if op == "div" and dtype.kind != "f":
+            dtype = np.dtype("float32")
+    if dtype.kind == "f" and op != "power":
+        a, b = cast(a, dtype), cast(b, dtype)
+    return Node(op, (a, b), broadcast_shapes(a.shape, b.shape), dtype)
+
+
+def arithmetic(symbol: str, a: Any, b: Any) -> Node:
+    """``a <symbol> b`` for ``+ - * /``: operands of one dtype, then ``binary``."""
+    require_same_dtype(OPERATOR_NAMES[symbol], a, b)
+    return binary(_OPERATOR_OPS[symbol], a, b)
+
+
+def power(x: Any, exponent: Any) -> Node:
+    """Element-wise ``x ** exponent``; a Python scalar exponent gives ``pow_scalar``."""
+    x = as_node(x)
+    if isinstance(exponent, Node):
+        return binary("power", x, exponent)
+    if exponent == 2:
+        return unary("square", x)
+    if x.dtype.kind != "f" and float(exponent) != int(exponent):
+        x = cast(x, "float32")
+    return unary("pow_scalar", x, exponent=float(exponent))
+
+
+def fully_known(shape: Shape) -> bool:
+    """Whether every size of ``shape`` is known while tracing."""
+    return all(d is not None for d in shape)
+
+
+def shaped_like(op: str, g: Node, x: Node, **attrs: Any) -> Node:
+    """A node ``op(g)`` whose result has ``x``'s shape (read at run time when not static)."""
+    inputs = (g,) if fully_known(x.shape) else (g, x)
+    return Node(op, inputs, x.shape, g.dtype, {"shape": x.shape, **attrs})
+
+
+def sum_to(g: Node, x: Node) -> Node:
+    """Sum ``g`` over the axes that broadcasting added to ``x`` (``g`` when there are none)."""
+    lead = g.ndim - x.ndim
+    kept = [lead + i for i, d in enumerate(x.shape) if d == 1 and g.shape[lead + i] != 1]
+    if lead == 0 and not kept:
+        return g
+    attrs = {"lead": tuple(range(lead)), "kept": tuple(kept)}
+    return Node("sum_to", (g,), x.shape, g.dtype, attrs)
+
+
+def rewrite(roots: Sequence[Node], replace: Callable[[Node, dict[int, int]], Node | None]) -> list:
+    """The ``roots`` rebuilt with ``replace(node, readers)`` applied to every node.
+
+    Nodes are visited inputs first; a node whose inputs were replaced is copied
+    (``with_inputs``) before ``replace`` sees it. ``readers`` counts, per node uid, the nodes
+    and roots that read it. ``replace`` returns a new node, or None to keep the node.
+    """
+    order = topological_order(roots)
+    readers: dict[int, int] = {}
+    for node in order:
+        for parent in node.inputs:
+            readers[parent.uid] = readers.get(parent.uid, 0) + 1
+    for root in roots:
+        readers[root.uid] = readers.get(root.uid, 0) + 1
+    new: dict[int, Node] = {}
+    for node in order:
+        inputs = tuple(new.get(p.uid, p) for p in node.inputs)
+        current = node
+        if any(a is not b for a, b in zip(inputs, node.inputs)):
+            current = node.with_inputs(inputs)
+            readers[current.uid] = readers.get(node.uid, 0)
+        replacement = replace(current, readers)
+        if replacement is not None:
+            readers[replacement.uid] = readers.get(node.uid, 0)
+            current = replacement
+        if current is not node:
+            new[node.uid] = current
+    return [new.get(r.uid, r) for r in roots]

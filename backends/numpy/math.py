@@ -1,8 +1,9 @@
-"""Element-wise math, comparisons, reductions, shape ops and ``dot`` for the numpy backend.
+"""Element-wise math, comparisons, reductions, shape ops and ``dot``: their spec entries.
 
-Each public function builds a graph node (static shape and dtype checked now); the
-``register``-ed ``prepare`` functions return what the compiled plan calls at run time.
-Derivative rules live in ``gradients.py``.
+Each public function builds a graph node (static shape and dtype checked now). Below it sits
+the op's entry: the ``forward`` a compiled step runs, then its ``derivative`` rule, then the
+kernels of its gradient ops. Speed-ups that change the plan are lowering passes
+(``lowering``), never part of an entry.
 """
 
 from __future__ import annotations
@@ -10,59 +11,33 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from ..errors import OPERATOR_NAMES, mixed_dtypes_error
 from .graph import (
-    INPLACE,
     Node,
     as_node,
+    binary,
     broadcast_shapes,
+    cast,
+    float_dtype,
     normalize_axes,
     operand_pair,
-    register,
+    power,
+    require_same_dtype,
+    shaped_like,
+    sum_to,
+    unary,
     xp,
 )
+from .spec import derivative, forward, into
 
 Axis = int | tuple[int, ...] | None
+Rule = Callable[[Node, Node], tuple]
 
 # ------------------------------------------------------------------ element-wise ops
-
-UNARY_UFUNCS: dict[str, Any] = {
-    "neg": xp.negative,
-    "abs": xp.abs,
-    "sign": xp.sign,
-    "square": xp.square,
-    "sqrt": xp.sqrt,
-    "exp": xp.exp,
-    "log": xp.log,
-    "round": xp.rint,
-    "tanh": xp.tanh,
-}
-BINARY_UFUNCS: dict[str, Any] = {
-    "add": xp.add,
-    "sub": xp.subtract,
-    "mul": xp.multiply,
-    "div": xp.true_divide,
-    "power": xp.power,
-    "maximum": xp.maximum,
-    "minimum": xp.minimum,
-    "equal": xp.equal,
-    "greater": xp.greater,
-    "less": xp.less,
-}
-COMPARISONS = ("equal", "greater", "less")
-
-
-def _ufunc_prepare(ufunc: Any) -> Any:
-    return lambda node: ufunc
-
-
-def _unary_inplace(ufunc: Any) -> Any:
-    return lambda node, index, checked: lambda x: ufunc(x, out=x)
 
 
 def widened_rows(rows: int, width: int) -> int:
@@ -89,7 +64,11 @@ def _into_with_short_last_axis(ufunc: Any, a: Any, b: Any) -> Any:
     return ufunc(a, b, out=a)
 
 
-def _binary_inplace(ufunc: Any) -> Any:
+def _unary_into(ufunc: Any) -> Any:
+    return lambda node, index, checked: lambda x: ufunc(x, out=x)
+
+
+def _binary_into(ufunc: Any) -> Any:
     def prepare(node: Node, index: int, checked: bool) -> Any:
         if index == 0 and checked:
             return lambda a, b: ufunc(a, b, out=a) if a.shape == b.shape else ufunc(a, b)
@@ -102,48 +81,57 @@ def _binary_inplace(ufunc: Any) -> Any:
     return prepare
 
 
-for _op, _ufunc in UNARY_UFUNCS.items():
-    register(_op, differentiable=_op not in ("sign", "round"))(_ufunc_prepare(_ufunc))
-    INPLACE[_op] = _unary_inplace(_ufunc)
-for _op, _ufunc in BINARY_UFUNCS.items():
-    register(_op, differentiable=_op not in COMPARISONS)(_ufunc_prepare(_ufunc))
-    if _op not in COMPARISONS:
-        INPLACE[_op] = _binary_inplace(_ufunc)
+def ufunc_op(op: str, ufunc: Any, rule: Rule | None, arity: int = 1) -> None:
+    """The entry of an element-wise op computed by one NumPy ufunc (None: no gradient)."""
+    forward(op, differentiable=rule is not None)(lambda node: ufunc)
+    if rule is not None:
+        derivative(op)(rule)
+    if rule is not None or arity == 1:
+        into(op)(_unary_into(ufunc) if arity == 1 else _binary_into(ufunc))
 
 
-def float_dtype(dtype: np.dtype) -> np.dtype:
-    """``dtype`` itself when it is a float dtype, else ``float32``."""
-    return dtype if dtype.kind == "f" else np.dtype("float32")
+def _d_div(node: Node, g: Node) -> tuple:
+    a, b = node.inputs
+    ga = g / b
+    return sum_to(ga, a), sum_to(-ga * node, b)
 
 
-def unary(op: str, x: Any, dtype: Any = None, **attrs: Any) -> Node:
-    """A node applying element-wise ``op`` to ``x``."""
-    x = as_node(x)
-    return Node(op, (x,), x.shape, dtype or x.dtype, attrs)
+def _d_power(node: Node, g: Node) -> tuple:
+    x, y = node.inputs
+    gx = g * y * binary("power", x, y - 1.0)
+    gy = g * node * log(x) if y.dtype.kind == "f" else None
+    return sum_to(gx, x), (None if gy is None else sum_to(gy, y))
 
 
-def require_same_dtype(op_name: str, *operands: Any) -> None:
-    """Raise ``mixed_dtypes_error`` unless all tensor operands share one dtype.
-
-    Non-tensor operands (Python and NumPy scalars, arrays) are exempt: they take the
-    tensor's dtype. Checked once per traced op, never per call of a compiled step.
-    """
-    nodes = [x for x in operands if isinstance(x, Node)]
-    for node in nodes[1:]:
-        if node.dtype != nodes[0].dtype:
-            raise mixed_dtypes_error(op_name, nodes[0].dtype.name, node.dtype.name)
+def _d_extremum(node: Node, g: Node) -> tuple:
+    """Gradient of ``maximum``/``minimum``: to ``x`` where it wins or ties, else to ``y``."""
+    x, y = node.inputs
+    pick_x = greater(x, y) if node.op == "maximum" else less(x, y)
+    pick_x = binary("logical_or", pick_x, equal(x, y), dtype=np.dtype(bool))
+    return sum_to(where(pick_x, g, 0.0), x), sum_to(where(pick_x, 0.0, g), y)
 
 
-def binary(op: str, a: Any, b: Any, dtype: Any = None) -> Node:
-    """A node applying element-wise ``op`` to ``a`` and ``b`` with broadcasting."""
-    a, b = operand_pair(a, b)
-    if dtype is None:
-        dtype = np.result_type(a.dtype, b.dtype)
-        if op == "div" and dtype.kind != "f":
-            dtype = np.dtype("float32")
-    if dtype.kind == "f" and op != "power":
-        a, b = cast(a, dtype), cast(b, dtype)
-    return Node(op, (a, b), broadcast_shapes(a.shape, b.shape), dtype)
+# op, ufunc, derivative rule: one line per element-wise op
+ufunc_op("neg", xp.negative, lambda node, g: (-g,))
+ufunc_op("abs", xp.abs, lambda node, g: (g * sign(node.inputs[0]),))
+ufunc_op("sign", xp.sign, None)
+ufunc_op("square", xp.square, lambda node, g: (g * (2.0 * node.inputs[0]),))
+ufunc_op("sqrt", xp.sqrt, lambda node, g: (g * (0.5 / node),))
+ufunc_op("exp", xp.exp, lambda node, g: (g * node,))
+ufunc_op("log", xp.log, lambda node, g: (g / node.inputs[0],))
+ufunc_op("round", xp.rint, None)
+ufunc_op("add", xp.add, lambda node, g: (sum_to(g, node.inputs[0]), sum_to(g, node.inputs[1])), 2)
+ufunc_op("sub", xp.subtract, lambda n, g: (sum_to(g, n.inputs[0]), sum_to(-g, n.inputs[1])), 2)
+ufunc_op("mul", xp.multiply, lambda n, g: (sum_to(g * n.inputs[1], n.inputs[0]),
+                                           sum_to(g * n.inputs[0], n.inputs[1])), 2)  # fmt: skip
+ufunc_op("div", xp.true_divide, _d_div, 2)
+ufunc_op("power", xp.power, _d_power, 2)
+ufunc_op("maximum", xp.maximum, _d_extremum, 2)
+ufunc_op("minimum", xp.minimum, _d_extremum, 2)
+ufunc_op("equal", xp.equal, None, 2)
+ufunc_op("greater", xp.greater, None, 2)
+ufunc_op("less", xp.less, None, 2)
+ufunc_op("logical_or", xp.logical_or, None, 2)
 
 
 def abs(x: Any) -> Node:  # noqa: A001
@@ -179,32 +167,26 @@ def log(x: Any) -> Node:
     return unary("log", cast(x, float_dtype(x.dtype)))
 
 
-def tanh(x: Any) -> Node:
-    """Hyperbolic tangent."""
-    x = as_node(x)
-    return unary("tanh", cast(x, float_dtype(x.dtype)))
-
-
 def pow(x: Any, exponent: float) -> Node:  # noqa: A001
     """Element-wise ``x ** exponent`` for a Python scalar ``exponent``."""
-    x = as_node(x)
-    if isinstance(exponent, Node):
-        return binary("power", x, exponent)
-    if exponent == 2:
-        return square(x)
-    if x.dtype.kind != "f" and float(exponent) != int(exponent):
-        x = cast(x, "float32")
-    return unary("pow_scalar", x, exponent=float(exponent))
+    return power(x, exponent)
 
 
-@register("pow_scalar")
-def _prepare_pow_scalar(node: Node) -> Any:
+@forward("pow_scalar")
+def _pow_scalar(node: Node) -> Any:
     exponent = node.attrs["exponent"]
     if node.dtype.kind != "f":
         exponent = int(exponent)
     else:
         exponent = node.dtype.type(exponent)
     return lambda x: xp.power(x, exponent)
+
+
+@derivative("pow_scalar")
+def _d_pow_scalar(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    p = node.attrs["exponent"]
+    return (g * (p * pow(x, p - 1.0)),)
 
 
 def maximum(x: Any, y: Any) -> Node:
@@ -227,12 +209,34 @@ def clip(x: Any, min_value: float, max_value: float) -> Node:
     return unary("clip", x, low=min_value, high=max_value)
 
 
-@register("clip")
-def _prepare_clip(node: Node) -> Any:
+@forward("clip")
+def _clip(node: Node) -> Any:
     kind = node.dtype.type
     low = None if node.attrs["low"] is None else kind(node.attrs["low"])
     high = None if node.attrs["high"] is None else kind(node.attrs["high"])
     return lambda x: xp.clip(x, low, high)
+
+
+@derivative("clip")
+def _d_clip(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    return (Node("clip_grad", (g, x), x.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("clip_grad")
+def _clip_grad(node: Node) -> Any:
+    kind = node.dtype.type
+    low, high = node.attrs["low"], node.attrs["high"]
+
+    def clip_grad(g: Any, x: Any) -> Any:
+        inside = xp.ones(x.shape, dtype=bool)
+        if low is not None:
+            inside &= x >= kind(low)
+        if high is not None:
+            inside &= x <= kind(high)
+        return g * inside
+
+    return clip_grad
 
 
 def round(x: Any) -> Node:  # noqa: A001
@@ -269,22 +273,25 @@ def where(condition: Any, x: Any, y: Any) -> Node:
     return Node("where", (condition, x, y), shape, dtype)
 
 
-register("where")(lambda node: xp.where)
+forward("where")(lambda node: xp.where)
 
 
-def cast(x: Any, dtype: Any) -> Node:
-    """Return ``x`` converted to ``dtype``; float->int truncates toward zero."""
-    x = as_node(x)
-    dtype = np.dtype(dtype)
-    if x.dtype == dtype:
-        return x
-    return Node("cast", (x,), x.shape, dtype)
+@derivative("where")
+def _d_where(node: Node, g: Node) -> tuple:
+    c, x, y = node.inputs
+    return None, sum_to(where(c, g, 0.0), x), sum_to(where(c, 0.0, g), y)
 
 
-@register("cast")
-def _prepare_cast(node: Node) -> Any:
+@forward("cast")
+def _cast(node: Node) -> Any:
     dtype = node.dtype
     return lambda x: x.astype(dtype)
+
+
+@derivative("cast")
+def _d_cast(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    return (cast(g, x.dtype) if x.dtype.kind == "f" else None,)
 
 
 def stop_gradient(x: Any) -> Node:
@@ -293,7 +300,7 @@ def stop_gradient(x: Any) -> Node:
     return Node("stop_gradient", (x,), x.shape, x.dtype)
 
 
-register("stop_gradient", view=True, differentiable=False)(lambda node: lambda x: x)
+forward("stop_gradient", view=True, differentiable=False)(lambda node: lambda x: x)
 
 # ------------------------------------------------------------------------- reductions
 
@@ -312,39 +319,6 @@ def reduction(op: str, x: Any, axis: Axis, keepdims: bool, dtype: Any = None) ->
     return Node(op, (x,), shape, dtype or x.dtype, {"axes": axes, "keepdims": bool(keepdims)})
 
 
-def _reduction_prepare(function: Any) -> Any:
-    def prepare(node: Node) -> Any:
-        return functools.partial(function, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
-
-    return prepare
-
-
-for _op, _function in (("max", xp.maximum.reduce), ("min", xp.minimum.reduce)):
-    register(_op)(_reduction_prepare(_function))
-
-
-@register("sum")
-def _prepare_sum(node: Node) -> Any:
-    return functools.partial(
-        xp.add.reduce, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], dtype=node.dtype
-    )
-
-
-@register("mean")
-def _prepare_mean(node: Node) -> Any:
-    axes, keepdims, kind = node.attrs["axes"], node.attrs["keepdims"], node.dtype.type
-    add = xp.add.reduce  # the ufunc's own reduce skips numpy's Python-level wrappers
-
-    def mean(x: Any) -> Any:
-        total = add(x, axis=axes, keepdims=keepdims, dtype=kind)
-        count = 1
-        for a in axes:
-            count *= x.shape[a]
-        return total * kind(1.0 / count) if count else total * kind(np.nan)
-
-    return mean
-
-
 def sum(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:  # noqa: A001
     """Sum over ``axis`` (an int, a tuple of ints, or None for all axes)."""
     x = as_node(x)
@@ -358,6 +332,89 @@ def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:
     return reduction("mean", x, axis, keepdims, float_dtype(x.dtype))
 
 
+@forward("sum")
+def _sum(node: Node) -> Any:
+    return functools.partial(
+        xp.add.reduce, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"], dtype=node.dtype
+    )
+
+
+@forward("mean")
+def _mean(node: Node) -> Any:
+    axes, keepdims, kind = node.attrs["axes"], node.attrs["keepdims"], node.dtype.type
+    add = xp.add.reduce  # the ufunc's own reduce skips numpy's Python-level wrappers
+
+    def mean(x: Any) -> Any:
+        total = add(x, axis=axes, keepdims=keepdims, dtype=kind)
+        count = 1
+        for a in axes:
+            count *= x.shape[a]
+        return total * kind(1.0 / count) if count else total * kind(np.nan)
+
+    return mean
+
+
+@derivative("sum", "mean")
+def _d_sum_mean(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    attrs = {**node.attrs, "mean": node.op == "mean"}
+    return (shaped_like("reduce_grad", g, x, **attrs),)
+
+
+@forward("reduce_grad", view=True)
+def _reduce_grad(node: Node) -> Any:
+    """Spread the gradient of ``sum``/``mean`` back over the reduced axes."""
+    axes, keepdims, mean = node.attrs["axes"], node.attrs["keepdims"], node.attrs["mean"]
+    kind = node.dtype.type
+
+    def spread(g: Any, shape: tuple) -> Any:
+        if mean:
+            count = 1
+            for a in axes:
+                count *= shape[a]
+            g = g * kind(1.0 / builtins.max(count, 1))
+        if not keepdims:
+            g = g.reshape(tuple(1 if i in axes else d for i, d in enumerate(shape)))
+        if g.size == 1 and len(shape) == 1:  # the usual mean over a batch of losses
+            return xp.full(shape, g.reshape(()), dtype=kind)
+        return xp.broadcast_to(g, shape)
+
+    if len(node.inputs) == 1:
+        shape = node.attrs["shape"]
+        return lambda g: spread(g, shape)
+    return lambda g, x: spread(g, x.shape)
+
+
+@forward("sum_to")
+def _sum_to(node: Node) -> Any:
+    """Sum a gradient over the axes broadcasting added (``graph.sum_to`` builds the node)."""
+    lead, kept = node.attrs["lead"], node.attrs["kept"]
+    if not kept:
+        n_lead = len(lead)
+        ones: dict[int, Any] = {}
+
+        def sum_leading_axes(g: Any) -> Any:
+            if g.size < 65536 or not g.flags.c_contiguous:
+                return g.sum(axis=lead)
+            width = builtins.max(math.prod(g.shape[n_lead:]), 1)
+            rows = g.size // width if g.size else 0
+            side = widened_rows(rows, width) if width < 32 else 1  # long rows for BLAS
+            if rows // side not in ones:  # on big arrays a matrix-vector product beats sum()
+                ones.clear()
+                ones[rows // side] = xp.ones(rows // side, dtype=g.dtype)
+            total = xp.dot(ones[rows // side], g.reshape(rows // side, side * width))
+            return total.reshape(side, width).sum(axis=0).reshape(g.shape[n_lead:])
+
+        return sum_leading_axes
+    axes, n_lead = lead + kept, len(lead)
+
+    def sum_to_shape(g: Any) -> Any:
+        total = g.sum(axis=axes, keepdims=True)
+        return total.reshape(total.shape[n_lead:]) if n_lead else total
+
+    return sum_to_shape
+
+
 def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:  # noqa: A001
     """Maximum over ``axis``; the gradient is split evenly between tied maxima."""
     return reduction("max", x, axis, keepdims)
@@ -368,6 +425,40 @@ def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Node:  # noqa: A00
     return reduction("min", x, axis, keepdims)
 
 
+def _reduce_with(function: Any) -> Any:
+    def prepare(node: Node) -> Any:
+        return functools.partial(function, axis=node.attrs["axes"], keepdims=node.attrs["keepdims"])
+
+    return prepare
+
+
+forward("max")(_reduce_with(xp.maximum.reduce))
+forward("min")(_reduce_with(xp.minimum.reduce))
+
+
+@derivative("max", "min")
+def _d_max_min(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    return (Node("extreme_grad", (g, x, node), x.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("extreme_grad")
+def _extreme_grad(node: Node) -> Any:
+    """Gradient of ``max``/``min``: split evenly between the tied extrema."""
+    axes, keepdims = node.attrs["axes"], node.attrs["keepdims"]
+
+    def extreme_grad(g: Any, x: Any, out: Any) -> Any:
+        if not keepdims:
+            keep = _reduced_shape(x.shape, axes, True)
+            g, out = g.reshape(keep), out.reshape(keep)
+        mask = (x == out).astype(x.dtype)
+        mask /= mask.sum(axis=axes, keepdims=True)
+        mask *= g
+        return mask
+
+    return extreme_grad
+
+
 def argmax(x: Any, axis: int = -1) -> Node:
     """Index of the largest value along ``axis`` as int64 (first one on ties; no gradient)."""
     x = as_node(x)
@@ -376,8 +467,8 @@ def argmax(x: Any, axis: int = -1) -> Node:
     return Node("argmax", (x,), shape, np.int64, {"axis": axis})
 
 
-@register("argmax", differentiable=False)
-def _prepare_argmax(node: Node) -> Any:
+@forward("argmax", differentiable=False)
+def _argmax(node: Node) -> Any:
     axis = node.attrs["axis"]
     return lambda x: xp.argmax(x, axis=axis).astype(np.int64, copy=False)
 
@@ -414,10 +505,24 @@ def reshape(x: Any, shape: Sequence[int | None]) -> Node:
     return Node("reshape", (x,), static, x.dtype, {"shape": target})
 
 
-@register("reshape", view=True)
+@forward("reshape", view=True)
 def _prepare_reshape(node: Node) -> Any:
     shape = node.attrs["shape"]
     return lambda x: x.reshape(shape)
+
+
+@derivative("reshape", "batch_flatten", "reshape_like")
+def _d_reshape(node: Node, g: Node) -> tuple:
+    x = node.inputs[0]
+    return (shaped_like("reshape_like", g, x),) + (None,) * (len(node.inputs) - 1)
+
+
+@forward("reshape_like", view=True)
+def _reshape_like(node: Node) -> Any:
+    if len(node.inputs) == 1:
+        shape = node.attrs["shape"]
+        return lambda g: g.reshape(shape)
+    return lambda g, x: g.reshape(x.shape)
 
 
 def batch_flatten(x: Any) -> Node:
@@ -427,7 +532,7 @@ def batch_flatten(x: Any) -> Node:
     return Node("batch_flatten", (x,), (x.shape[0], rest), x.dtype)
 
 
-register("batch_flatten", view=True)(lambda node: lambda x: x.reshape(x.shape[0], -1))
+forward("batch_flatten", view=True)(lambda node: lambda x: x.reshape(x.shape[0], -1))
 
 
 def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
@@ -442,10 +547,16 @@ def transpose(x: Any, axes: Sequence[int] | None = None) -> Node:
     return Node("transpose", (x,), shape, x.dtype, {"axes": perm})
 
 
-@register("transpose", view=True)
+@forward("transpose", view=True)
 def _prepare_transpose(node: Node) -> Any:
     axes = node.attrs["axes"]
     return lambda x: x.transpose(axes)
+
+
+@derivative("transpose")
+def _d_transpose(node: Node, g: Node) -> tuple:
+    inverse = tuple(int(i) for i in np.argsort(node.attrs["axes"]))
+    return (transpose(g, inverse),)
 
 
 def expand_dims(x: Any, axis: int = -1) -> Node:
@@ -458,10 +569,15 @@ def expand_dims(x: Any, axis: int = -1) -> Node:
     return Node("expand_dims", (x,), shape, x.dtype, {"axis": axis})
 
 
-@register("expand_dims", view=True)
+@forward("expand_dims", view=True)
 def _prepare_expand_dims(node: Node) -> Any:
     axis = node.attrs["axis"]
     return lambda x: xp.expand_dims(x, axis)
+
+
+@derivative("expand_dims")
+def _d_expand_dims(node: Node, g: Node) -> tuple:
+    return (squeeze(g, node.attrs["axis"]),)
 
 
 def squeeze(x: Any, axis: int) -> Node:
@@ -477,10 +593,15 @@ def squeeze(x: Any, axis: int) -> Node:
     return Node("squeeze", (x,), shape, x.dtype, {"axis": axis})
 
 
-@register("squeeze", view=True)
+@forward("squeeze", view=True)
 def _prepare_squeeze(node: Node) -> Any:
     axis = node.attrs["axis"]
     return lambda x: xp.squeeze(x, axis)
+
+
+@derivative("squeeze")
+def _d_squeeze(node: Node, g: Node) -> tuple:
+    return (expand_dims(g, node.attrs["axis"]),)
 
 
 def concatenate(tensors: Sequence[Any], axis: int = -1) -> Node:
@@ -508,10 +629,32 @@ def concatenate(tensors: Sequence[Any], axis: int = -1) -> Node:
     return Node("concatenate", nodes, tuple(shape), dtype, {"axis": axis})
 
 
-@register("concatenate")
+@forward("concatenate")
 def _prepare_concatenate(node: Node) -> Any:
     axis = node.attrs["axis"]
     return lambda *arrays: xp.concatenate(arrays, axis=axis)
+
+
+@derivative("concatenate")
+def _d_concatenate(node: Node, g: Node) -> tuple:
+    axis = node.attrs["axis"]
+    return tuple(
+        Node("concat_part", (g, *node.inputs), x.shape, g.dtype, {"axis": axis, "index": i})
+        for i, x in enumerate(node.inputs)
+    )
+
+
+@forward("concat_part", view=True)
+def _concat_part(node: Node) -> Any:
+    axis, index = node.attrs["axis"], node.attrs["index"]
+
+    def concat_part(g: Any, *parts: Any) -> Any:
+        start = builtins.sum(p.shape[axis] for p in parts[:index])
+        where = [slice(None)] * g.ndim
+        where[axis] = slice(start, start + parts[index].shape[axis])
+        return g[tuple(where)]
+
+    return concat_part
 
 
 def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]]) -> Node:
@@ -538,10 +681,22 @@ def pad_spatial(x: Any, top: int, bottom: int, left: int, right: int, fill: floa
     return out
 
 
-@register("spatial_2d_padding")
+@forward("spatial_2d_padding")
 def _prepare_spatial_2d_padding(node: Node) -> Any:
     (top, bottom), (left, right) = node.attrs["padding"]
     return lambda x: pad_spatial(x, top, bottom, left, right)
+
+
+@derivative("spatial_2d_padding")
+def _d_spatial_2d_padding(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    return (Node("crop_spatial", (g,), x.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("crop_spatial", view=True)
+def _crop_spatial(node: Node) -> Any:
+    (top, bottom), (left, right) = node.attrs["padding"]
+    return lambda g: g[:, top : g.shape[1] - bottom, left : g.shape[2] - right]
 
 
 def one_hot(indices: Any, num_classes: int) -> Node:
@@ -552,7 +707,7 @@ def one_hot(indices: Any, num_classes: int) -> Node:
     return Node("one_hot", (indices,), shape, np.float32, {"num_classes": num_classes})
 
 
-@register("one_hot", differentiable=False)
+@forward("one_hot", differentiable=False)
 def _prepare_one_hot(node: Node) -> Any:
     classes = xp.arange(node.attrs["num_classes"])
     dtype = node.dtype
@@ -588,44 +743,36 @@ def _dot_nd(x: Any, y: Any) -> Any:
     return xp.dot(x.reshape(-1, x.shape[-1]), y).reshape(x.shape[:-1] + (y.shape[1],))
 
 
-@register("dot")
+@forward("dot")
 def _prepare_dot(node: Node) -> Any:
     return xp.dot if node.inputs[0].ndim <= 2 else _dot_nd
 
 
-# --------------------------------------------------------------- operators on nodes
+@derivative("dot")
+def _d_dot(node: Node, g: Node) -> tuple:
+    x, y = node.inputs
+    gx = Node("dot_grad_x", (g, y), x.shape, g.dtype)
+    gy = Node("dot_grad_y", (x, g), y.shape, g.dtype)
+    return gx, gy
 
 
-def _swap(function: Any) -> Any:
-    return lambda self, other: function(other, self)
+@forward("dot_grad_x")
+def _dot_grad_x(node: Node) -> Any:
+    def dot_grad_x(g: Any, y: Any) -> Any:
+        if g.ndim <= 2:
+            return xp.dot(g, y.T)
+        return xp.dot(g.reshape(-1, g.shape[-1]), y.T).reshape(g.shape[:-1] + (y.shape[0],))
+
+    return dot_grad_x
 
 
-def _operator(symbol: str, op: str) -> Any:
-    """``Node.__add__`` and friends: the dtype rule of the contract, then ``binary``."""
-    name = OPERATOR_NAMES[symbol]
+@forward("dot_grad_y")
+def _dot_grad_y(node: Node) -> Any:
+    def dot_grad_y(x: Any, g: Any) -> Any:
+        if x.ndim == 1:
+            return xp.outer(x, g)
+        if x.ndim == 2:
+            return xp.dot(x.T, g)
+        return xp.dot(x.reshape(-1, x.shape[-1]).T, g.reshape(-1, g.shape[-1]))
 
-    def apply(a: Any, b: Any) -> Node:
-        require_same_dtype(name, a, b)
-        return binary(op, a, b)
-
-    return apply
-
-
-def _power(a: Node, b: Any) -> Node:
-    """``a ** b``: a tensor exponent must have ``a``'s dtype; a scalar one goes to ``pow``."""
-    require_same_dtype("power", a, b)
-    return pow(a, b)
-
-
-Node.__add__ = _operator("+", "add")
-Node.__radd__ = _swap(Node.__add__)
-Node.__sub__ = _operator("-", "sub")
-Node.__rsub__ = _swap(Node.__sub__)
-Node.__mul__ = _operator("*", "mul")
-Node.__rmul__ = _swap(Node.__mul__)
-Node.__truediv__ = _operator("/", "div")
-Node.__rtruediv__ = _swap(Node.__truediv__)
-Node.__pow__ = _power
-Node.__rpow__ = lambda a, b: binary("power", b, a)
-Node.__neg__ = lambda a: unary("neg", a)
-Node.__abs__ = lambda a: abs(a)
+    return dot_grad_y

@@ -1,13 +1,18 @@
-"""Activations, cross-entropies, dropout and random tensors for the numpy backend."""
+"""Activations and cross-entropies: their spec entries (forward, then derivative rule).
+
+A softmax or sigmoid output records the logits it came from in ``_keras_logits`` (the
+attribute Keras 3 uses); the cross-entropies read it and work on the logits, which is exact
+where ``log(softmax(z))`` would round to ``-inf``. The same attribute is set on the theano and
+tensorflow backends' tensors.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
-from . import ops_math as m
-from .graph import INPLACE, Node, as_node, normalize_axes, register, xp
+from . import math as m
+from .graph import Node, as_node, broadcast_shapes, cast, float_dtype, normalize_axes, sum_to, xp
+from .spec import OUT, derivative, forward, into
 
 EPSILON = 1e-7
 
@@ -21,8 +26,8 @@ def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Node:
     return Node("relu", (x,), x.shape, x.dtype, attrs)
 
 
-@register("relu")
-def _prepare_relu(node: Node) -> Any:
+@forward("relu")
+def _relu(node: Node) -> Any:
     kind = node.dtype.type
     zero, alpha = kind(0), kind(node.attrs["alpha"])
     cap = node.attrs["max_value"]
@@ -37,11 +42,12 @@ def _prepare_relu(node: Node) -> Any:
     return leaky_capped_relu
 
 
-def _prepare_relu_in_place(node: Node, index: int, checked: bool) -> Any:
+@into("relu")
+def _relu_into(node: Node, index: int, checked: bool) -> Any:
     zero = node.dtype.type(0)
     if not node.attrs["alpha"] and node.attrs["max_value"] is None:
         return lambda x: xp.maximum(x, zero, out=x)
-    compute = _prepare_relu(node)
+    compute = _relu(node)
 
     def relu_into(x: Any) -> Any:
         x[...] = compute(x)
@@ -50,7 +56,62 @@ def _prepare_relu_in_place(node: Node, index: int, checked: bool) -> Any:
     return relu_into
 
 
-INPLACE["relu"] = _prepare_relu_in_place
+@derivative("relu")
+def _d_relu(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    attrs = dict(node.attrs)
+    cap = attrs["max_value"]
+    if attrs["alpha"] < 0 or (cap is not None and cap <= 0):
+        return (Node("relu_grad", (g, x), x.shape, g.dtype, attrs),)
+    # the output is > 0, <= 0 or >= cap exactly where the input is: the slope is read from
+    # the output, so the input need not be kept (and relu can run in place)
+    return (Node("relu_grad", (g, node), x.shape, g.dtype, attrs),)
+
+
+@forward("relu_grad")
+def _relu_grad(node: Node) -> Any:
+    kind = node.dtype.type
+    alpha, cap = kind(node.attrs["alpha"]), node.attrs["max_value"]
+
+    def relu_grad(g: Any, x: Any) -> Any:
+        slope = (x > 0).astype(g.dtype)
+        if alpha:
+            slope[x <= 0] = alpha
+        if cap is not None:
+            slope[x >= kind(cap)] = 0
+        slope *= g
+        return slope
+
+    return relu_grad
+
+
+def tanh(x: Any) -> Node:
+    """Hyperbolic tangent."""
+    x = as_node(x)
+    return Node("tanh", (cast(x, float_dtype(x.dtype)),), x.shape, float_dtype(x.dtype))
+
+
+forward("tanh")(lambda node: xp.tanh)
+into("tanh")(lambda node, index, checked: lambda x: xp.tanh(x, out=x))
+
+
+@derivative("tanh")
+def _d_tanh(node: Node, g: Node) -> tuple:
+    return (Node("tanh_grad", (g, node), node.shape, g.dtype),)
+
+
+@forward("tanh_grad", options=(OUT,))
+def _tanh_grad(node: Node, out: Any = None) -> Any:
+    one = node.dtype.type(1)
+
+    def tanh_grad(g: Any, y: Any) -> Any:
+        d = out(y.shape, y.dtype) if out is not None else xp.empty_like(y)
+        xp.multiply(y, y, out=d)
+        xp.subtract(one, d, out=d)
+        d *= g
+        return d
+
+    return tanh_grad
 
 
 def sigmoid_array(x: Any) -> Any:
@@ -62,21 +123,36 @@ def sigmoid_array(x: Any) -> Any:
 
 def sigmoid(x: Any) -> Node:
     """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
-    x = m.cast(as_node(x), m.float_dtype(as_node(x).dtype))
-    return Node("sigmoid", (x,), x.shape, x.dtype)
+    x = cast(as_node(x), float_dtype(as_node(x).dtype))
+    y = Node("sigmoid", (x,), x.shape, x.dtype)
+    y._keras_logits = x
+    return y
 
 
-register("sigmoid")(lambda node: sigmoid_array)
+forward("sigmoid")(lambda node: sigmoid_array)
+
+
+@derivative("sigmoid")
+def _d_sigmoid(node: Node, g: Node) -> tuple:
+    return (Node("sigmoid_grad", (g, node), node.shape, g.dtype),)
+
+
+@forward("sigmoid_grad")
+def _sigmoid_grad(node: Node) -> Any:
+    one = node.dtype.type(1)
+
+    def sigmoid_grad(g: Any, y: Any) -> Any:
+        d = one - y
+        d *= y
+        d *= g
+        return d
+
+    return sigmoid_grad
 
 
 def hard_sigmoid(x: Any) -> Node:
     """Piece-wise linear sigmoid ``clip(0.2 * x + 0.5, 0, 1)``."""
     return m.clip(0.2 * as_node(x) + 0.5, 0.0, 1.0)
-
-
-def tanh(x: Any) -> Node:
-    """Hyperbolic tangent."""
-    return m.tanh(x)
 
 
 def softmax_array(x: Any, axis: int) -> Any:
@@ -98,13 +174,38 @@ def softmax(x: Any, axis: int = -1) -> Node:
     """Softmax along ``axis``, computed after subtracting the maximum."""
     x = as_node(x)
     (axis,) = normalize_axes(axis, x.ndim)
-    return Node("softmax", (x,), x.shape, x.dtype, {"axis": axis})
+    y = Node("softmax", (x,), x.shape, x.dtype, {"axis": axis})
+    y._keras_logits = x
+    return y
 
 
-@register("softmax")
-def _prepare_softmax(node: Node) -> Any:
+@forward("softmax")
+def _softmax(node: Node) -> Any:
     axis = node.attrs["axis"]
     return lambda x: softmax_array(x, axis)
+
+
+@derivative("softmax")
+def _d_softmax(node: Node, g: Node) -> tuple:
+    return (Node("softmax_grad", (g, node), node.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("softmax_grad")
+def _softmax_grad(node: Node) -> Any:
+    axis = node.attrs["axis"]
+
+    def softmax_grad(g: Any, y: Any) -> Any:
+        gy = g * y
+        gy -= y * gy.sum(axis=axis, keepdims=True)
+        return gy
+
+    return softmax_grad
+
+
+@forward("log_softmax")
+def _log_softmax(node: Node) -> Any:
+    axis = node.attrs["axis"]
+    return lambda z: log_softmax_array(z, axis)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Node:
@@ -113,10 +214,22 @@ def elu(x: Any, alpha: float = 1.0) -> Node:
     return Node("elu", (x,), x.shape, x.dtype, {"alpha": float(alpha)})
 
 
-@register("elu")
-def _prepare_elu(node: Node) -> Any:
+@forward("elu")
+def _elu(node: Node) -> Any:
     alpha = node.dtype.type(node.attrs["alpha"])
     return lambda x: xp.where(x > 0, x, alpha * xp.expm1(xp.minimum(x, 0)))
+
+
+@derivative("elu")
+def _d_elu(node: Node, g: Node) -> tuple:
+    (x,) = node.inputs
+    return (Node("elu_grad", (g, x, node), x.shape, g.dtype, dict(node.attrs)),)
+
+
+@forward("elu_grad")
+def _elu_grad(node: Node) -> Any:
+    alpha = node.dtype.type(node.attrs["alpha"])
+    return lambda g, x, y: g * xp.where(x > 0, 1, y + alpha).astype(g.dtype, copy=False)
 
 
 def softplus(x: Any) -> Node:
@@ -125,10 +238,15 @@ def softplus(x: Any) -> Node:
     return Node("softplus", (x,), x.shape, x.dtype)
 
 
-@register("softplus")
-def _prepare_softplus(node: Node) -> Any:
+@forward("softplus")
+def _softplus(node: Node) -> Any:
     zero = node.dtype.type(0)
     return lambda x: xp.logaddexp(zero, x)
+
+
+@derivative("softplus")
+def _d_softplus(node: Node, g: Node) -> tuple:
+    return (g * sigmoid(node.inputs[0]),)
 
 
 def softsign(x: Any) -> Node:
@@ -143,17 +261,27 @@ def softsign(x: Any) -> Node:
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Node:
     """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
     output = as_node(output)
-    target = m.cast(as_node(target, output.dtype), output.dtype)
-    if from_logits or output.op == "sigmoid":
-        logits = output if from_logits else output.inputs[0]
-        shape = m.broadcast_shapes(target.shape, logits.shape)
+    target = cast(as_node(target, output.dtype), output.dtype)
+    logits = output if from_logits else _logits_of(output, "sigmoid")
+    if logits is not None:
+        shape = broadcast_shapes(target.shape, logits.shape)
         return Node("sigmoid_cross_entropy", (target, logits), shape, output.dtype)
     p = m.clip(output, EPSILON, 1.0 - EPSILON)
     return -(target * m.log(p) + (1.0 - target) * m.log(1.0 - p))
 
 
-@register("sigmoid_cross_entropy")
-def _prepare_sigmoid_cross_entropy(node: Node) -> Any:
+def _logits_of(output: Node, op: str, axis: int | None = None) -> Node | None:
+    """The logits ``output`` came from when it is ``op``'s result (along ``axis``)."""
+    logits = output._keras_logits
+    if logits is None or output.op != op:
+        return None
+    if axis is not None and output.attrs["axis"] != axis:
+        return None
+    return logits
+
+
+@forward("sigmoid_cross_entropy")
+def _sigmoid_cross_entropy(node: Node) -> Any:
     zero = node.dtype.type(0)
 
     def sigmoid_cross_entropy(t: Any, z: Any) -> Any:
@@ -164,35 +292,67 @@ def _prepare_sigmoid_cross_entropy(node: Node) -> Any:
     return sigmoid_cross_entropy
 
 
+@derivative("sigmoid_cross_entropy")
+def _d_sigmoid_cross_entropy(node: Node, g: Node) -> tuple:
+    t, z = node.inputs
+    return sum_to(-g * z, t), sum_to(g * (sigmoid(z) - t), z)
+
+
 def categorical_crossentropy(
     target: Any, output: Any, from_logits: bool = False, axis: int = -1
 ) -> Node:
     """Cross-entropy between one-hot (or soft) ``target`` and ``output`` along ``axis``."""
     output = as_node(output)
-    target = m.cast(as_node(target, output.dtype), output.dtype)
+    target = cast(as_node(target, output.dtype), output.dtype)
     (axis,) = normalize_axes(axis, output.ndim)
-    if from_logits or (output.op == "softmax" and output.attrs["axis"] == axis):
-        logits = output if from_logits else output.inputs[0]
-        probabilities = softmax(logits, axis) if from_logits else output
+    logits = output if from_logits else _logits_of(output, "softmax", axis)
+    if logits is not None:
         shape = tuple(d for i, d in enumerate(output.shape) if i != axis)
-        # ``softmax`` is kept for the gradient rule (p - t) and only computed when needed.
-        attrs = {"axis": axis, "softmax": probabilities}
-        return Node("softmax_cross_entropy", (target, logits), shape, output.dtype, attrs)
+        # the softmax output, when there is one, is read by the gradient rule (p - t)
+        inputs = (target, logits) if from_logits else (target, logits, output)
+        return Node("softmax_cross_entropy", inputs, shape, output.dtype, {"axis": axis})
     p = output / m.sum(output, axis=axis, keepdims=True)
     p = m.clip(p, EPSILON, 1.0 - EPSILON)
     return -m.sum(target * m.log(p), axis=axis)
 
 
-@register("softmax_cross_entropy")
-def _prepare_softmax_cross_entropy(node: Node) -> Any:
+@forward("softmax_cross_entropy")
+def _softmax_cross_entropy(node: Node) -> Any:
     axis = node.attrs["axis"]
 
-    def softmax_cross_entropy(t: Any, z: Any) -> Any:
+    def softmax_cross_entropy(t: Any, z: Any, p: Any = None) -> Any:
         log_p = log_softmax_array(z, axis)
         log_p *= t
         return -xp.add.reduce(log_p, axis=axis)
 
     return softmax_cross_entropy
+
+
+@derivative("softmax_cross_entropy")
+def _d_softmax_cross_entropy(node: Node, g: Node) -> tuple:
+    t, z = node.inputs[:2]
+    axis = node.attrs["axis"]
+    p = node.inputs[2] if len(node.inputs) == 3 else softmax(z, axis)
+    gz = Node("softmax_ce_grad", (g, t, p), z.shape, g.dtype, {"axis": axis})
+    log_p = Node("log_softmax", (z,), z.shape, z.dtype, {"axis": axis})
+    gt = -m.expand_dims(g, axis) * log_p
+    return (sum_to(gt, t), gz) + (None,) * (len(node.inputs) - 2)
+
+
+@forward("softmax_ce_grad")
+def _softmax_ce_grad(node: Node) -> Any:
+    """Fused ``d(-sum(t * log softmax(z)))/dz = p * sum(t) - t`` (``p - t`` for one-hot t)."""
+    axis = node.attrs["axis"]
+    restore_axis = (slice(None),) * axis + (None,)
+    add = xp.add.reduce
+
+    def softmax_ce_grad(g: Any, t: Any, p: Any) -> Any:
+        d = p * add(t, axis=axis, keepdims=True)
+        d -= t
+        d *= g[restore_axis]
+        return d
+
+    return softmax_ce_grad
 
 
 def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Node:
@@ -211,85 +371,5 @@ def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool 
         raise ValueError(
             f"The last axis of `output` must have a known size. Received: shape={output.shape}"
         )
-    one_hot = m.cast(m.one_hot(target, classes), output.dtype)
+    one_hot = cast(m.one_hot(target, classes), output.dtype)
     return categorical_crossentropy(one_hot, output, from_logits=from_logits, axis=-1)
-
-
-# ------------------------------------------------------------------------ randomness
-
-
-def _generator(seed: int | None) -> Any:
-    return np.random.default_rng(seed)
-
-
-def dropout(x: Any, rate: float, seed: int | None = None) -> Node:
-    """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
-    x = as_node(x)
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
-    if rate == 0.0:
-        return x
-    attrs = {"rate": rate, "rng": _generator(seed)}
-    mask = Node("dropout_mask", (x,), x.shape, m.float_dtype(x.dtype), attrs)
-    return x * mask
-
-
-@register("dropout_mask", differentiable=False)
-def _prepare_dropout_mask(node: Node) -> Any:
-    rng, rate, dtype = node.attrs["rng"], node.attrs["rate"], node.dtype
-    scale = dtype.type(1.0 / (1.0 - rate))
-    sample_dtype = dtype if dtype in (np.float32, np.float64) else np.float64
-
-    def dropout_mask(x: Any) -> Any:
-        keep = rng.random(x.shape, dtype=sample_dtype) >= rate
-        mask = keep.astype(dtype)
-        mask *= scale
-        return xp.asarray(mask)
-
-    return dropout_mask
-
-
-def _static_shape(shape: Any) -> tuple[int, ...]:
-    dims = tuple(shape)
-    if any(d is None for d in dims):
-        raise ValueError(f"Random tensors need a fully known shape. Received: shape={dims}")
-    return tuple(int(d) for d in dims)
-
-
-def random_uniform(
-    shape: Any,
-    minval: float = 0.0,
-    maxval: float = 1.0,
-    dtype: str | None = None,
-    seed: int | None = None,
-) -> Node:
-    """A tensor of uniform samples with static ``shape``, fresh on every call of a step."""
-    attrs = {"low": float(minval), "high": float(maxval), "rng": _generator(seed)}
-    return Node("random_uniform", (), _static_shape(shape), dtype or "float32", attrs)
-
-
-def random_normal(
-    shape: Any,
-    mean: float = 0.0,
-    stddev: float = 1.0,
-    dtype: str | None = None,
-    seed: int | None = None,
-) -> Node:
-    """A tensor of normal samples with static ``shape``, fresh on every call of a step."""
-    attrs = {"mean": float(mean), "stddev": float(stddev), "rng": _generator(seed)}
-    return Node("random_normal", (), _static_shape(shape), dtype or "float32", attrs)
-
-
-@register("random_uniform", differentiable=False)
-def _prepare_random_uniform(node: Node) -> Any:
-    rng, shape, dtype = node.attrs["rng"], node.shape, node.dtype
-    low, high = node.attrs["low"], node.attrs["high"]
-    return lambda: xp.asarray(rng.uniform(low, high, shape).astype(dtype))
-
-
-@register("random_normal", differentiable=False)
-def _prepare_random_normal(node: Node) -> Any:
-    rng, shape, dtype = node.attrs["rng"], node.shape, node.dtype
-    mean, stddev = node.attrs["mean"], node.attrs["stddev"]
-    return lambda: xp.asarray(rng.normal(mean, stddev, shape).astype(dtype))
