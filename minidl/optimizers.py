@@ -1,9 +1,14 @@
-"""Optimizers that return their updates as data (Lasagne style).
+"""Optimizers that return their updates as data (Lasagne style), with Keras 2's update rules.
 
 ``get_updates(params, grads)`` returns ``[(variable, new_value), ...]`` for the compiled
 training step to apply. The learning rate, the iteration counter and every slot (momentum,
 moving averages) are backend variables created on the first ``get_updates``, so changing
 ``optimizer.learning_rate`` with ``K.set_value`` takes effect without recompiling.
+
+SGD, RMSprop, Adagrad, Adadelta, Adam (with ``amsgrad``), Adamax and Nadam follow Keras
+2.2.4's formulas; the lower-case Keras 2 aliases (``optimizers.adam`` ...) name the same
+classes. ``clipnorm`` rescales all gradients together when their global L2 norm exceeds it
+(Keras 2's rule); ``clipvalue`` clips each element.
 
 >>> from minidl import optimizers
 >>> opt = optimizers.get("adam")
@@ -14,12 +19,18 @@ moving averages) are backend variables created on the first ``get_updates``, so 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from minidl import backend as K
+
+
+def _epsilon(owner: str, epsilon: Any) -> float:
+    """Keras 2's ``epsilon=None`` means ``K.epsilon()`` (1e-7)."""
+    return 1e-7 if epsilon is None else _check_number(owner, "epsilon", epsilon, 0.0)
 
 
 def _check_number(
@@ -53,11 +64,14 @@ class Optimizer:
     Args:
         learning_rate: step size (``lr`` is accepted as its legacy name).
         decay: time-based decay, ``lr_t = learning_rate / (1 + decay * iterations)``.
-        clipnorm: rescale each gradient whose L2 norm exceeds this value.
+        clipnorm: when the global L2 norm of all gradients together exceeds this value,
+            scale every gradient by ``clipnorm / norm`` (Keras 2's rule).
         clipvalue: clip each gradient element to ``[-clipvalue, clipvalue]``.
     """
 
     slot_names: tuple[str, ...] = ()
+    # Scalar state shared by all parameters (name, initial value), kept after ``iterations``.
+    global_state: tuple[tuple[str, float], ...] = ()
 
     def __init__(
         self,
@@ -88,6 +102,7 @@ class Optimizer:
         self._backend: str | None = None
         self._learning_rate: Any = None
         self._iterations: Any = None
+        self._globals: list[Any] = []
         self._slots: dict[int, tuple[Any, list[Any]]] = {}
         self._pending_weights: list[np.ndarray] | None = None
 
@@ -104,6 +119,15 @@ class Optimizer:
             if self._pending_weights:
                 iterations = np.asarray(self._pending_weights.pop(0), dtype="int64")
             self._iterations = K.variable(iterations, name=f"{self.name}/iterations")
+            self._globals = []
+            for state_name, initial in self.global_state:
+                if self._pending_weights:
+                    initial = self._pending_weights.pop(0)
+                self._globals.append(
+                    K.variable(
+                        np.asarray(initial, dtype=K.floatx()), name=f"{self.name}/{state_name}"
+                    )
+                )
         elif self._backend != K.name():
             raise ValueError(
                 f"Optimizer {self.name} holds its state on the {self._backend!r} backend and "
@@ -168,10 +192,11 @@ class Optimizer:
 
     @property
     def weights(self) -> list[Any]:
-        """State variables in a fixed order: iterations, then each parameter's slots."""
+        """State variables in a fixed order: iterations, shared scalars, each parameter's slots."""
         if self._backend is None:
             return []
-        return [self._iterations] + [v for _, slots in self._slots.values() for v in slots]
+        slots = [v for _, param_slots in self._slots.values() for v in param_slots]
+        return [self._iterations, *self._globals, *slots]
 
     def get_weights(self) -> list[np.ndarray]:
         """State as NumPy arrays (empty before the first ``get_updates``)."""
@@ -188,9 +213,12 @@ class Optimizer:
             self._pending_weights = arrays
             return
         variables = self.weights
-        if not self._slots and self.slot_names and len(arrays) > 1:
+        head = 1 + len(self._globals)
+        if not self._slots and self.slot_names and len(arrays) > head:
             K.set_value(self._iterations, np.asarray(arrays[0], dtype="int64"))
-            self._pending_weights = arrays[1:]
+            for variable, array in zip(self._globals, arrays[1:head]):
+                K.set_value(variable, np.asarray(array, dtype=K.dtype(variable)))
+            self._pending_weights = arrays[head:]
             return
         if len(arrays) != len(variables):
             raise ValueError(
@@ -207,21 +235,43 @@ class Optimizer:
             K.set_value(variable, array)
 
     # --------------------------------------------------------------------- updates
-    def _clip(self, grad: Any) -> Any:
-        if self.clipnorm is not None:
-            norm = K.sqrt(K.sum(K.square(grad)))
-            grad = grad * (self.clipnorm / K.maximum(norm, self.clipnorm))
+    def clip_gradients(self, grads: Sequence[Any]) -> list[Any]:
+        """Apply ``clipnorm`` (to the global norm of all ``grads``) and then ``clipvalue``."""
+        grads = list(grads)
+        if self.clipnorm is not None and grads:
+            squares = None
+            for grad in grads:  # the global norm is summed in float32 (or the widest dtype)
+                term = K.sum(K.square(K.cast(grad, "float64") if _wide(grads) else grad))
+                squares = term if squares is None else squares + term
+            norm = K.sqrt(squares)
+            factor = self.clipnorm / K.maximum(norm, self.clipnorm)
+            grads = [g * _as_dtype(factor, K.dtype(g)) for g in grads]
         if self.clipvalue is not None:
-            grad = K.clip(grad, -self.clipvalue, self.clipvalue)
-        return grad
+            grads = [K.clip(g, -self.clipvalue, self.clipvalue) for g in grads]
+        return grads
 
-    def get_updates(self, params: Sequence[Any], grads: Sequence[Any]) -> list[tuple[Any, Any]]:
-        """Return ``(variable, new_value)`` pairs for one step of this optimizer."""
+    def get_updates(
+        self,
+        params: Sequence[Any],
+        grads: Sequence[Any],
+        constraints: Sequence[Callable[[Any], Any] | None] | None = None,
+    ) -> list[tuple[Any, Any]]:
+        """Return ``(variable, new_value)`` pairs for one step of this optimizer.
+
+        ``constraints`` (one callable or None per parameter) project each new value, as
+        Keras 2 applies ``kernel_constraint`` after the update.
+        """
         params, grads = list(params), list(grads)
         if len(params) != len(grads):
             raise ValueError(
                 f"Optimizer {self.name} needs one gradient per parameter. "
                 f"Received: {len(params)} parameters and {len(grads)} gradients."
+            )
+        constraints = [None] * len(params) if constraints is None else list(constraints)
+        if len(constraints) != len(params):
+            raise ValueError(
+                f"Optimizer {self.name} needs one constraint (or None) per parameter. "
+                f"Received: {len(params)} parameters and {len(constraints)} constraints."
             )
         self._ensure_state()
         lr = self._learning_rate
@@ -229,16 +279,24 @@ class Optimizer:
             lr = lr / (1.0 + self.decay * K.cast(self._iterations, K.floatx()))
         step = K.cast(self._iterations + 1, K.floatx())
         updates: list[tuple[Any, Any]] = [(self._iterations, self._iterations + 1)]
-        for param, grad, slots in zip(params, grads, self._slots_for(params)):
+        updates.extend(self.shared_updates(step))
+        clipped = self.clip_gradients(grads)
+        for param, grad, slots, constraint in zip(
+            params, clipped, self._slots_for(params), constraints
+        ):
             dtype = K.dtype(param)  # float64 weights get float64 hyper-parameters
-            param_lr = lr if K.dtype(lr) == dtype else K.cast(lr, dtype)
-            param_step = step if K.dtype(step) == dtype else K.cast(step, dtype)
             new_param, slot_updates = self.update_rule(
-                param, self._clip(grad), slots, param_lr, param_step
+                param, grad, slots, _as_dtype(lr, dtype), _as_dtype(step, dtype)
             )
+            if constraint is not None:
+                new_param = constraint(new_param)
             updates.append((param, new_param))
             updates.extend(slot_updates)
         return updates
+
+    def shared_updates(self, step: Any) -> list[tuple[Any, Any]]:
+        """Updates of the ``global_state`` scalars for this step (computed once per step)."""
+        return []
 
     def update_rule(
         self, param: Any, grad: Any, slots: list[Any], lr: Any, step: Any
@@ -301,6 +359,14 @@ class SGD(Optimizer):
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
 
 
+def _wide(grads: Sequence[Any]) -> bool:
+    return any(K.dtype(g) == "float64" for g in grads)
+
+
+def _as_dtype(x: Any, dtype: str) -> Any:
+    return x if K.dtype(x) == dtype else K.cast(x, dtype)
+
+
 def _power(base: float, exponent: Any) -> Any:
     """``base ** exponent`` for a Python float base in [0, 1) and a positive tensor exponent."""
     if base == 0.0:
@@ -312,7 +378,8 @@ class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with the bias correction folded into the step size.
 
     ``lr_t = lr * sqrt(1 - beta_2**t) / (1 - beta_1**t)``;
-    ``p -= lr_t * m_t / (sqrt(v_t) + epsilon)`` (the Keras 2 formulation).
+    ``p -= lr_t * m_t / (sqrt(v_t) + epsilon)`` (the Keras 2 formulation). With
+    ``amsgrad=True`` (Reddi et al., 2018) the denominator uses ``vhat_t = max(vhat, v_t)``.
     """
 
     slot_names = ("m", "v")
@@ -322,22 +389,29 @@ class Adam(Optimizer):
         learning_rate: float = 0.001,
         beta_1: float = 0.9,
         beta_2: float = 0.999,
-        epsilon: float = 1e-7,
+        epsilon: float | None = 1e-7,
         decay: float = 0.0,
+        amsgrad: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
         self.beta_1 = _check_number("Adam", "beta_1", beta_1, 0.0, 1.0)
         self.beta_2 = _check_number("Adam", "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _check_number("Adam", "epsilon", epsilon, 0.0)
+        self.epsilon = _epsilon("Adam", epsilon)
+        self.amsgrad = bool(amsgrad)
+        self.slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
     def update_rule(self, param, grad, slots, lr, step):
-        m, v = slots
+        m, v = slots[:2]
         lr_t = lr * K.sqrt(1.0 - _power(self.beta_2, step)) / (1.0 - _power(self.beta_1, step))
         m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
         v_t = self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad)
-        new_param = param - lr_t * m_t / (K.sqrt(v_t) + self.epsilon)
-        return new_param, [(m, m_t), (v, v_t)]
+        if not self.amsgrad:
+            new_param = param - lr_t * m_t / (K.sqrt(v_t) + self.epsilon)
+            return new_param, [(m, m_t), (v, v_t)]
+        vhat_t = K.maximum(slots[2], v_t)
+        new_param = param - lr_t * m_t / (K.sqrt(vhat_t) + self.epsilon)
+        return new_param, [(m, m_t), (v, v_t), (slots[2], vhat_t)]
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -345,6 +419,7 @@ class Adam(Optimizer):
             "beta_1": self.beta_1,
             "beta_2": self.beta_2,
             "epsilon": self.epsilon,
+            "amsgrad": self.amsgrad,
         }
 
 
@@ -360,13 +435,13 @@ class RMSprop(Optimizer):
         self,
         learning_rate: float = 0.001,
         rho: float = 0.9,
-        epsilon: float = 1e-7,
+        epsilon: float | None = 1e-7,
         decay: float = 0.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
         self.rho = _check_number("RMSprop", "rho", rho, 0.0, 1.0)
-        self.epsilon = _check_number("RMSprop", "epsilon", epsilon, 0.0)
+        self.epsilon = _epsilon("RMSprop", epsilon)
 
     def update_rule(self, param, grad, slots, lr, step):
         (accumulator,) = slots
@@ -387,10 +462,14 @@ class Adagrad(Optimizer):
     slot_names = ("accumulator",)
 
     def __init__(
-        self, learning_rate: float = 0.01, epsilon: float = 1e-7, decay: float = 0.0, **kwargs: Any
+        self,
+        learning_rate: float = 0.01,
+        epsilon: float | None = 1e-7,
+        decay: float = 0.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
-        self.epsilon = _check_number("Adagrad", "epsilon", epsilon, 0.0)
+        self.epsilon = _epsilon("Adagrad", epsilon)
 
     def update_rule(self, param, grad, slots, lr, step):
         (accumulator,) = slots
@@ -402,12 +481,201 @@ class Adagrad(Optimizer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+class Adadelta(Optimizer):
+    """Adadelta (Zeiler, 2012): step sizes from moving averages of gradients and updates.
+
+    ``a = rho * a + (1 - rho) * g**2``; ``u = g * sqrt(d + epsilon) / sqrt(a + epsilon)``;
+    ``p -= lr * u``; ``d = rho * d + (1 - rho) * u**2``.
+    """
+
+    slot_names = ("accumulator", "delta_accumulator")
+
+    def __init__(
+        self,
+        learning_rate: float = 1.0,
+        rho: float = 0.95,
+        epsilon: float | None = 1e-7,
+        decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, decay, **kwargs)
+        self.rho = _check_number("Adadelta", "rho", rho, 0.0, 1.0)
+        self.epsilon = _epsilon("Adadelta", epsilon)
+
+    def update_rule(self, param, grad, slots, lr, step):
+        accumulator, delta_accumulator = slots
+        new_accumulator = self.rho * accumulator + (1.0 - self.rho) * K.square(grad)
+        update = (
+            grad * K.sqrt(delta_accumulator + self.epsilon) / K.sqrt(new_accumulator + self.epsilon)
+        )
+        new_delta = self.rho * delta_accumulator + (1.0 - self.rho) * K.square(update)
+        return param - lr * update, [(accumulator, new_accumulator), (delta_accumulator, new_delta)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adamax(Optimizer):
+    """Adamax (Kingma & Ba, 2015, section 7): Adam with the infinity norm.
+
+    ``m = beta_1 * m + (1 - beta_1) * g``; ``u = max(beta_2 * u, |g|)``;
+    ``p -= lr / (1 - beta_1**t) * m / (u + epsilon)``.
+    """
+
+    slot_names = ("m", "u")
+
+    def __init__(
+        self,
+        learning_rate: float = 0.002,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, decay, **kwargs)
+        self.beta_1 = _check_number("Adamax", "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_number("Adamax", "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _epsilon("Adamax", epsilon)
+
+    def update_rule(self, param, grad, slots, lr, step):
+        m, u = slots
+        lr_t = lr / (1.0 - _power(self.beta_1, step))
+        m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
+        u_t = K.maximum(self.beta_2 * u, K.abs(grad))
+        return param - lr_t * m_t / (u_t + self.epsilon), [(m, m_t), (u, u_t)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+        }
+
+
+class Nadam(Optimizer):
+    """Nesterov Adam (Dozat, 2016) with Keras 2's momentum schedule.
+
+    ``mu_t = beta_1 * (1 - 0.5 * 0.96**(t * schedule_decay))``; the product of the
+    ``mu`` so far is the shared state ``m_schedule``;
+    ``m_bar = (1 - mu_t) * g / (1 - prod_t) + mu_{t+1} * m_t / (1 - prod_t * mu_{t+1})``;
+    ``p -= lr * m_bar / (sqrt(v_t / (1 - beta_2**t)) + epsilon)``.
+    """
+
+    slot_names = ("m", "v")
+    global_state = (("m_schedule", 1.0),)
+
+    def __init__(
+        self,
+        learning_rate: float = 0.002,
+        beta_1: float = 0.9,
+        beta_2: float = 0.999,
+        epsilon: float | None = 1e-7,
+        schedule_decay: float = 0.004,
+        decay: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(learning_rate, decay, **kwargs)
+        self.beta_1 = _check_number("Nadam", "beta_1", beta_1, 0.0, 1.0)
+        self.beta_2 = _check_number("Nadam", "beta_2", beta_2, 0.0, 1.0)
+        self.epsilon = _epsilon("Nadam", epsilon)
+        self.schedule_decay = _check_number("Nadam", "schedule_decay", schedule_decay, 0.0)
+        self._step_terms: tuple[Any, Any, Any, Any] | None = None
+
+    def _momentum_cache(self, step: Any) -> Any:
+        return self.beta_1 * (1.0 - 0.5 * _power(0.96, step * self.schedule_decay))
+
+    def shared_updates(self, step):
+        (m_schedule,) = self._globals
+        mu_t = self._momentum_cache(step)
+        mu_next = self._momentum_cache(step + 1.0)
+        schedule_new = m_schedule * mu_t
+        self._step_terms = (mu_t, mu_next, schedule_new, schedule_new * mu_next)
+        return [(m_schedule, schedule_new)]
+
+    def update_rule(self, param, grad, slots, lr, step):
+        m, v = slots
+        assert self._step_terms is not None  # set by shared_updates in get_updates
+        dtype = K.dtype(param)
+        mu_t, mu_next, schedule_new, schedule_next = (
+            _as_dtype(term, dtype) for term in self._step_terms
+        )
+        g_prime = grad / (1.0 - schedule_new)
+        m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
+        v_t = self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad)
+        m_t_prime = m_t / (1.0 - schedule_next)
+        v_t_prime = v_t / (1.0 - _power(self.beta_2, step))
+        m_t_bar = (1.0 - mu_t) * g_prime + mu_next * m_t_prime
+        new_param = param - lr * m_t_bar / (K.sqrt(v_t_prime) + self.epsilon)
+        return new_param, [(m, m_t), (v, v_t)]
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "beta_1": self.beta_1,
+            "beta_2": self.beta_2,
+            "epsilon": self.epsilon,
+            "schedule_decay": self.schedule_decay,
+        }
+
+
+# Keras 2's lower-case aliases name the same classes.
+sgd, rmsprop, adagrad, adadelta = SGD, RMSprop, Adagrad, Adadelta
+adam, adamax, nadam = Adam, Adamax, Nadam
+
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD,
     "adam": Adam,
     "rmsprop": RMSprop,
     "adagrad": Adagrad,
+    "adadelta": Adadelta,
+    "adamax": Adamax,
+    "nadam": Nadam,
 }
+
+
+# Keras 3 optimizer-config keys: mapped, dropped when they change nothing, else refused.
+_KERAS3_NEUTRAL = {
+    "name": None,
+    "jit_compile": None,
+    "is_legacy_optimizer": None,
+    "use_ema": False,
+    "ema_momentum": None,
+    "ema_overwrite_frequency": None,
+    "weight_decay": None,
+    "loss_scale_factor": None,
+    "gradient_accumulation_steps": None,
+    "global_clipnorm": None,
+}
+
+
+def _keras3_config(class_name: str, config: dict[str, Any]) -> dict[str, Any]:
+    """Map a Keras 3 optimizer config onto minidl's arguments (see ``_KERAS3_NEUTRAL``)."""
+    config = dict(config)
+    if config.get("global_clipnorm") is not None:
+        config["clipnorm"] = config.pop("global_clipnorm")  # minidl's clipnorm is global
+    dropped = []
+    for key, neutral in _KERAS3_NEUTRAL.items():
+        if key not in config:
+            continue
+        value = config.pop(key)
+        if key in ("name", "jit_compile", "is_legacy_optimizer", "ema_momentum"):
+            dropped.append(key)
+        elif key == "ema_overwrite_frequency" or value in (neutral, 0, 0.0, False):
+            continue
+        else:
+            raise ValueError(
+                f"Optimizer {class_name}: `{key}` is not supported by minidl and would change "
+                f"training. Received: {key}={value!r}"
+            )
+    if dropped:
+        warnings.warn(
+            f"Optimizer {class_name}: ignoring Keras 3 config keys with no effect in minidl: "
+            f"{', '.join(dropped)}.",
+            stacklevel=3,
+        )
+    return config
 
 
 def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:
@@ -420,22 +688,47 @@ def get(identifier: str | dict[str, Any] | Optimizer) -> Optimizer:
     if isinstance(identifier, Optimizer):
         return identifier
     if isinstance(identifier, dict):
-        name, config = identifier.get("class_name"), dict(identifier.get("config") or {})
-    elif isinstance(identifier, str):
-        name, config = identifier, {}
-    else:
+        return deserialize(identifier)
+    if not isinstance(identifier, str):
         raise TypeError(
             f"An optimizer must be a name, a dict or an Optimizer. Received: {identifier!r}"
         )
+    return _class_for(identifier, identifier)()
+
+
+def _class_for(name: Any, identifier: Any) -> type[Optimizer]:
     cls = OPTIMIZERS.get(str(name).strip().lower())
     if cls is None:
         raise ValueError(
             f"Unknown optimizer {name!r}. Valid names: {', '.join(sorted(OPTIMIZERS))}. "
             f"Received: optimizer={identifier!r}"
         )
-    return cls.from_config(config)
+    return cls
+
+
+def deserialize(
+    config: dict[str, Any], custom_objects: dict[str, type[Optimizer]] | None = None
+) -> Optimizer:
+    """Rebuild an optimizer from ``{"class_name", "config"}`` (minidl, Keras 2 or Keras 3).
+
+    >>> deserialize({"class_name": "Adam", "config": {"lr": 0.01, "amsgrad": True}}).amsgrad
+    True
+    """
+    if not isinstance(config, dict) or "class_name" not in config:
+        raise ValueError(
+            f'An optimizer description must be a dict with "class_name" and "config". '
+            f"Received: {config!r}"
+        )
+    name = config["class_name"]
+    arguments = dict(config.get("config") or {})
+    if custom_objects and name in custom_objects:
+        return custom_objects[name].from_config(arguments)
+    cls = _class_for(name, config)
+    return cls.from_config(_keras3_config(cls.__name__, arguments))
 
 
 def serialize(optimizer: Optimizer) -> dict[str, Any]:
     """Return ``{"class_name", "config"}`` that ``get`` turns back into an equal optimizer."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"Expected a minidl Optimizer. Received: {optimizer!r}")
     return {"class_name": type(optimizer).__name__, "config": optimizer.get_config()}

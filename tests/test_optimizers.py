@@ -244,8 +244,11 @@ def test_state_belongs_to_one_backend():
         (lambda: optimizers.Adam(epsilon=-1e-7), r"`epsilon`"),
         (lambda: optimizers.RMSprop(rho=1.5), r"`rho` of optimizer RMSprop"),
         (lambda: optimizers.Adagrad(epsilon=float("nan")), r"`epsilon` of optimizer Adagrad"),
-        (lambda: optimizers.get("adamw"), r"Unknown optimizer 'adamw'. Valid names: adagrad"),
-        (lambda: optimizers.get({"class_name": "Nadam"}), r"Unknown optimizer 'Nadam'"),
+        (
+            lambda: optimizers.get("adamw"),
+            r"Unknown optimizer 'adamw'. Valid names: adadelta, adagrad",
+        ),
+        (lambda: optimizers.get({"class_name": "Ftrl"}), r"Unknown optimizer 'Ftrl'"),
         (lambda: optimizers.SGD().get_updates([1], []), r"one gradient per parameter"),
     ],
 )
