@@ -13,6 +13,7 @@ import inspect
 import logging
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -147,17 +148,42 @@ class _MonitorMixin:
     def _initial_best(self) -> float:
         return -np.inf if self.mode == "max" else np.inf
 
-    def _monitored_value(self, logs: dict[str, Any] | None, name: str) -> float | None:
-        value = (logs or {}).get(self.monitor)
-        if value is None:
+    def _monitored_value(
+        self, logs: dict[str, Any] | None, name: str, consequence: str = ""
+    ) -> float | None:
+        """The monitored value, reading ``val_acc`` for ``val_accuracy`` (and back) if needed.
+
+        When neither name is in the logs, warns once (naming the available metrics and
+        ``consequence``) and returns None.
+        """
+        logs = logs or {}
+        for key in (self.monitor, monitor_alias(self.monitor)):
+            if key is not None and logs.get(key) is not None:
+                return float(logs[key])
+        if not getattr(self, "_warned_missing", False):
+            self._warned_missing = True
             logger.warning(
-                "%s is conditioned on metric %r which is not available. Available metrics: %s",
+                "%s is conditioned on metric %r which is not available%s. Available metrics: %s",
                 name,
                 self.monitor,
-                ", ".join(sorted(logs or {})),
+                consequence,
+                ", ".join(sorted(k for k in logs if k not in ("batch", "size"))),
             )
-            return None
-        return float(value)
+        return None
+
+
+def monitor_alias(monitor: str) -> str | None:
+    """The other Keras spelling of an accuracy name: ``val_acc`` <-> ``val_accuracy``.
+
+    >>> monitor_alias("val_acc"), monitor_alias("accuracy"), monitor_alias("loss")
+    ('val_accuracy', 'acc', None)
+    """
+    for short, long in (("acc", "accuracy"),):
+        if monitor == short or monitor.endswith("_" + short):
+            return monitor[: -len(short)] + long
+        if monitor == long or monitor.endswith("_" + long):
+            return monitor[: -len(long)] + short
+    return None
 
 
 class EarlyStopping(_MonitorMixin, Callback):
@@ -267,7 +293,9 @@ class ModelCheckpoint(_MonitorMixin, Callback):
             return
         path = self.format_path(epoch, logs)
         if self.save_best_only:
-            current = self._monitored_value(logs, "ModelCheckpoint")
+            current = self._monitored_value(
+                logs, "ModelCheckpoint", "; with save_best_only=True it will write nothing"
+            )
             if current is None:
                 return
             if not self._improved(current, self.best):
@@ -397,6 +425,142 @@ class LearningRateScheduler(Callback):
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
             logs["lr"] = float(K.get_value(self._learning_rate_variable()))
+
+
+class BaseLogger(Callback):
+    """Average each batch's metrics over an epoch, weighted by batch size (Keras 2's logger).
+
+    At the end of an epoch it writes the averages of the metrics named in
+    ``params["metrics"]`` into the epoch logs. ``fit`` already logs the same averages; this
+    class exists so Keras 2 code that lists it, or subclasses it, keeps working.
+    """
+
+    def __init__(self, stateful_metrics: Iterable[str] | None = None) -> None:
+        super().__init__()
+        self.stateful_metrics = set(stateful_metrics or ())
+        self.seen = 0
+        self.totals: dict[str, float] = {}
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.seen = 0
+        self.totals = {}
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        logs = logs or {}
+        size = logs.get("size", 0)
+        self.seen += size
+        for key, value in logs.items():
+            if key in ("batch", "size"):
+                continue
+            if key in self.stateful_metrics:
+                self.totals[key] = value
+            else:
+                self.totals[key] = self.totals.get(key, 0.0) + value * size
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is None or not self.seen:
+            return
+        for key in self.params.get("metrics", ()):
+            if key in self.totals:
+                total = self.totals[key]
+                logs[key] = total if key in self.stateful_metrics else total / self.seen
+
+
+class ReduceLROnPlateau(_MonitorMixin, Callback):
+    """Multiply the learning rate by ``factor`` when ``monitor`` stops improving (Keras 2).
+
+    After ``patience`` epochs without an improvement of more than ``min_delta`` the rate
+    becomes ``max(lr * factor, min_lr)``; then ``cooldown`` epochs pass before waiting
+    starts again. The current rate is logged as ``lr`` every epoch.
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        factor: float = 0.1,
+        patience: int = 10,
+        verbose: int = 0,
+        mode: str = "auto",
+        min_delta: float = 1e-4,
+        cooldown: int = 0,
+        min_lr: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__()
+        if "epsilon" in kwargs:  # Keras 2's older name, deprecated there too
+            warnings.warn(
+                "ReduceLROnPlateau: `epsilon` is deprecated; use `min_delta`.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            min_delta = kwargs.pop("epsilon")
+        if kwargs:
+            raise TypeError(f"Unrecognized keyword arguments passed to ReduceLROnPlateau: {kwargs}")
+        if not factor < 1.0 or factor < 0:
+            raise ValueError(
+                "ReduceLROnPlateau does not support a factor >= 1.0 (or < 0). "
+                f"Received: factor={factor}"
+            )
+        for name, value in (("patience", patience), ("cooldown", cooldown)):
+            if value < 0:
+                raise ValueError(f"`{name}` must be >= 0. Received: {name}={value}")
+        self._init_monitor(monitor, mode, "ReduceLROnPlateau")
+        self.factor = float(factor)
+        self.patience = int(patience)
+        self.verbose = verbose
+        self.min_delta = abs(float(min_delta))
+        self.cooldown = int(cooldown)
+        self.min_lr = float(min_lr)
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = self._initial_best()
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.wait = 0
+        self.cooldown_counter = 0
+        self.best = self._initial_best()
+
+    def _learning_rate_variable(self) -> Any:
+        optimizer = getattr(self.model, "optimizer", None)
+        if optimizer is None or not hasattr(optimizer, "learning_rate"):
+            raise ValueError(
+                "ReduceLROnPlateau needs a compiled model whose optimizer has a "
+                f"`learning_rate`. Received: optimizer={optimizer!r}"
+            )
+        return optimizer.learning_rate
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        variable = self._learning_rate_variable()
+        if logs is not None:
+            logs["lr"] = float(K.get_value(variable))
+        current = self._monitored_value(
+            logs, "ReduceLROnPlateau", "; the learning rate will not be reduced"
+        )
+        if current is None:
+            return
+        if self.cooldown_counter > 0:
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._improved(current, self.best, self.min_delta):
+            self.best = current
+            self.wait = 0
+            return
+        if self.cooldown_counter > 0:
+            return
+        self.wait += 1
+        if self.wait < self.patience:
+            return
+        old_lr = float(K.get_value(variable))
+        if old_lr > self.min_lr:
+            new_lr = max(old_lr * self.factor, self.min_lr)
+            K.set_value(variable, np.asarray(new_lr, dtype=K.dtype(variable)))
+            if self.verbose:
+                print(
+                    f"\nEpoch {epoch + 1:05d}: ReduceLROnPlateau reducing learning rate to ", end=""
+                )
+                print(f"{new_lr}.")
+            self.cooldown_counter = self.cooldown
+            self.wait = 0
 
 
 class LambdaCallback(Callback):
