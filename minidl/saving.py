@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import os
+import re
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -26,6 +27,7 @@ import h5py
 import numpy as np
 
 from minidl import backend as K
+from minidl import hdf5_checks, weight_budget
 
 logger = logging.getLogger("minidl")
 
@@ -42,7 +44,11 @@ def atomic_hdf5(filepath: str | os.PathLike, overwrite: bool = True) -> Iterator
     if not overwrite and os.path.exists(path):
         raise FileExistsError(f"{path!r} already exists. Pass overwrite=True to replace it.")
     directory = os.path.dirname(os.path.abspath(path))
-    temporary = os.path.join(directory, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f"Cannot save to {path!r}: folder {directory!r} does not exist.")
+    _remove_leftovers(directory, os.path.basename(path))
+    name = f".{os.path.basename(path)}.{os.getpid()}-{uuid.uuid4().hex}.tmp"
+    temporary = os.path.join(directory, name)
     try:
         with h5py.File(temporary, "w") as handle:
             yield handle
@@ -50,6 +56,31 @@ def atomic_hdf5(filepath: str | os.PathLike, overwrite: bool = True) -> Iterator
     finally:
         if os.path.exists(temporary):
             os.remove(temporary)
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def _remove_leftovers(directory: str, base: str) -> None:
+    """Delete temporary files that a killed save to ``base`` left (not a live writer's)."""
+    pattern = re.compile(rf"\.{re.escape(base)}\.(?:(\d+)-)?[0-9a-f]{{32}}\.tmp")
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = pattern.fullmatch(entry.name)
+            if match is None or not entry.is_file(follow_symlinks=False):
+                continue
+            if match.group(1) and _process_alive(int(match.group(1))):
+                continue
+            with contextlib.suppress(OSError):
+                os.remove(entry.path)
+                logger.info("Removed %r, left by an interrupted save.", entry.path)
 
 
 @contextlib.contextmanager
@@ -66,30 +97,19 @@ def open_hdf5(filepath: str | os.PathLike) -> Iterator[h5py.File]:
             f"format). Received: {err}"
         ) from None
     try:
+        hdf5_checks.check_file(handle, path)
         yield handle
-    except (OSError, KeyError, RuntimeError) as err:
+    except (OSError, KeyError, RuntimeError, TypeError, UnicodeDecodeError) as err:
         raise ValueError(f"Could not read {path!r}; it may be damaged. Received: {err}") from None
+    except MemoryError:
+        raise ValueError(f"Could not read {path!r}: not enough memory.") from None
     finally:
         handle.close()
 
 
-def _text(value: Any) -> str:
-    return value.decode("utf8") if isinstance(value, bytes) else str(value)
-
-
-def _read_name_list(group: h5py.Group, name: str) -> list[str]:
+def _read_name_list(group: h5py.Group, name: str, path: str = "") -> list[str]:
     """Read a list-of-names attribute, also when Keras split it into ``name0``, ``name1``..."""
-    if name in group.attrs:
-        values = group.attrs[name]
-    else:
-        chunks, index = [], 0
-        while f"{name}{index}" in group.attrs:
-            chunks.extend(np.atleast_1d(group.attrs[f"{name}{index}"]).tolist())
-            index += 1
-        if not index:
-            raise KeyError(f"attribute {name!r} missing in {group.name!r}")
-        values = chunks
-    return [_text(v) for v in np.atleast_1d(np.asarray(values, dtype=object)).tolist()]
+    return hdf5_checks.name_list(group, name, path or group.file.filename)
 
 
 def _name_array(names: list[str]) -> np.ndarray:
@@ -98,7 +118,8 @@ def _name_array(names: list[str]) -> np.ndarray:
     return np.array([n.encode("utf8") for n in names])
 
 
-def _read_array(group: h5py.Group, name: str, where: str) -> np.ndarray:
+def _read_array(group: h5py.Group, name: str, where: str) -> hdf5_checks.StoredArray:
+    """The dataset ``name`` with its declared shape; ``read()`` loads it."""
     dataset = group.get(name)
     if not isinstance(dataset, h5py.Dataset):
         raise ValueError(f"{where}: weight {name!r} listed in weight_names is missing.")
@@ -106,7 +127,7 @@ def _read_array(group: h5py.Group, name: str, where: str) -> np.ndarray:
         raise ValueError(
             f"{where}: weight {name!r} must hold numbers. Received: dtype {dataset.dtype}"
         )
-    return np.asarray(dataset[()])
+    return hdf5_checks.StoredArray(dataset, f"{where}, weight {name!r}")
 
 
 # ------------------------------------------------------------------------- weights
@@ -127,12 +148,16 @@ def write_weights(group: h5py.Group, model: Any) -> None:
             layer_group.create_dataset(name, data=backend.get_value(variable))
 
 
-def read_weights(group: h5py.Group, path: str) -> list[tuple[str, LayerWeights]]:
-    """Read ``[(layer_name, [(weight_name, array), ...]), ...]`` from a weights group."""
+def read_weights(group: h5py.Group, path: str, lazy: bool = False) -> list[tuple[str, Any]]:
+    """Read ``[(layer_name, [(weight_name, array), ...]), ...]`` from a weights group.
+
+    With ``lazy=True`` the arrays are ``hdf5_checks.StoredArray``s: shapes are known, values
+    are read (while the file is open) by ``assign_file_weights`` after the shapes matched.
+    """
     if "layer_names" not in group.attrs and "model_weights" in group:
         group = group["model_weights"]
     try:
-        layer_names = _read_name_list(group, "layer_names")
+        layer_names = _read_name_list(group, "layer_names", path)
     except KeyError:
         raise ValueError(
             f"{path!r} holds no weights in Keras' layout (no `layer_names` attribute)."
@@ -143,8 +168,9 @@ def read_weights(group: h5py.Group, path: str) -> list[tuple[str, LayerWeights]]
         if not isinstance(layer_group, h5py.Group):
             raise ValueError(f"{path!r} lists layer {layer_name!r} but has no group for it.")
         where = f"{path!r}, layer {layer_name!r}"
-        names = _read_name_list(layer_group, "weight_names")
-        layers.append((layer_name, [(n, _read_array(layer_group, n, where)) for n in names]))
+        names = _read_name_list(layer_group, "weight_names", path)
+        arrays = [(n, _read_array(layer_group, n, where)) for n in names]
+        layers.append((layer_name, arrays if lazy else [(n, a.read()) for n, a in arrays]))
     return layers
 
 
@@ -204,7 +230,8 @@ def assign_file_weights(
             )
         for layer, (name, arrays) in zip(model_layers, stored):
             pairs += _match_layer(layer, name, arrays, path, backend)
-    for variable, array in pairs:
+    values = [(variable, hdf5_checks.values(array)) for variable, array in pairs]  # all first
+    for variable, array in values:
         backend.set_value(variable, array.astype(backend.dtype(variable), copy=False))
 
 
@@ -221,9 +248,9 @@ def load_weights(
     """Load weights from a weights file or a whole-model file into ``model``."""
     _require_built(model)
     path = os.fspath(filepath)
-    with open_hdf5(path) as handle:
-        file_layers = read_weights(handle, path)
-    assign_file_weights(model, file_layers, path, by_name, skip_mismatch)
+    with open_hdf5(path) as handle:  # shapes are checked against the model before any read
+        file_layers = read_weights(handle, path, lazy=True)
+        assign_file_weights(model, file_layers, path, by_name, skip_mismatch)
 
 
 def _require_built(model: Any) -> None:
@@ -298,8 +325,9 @@ def save_model(
 
 def _json_attribute(handle: h5py.File, name: str, path: str) -> Any:
     try:
-        return json.loads(_text(handle.attrs[name]))
-    except json.JSONDecodeError as err:
+        where = f"{path!r}: attribute {name!r}"
+        return json.loads(hdf5_checks.text(hdf5_checks.read_attribute(handle, name, path), where))
+    except (json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path!r}: attribute {name!r} is not valid JSON ({err}).") from None
 
 
@@ -320,11 +348,24 @@ def load_model(
         optimizer_state: list[np.ndarray] = []
         if "training_config" in handle.attrs:
             training_config = _json_attribute(handle, "training_config", path)
+            hdf5_checks.check_training_config(training_config, path)
             group = handle.get("optimizer_weights")
             if isinstance(group, h5py.Group):
-                names = _read_name_list(group, "weight_names")
-                optimizer_state = [_read_array(group, n, f"{path!r} optimizer") for n in names]
-    model = model_from_config(spec, custom_objects)
+                names = _read_name_list(group, "weight_names", path)
+                where = f"{path!r} optimizer"
+                optimizer_state = [_read_array(group, n, where).read() for n in names]
+    stored_values = sum(a.size for _, arrays in file_layers for _, a in arrays)
+    try:
+        with weight_budget.limit(stored_values, repr(path)):
+            model = model_from_config(spec, custom_objects)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError, RecursionError) as err:
+        text = str(err) if type(err) is ValueError else f"{type(err).__name__}: {err}"
+        if repr(path) in text:
+            raise
+        raise ValueError(
+            f"{path!r}: attribute 'model_config' describes a model that cannot be built. "
+            f"Received: {text}"
+        ) from None
     assign_file_weights(model, file_layers, path)
     if compile and training_config is not None:
         objects = custom_objects or {}
@@ -336,5 +377,8 @@ def load_model(
             metrics=metrics,
         )
         if optimizer_state:
+            hdf5_checks.check_optimizer_state(
+                model.optimizer, model.trainable_weights, optimizer_state, path, K
+            )
             model.optimizer.set_weights(optimizer_state)
     return model

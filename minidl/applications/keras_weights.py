@@ -16,13 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from minidl import saving
+from minidl import hdf5_checks, saving
 
 
-def _written_by_keras_theano(handle: Any) -> bool:
-    backend = handle.attrs.get("backend", b"")
-    backend = backend.decode("utf8") if isinstance(backend, bytes) else str(backend)
+def _written_by_keras_theano(handle: Any, path: str) -> bool:
+    if "backend" not in handle.attrs:
+        return False
+    where = f"{path!r}: attribute 'backend'"
+    backend = hdf5_checks.text(hdf5_checks.read_attribute(handle, "backend", path), where)
     return backend == "theano" and "minidl_version" not in handle.attrs
+
+
+def _flip_kernel(array: np.ndarray) -> np.ndarray:
+    return array[::-1, ::-1].copy() if array.ndim == 4 else array
 
 
 def load_keras_h5_weights(model: Any, path: str | os.PathLike) -> None:
@@ -31,7 +37,9 @@ def load_keras_h5_weights(model: Any, path: str | os.PathLike) -> None:
     Every model layer that has weights must be in the file, with arrays of the same shapes;
     layers only in the file are ignored (so the with-top ImageNet file also fills a model
     built with ``include_top=False``). Everything is read and checked before any weight is
-    written, so on any error the model keeps the weights it had.
+    written, so on any error the model keeps the weights it had. Each array's declared shape
+    is compared with the model's before its data is read (see ``minidl.hdf5_checks`` for
+    what a file may hold).
 
     Raises:
         FileNotFoundError: when ``path`` does not exist.
@@ -41,25 +49,24 @@ def load_keras_h5_weights(model: Any, path: str | os.PathLike) -> None:
     """
     path = os.fspath(path)
     with saving.open_hdf5(path) as handle:
-        file_layers = saving.read_weights(handle, path)
-        flip = _written_by_keras_theano(handle)
-    stored = {name: arrays for name, arrays in file_layers if arrays}
-    for layer in model.layers:
-        if layer.weights and layer.name not in stored:
-            shapes = [tuple(np.shape(w)) for w in layer.get_weights()]
+        file_layers = saving.read_weights(handle, path, lazy=True)
+        stored = {name: arrays for name, arrays in file_layers if arrays}
+        for layer in model.layers:
+            if layer.weights and layer.name not in stored:
+                shapes = [tuple(np.shape(w)) for w in layer.get_weights()]
+                raise ValueError(
+                    f"Layer {layer.name!r} (weights of shapes {shapes}) is missing from the "
+                    f"weight file {path!r}. Received layers with weights: {sorted(stored)}"
+                )
+        if _written_by_keras_theano(handle, path):
+            file_layers = [
+                (name, [(w, a.map(_flip_kernel)) for w, a in arrays])
+                for name, arrays in file_layers
+            ]
+        try:
+            saving.assign_file_weights(model, file_layers, path, by_name=True)
+        except ValueError as err:
             raise ValueError(
-                f"Layer {layer.name!r} (weights of shapes {shapes}) is missing from the weight "
-                f"file {path!r}. Received layers with weights: {sorted(stored)}"
-            )
-    if flip:
-        file_layers = [
-            (name, [(w, a[::-1, ::-1].copy() if a.ndim == 4 else a) for w, a in arrays])
-            for name, arrays in file_layers
-        ]
-    try:
-        saving.assign_file_weights(model, file_layers, path, by_name=True)
-    except ValueError as err:
-        raise ValueError(
-            f"{err} Was the model built with the same input_shape, include_top and classes "
-            "as the file?"
-        ) from None
+                f"{err} Was the model built with the same input_shape, include_top and classes "
+                "as the file?"
+            ) from None

@@ -16,6 +16,8 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as K
+from minidl import weight_budget
+from minidl.layers import argument_checks
 
 _name_counters: dict[str, itertools.count] = {}
 
@@ -66,15 +68,13 @@ class Layer:
             raise ValueError(f"`name` must be a non-empty string. Received: name={name!r}")
         self.name = name or unique_layer_name(_snake_case(type(self).__name__))
         self.trainable = bool(trainable)
-        self.dtype = dtype or "float32"
+        self.dtype = argument_checks.layer_dtype(self, dtype)
         if input_dim is not None and input_shape is None:
             input_shape = (input_dim,)
         if batch_input_shape is None and input_shape is not None:
             batch_input_shape = (None, *tuple(input_shape))
-        self.batch_input_shape: tuple[int | None, ...] | None = (
-            tuple(None if d is None else int(d) for d in batch_input_shape)
-            if batch_input_shape is not None
-            else None
+        self.batch_input_shape: tuple[int | None, ...] | None = argument_checks.batch_shape(
+            self, batch_input_shape
         )
         self.built = False
         self.input_shape: tuple[int | None, ...] | None = None
@@ -208,6 +208,7 @@ class Layer:
             if "seed" in config:
                 init = type(init).from_config({**config, "seed": seed})
         shape = tuple(int(d) for d in shape)
+        weight_budget.charge(self.name, name, shape)  # bounded while load_model builds
         value = np.asarray(init(shape, dtype or self.dtype), dtype=dtype or self.dtype)
         if value.shape != shape:
             raise ValueError(

@@ -23,6 +23,8 @@ class InputLayer(Layer):
         batch_input_shape: the full shape, batch axis included (instead of ``shape``).
     """
 
+    _dtype_may_be_integer = True  # it holds no weights: integer inputs (e.g. word ids) pass
+
     def __init__(
         self,
         shape: Sequence[int | None] | None = None,
