@@ -243,6 +243,23 @@ def spatial_2d_padding(x: Any, padding: tuple[tuple[int, int], tuple[int, int]])
     """Zero-pad an NHWC tensor: ``((top, bottom), (left, right))``."""
 
 
+def slice(x: Any, start: Sequence[int], size: Sequence[int]) -> Any:  # noqa: A001 - Keras name
+    """Return the static block ``x[start[0] : start[0] + size[0], ...]`` (``tf.slice``).
+
+    Args:
+        x: a tensor of rank ``len(start)``.
+        start: one int ``>= 0`` per axis.
+        size: one int per axis; ``-1`` takes every cell from ``start`` to the end (the only
+            way to slice an axis whose size is known only at run time, such as the batch).
+
+    Returns:
+        A tensor of ``x``'s dtype; the gradient is zero outside the block.
+
+    Raises:
+        ValueError: when ``start``/``size`` have the wrong length or leave ``x``'s static shape.
+    """
+
+
 def one_hot(indices: Any, num_classes: int) -> Any:
     """Integer tensor of shape ``s`` -> ``floatx()`` tensor of shape ``s + (num_classes,)``."""
 
@@ -336,6 +353,7 @@ def conv2d(
     kernel: Any,
     strides: tuple[int, int] = (1, 1),
     padding: str = "valid",
+    dilation_rate: tuple[int, int] = (1, 1),
 ) -> Any:
     """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel``.
 
@@ -344,10 +362,52 @@ def conv2d(
         kernel: ``(kh, kw, in_channels, out_channels)``.
         strides: ``(sh, sw)``.
         padding: ``"valid"`` or ``"same"`` (see the module docstring for the split).
+        dilation_rate: ``(dh, dw)``; the kernel taps are ``dh`` rows and ``dw`` columns apart
+            (atrous convolution): ``out[n, i, j, o] = sum x_padded[n, i * sh + a * dh,
+            j * sw + b * dw, c] * kernel[a, b, c, o]``. Padding and output sizes use the
+            effective kernel size ``(k - 1) * d + 1``. A rate above 1 needs ``strides ==
+            (1, 1)`` (as in Keras 2 and TensorFlow) and a static height and width.
 
     Returns:
-        ``(batch, out_height, out_width, out_channels)``; sizes from
-        ``minidl.backends.shapes.conv_output_length``.
+        ``(batch, out_height, out_width, out_channels)``, same dtype as ``x``; sizes from
+        ``minidl.backends.shapes.conv_output_length`` with the effective kernel size.
+
+    Raises:
+        ValueError: a rate below 1, or a rate above 1 with strides other than 1.
+    """
+
+
+def conv2d_transpose(
+    x: Any,
+    kernel: Any,
+    output_shape: Shape,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+) -> Any:
+    """Transposed 2-D convolution (the gradient of ``conv2d`` w.r.t. its input).
+
+    ``conv2d_transpose(x, kernel, output_shape, strides, padding)`` is the adjoint of
+    ``z -> conv2d(z, kernel, strides, padding)`` for ``z`` of ``output_shape``:
+    ``out[n, p, q, o] = sum x[n, i, j, c] * kernel[p + top - i * sh, q + left - j * sw, o, c]``
+    over the ``i, j, c`` where the kernel index is in range, with ``top, left`` the cells
+    ``"same"`` padding adds before an input of ``output_shape`` (TensorFlow's split; 0 for
+    ``"valid"``). No kernel flip happens anywhere.
+
+    Args:
+        x: ``(batch, height, width, in_channels)``.
+        kernel: ``(kh, kw, out_channels, in_channels)`` (Keras 2's Conv2DTranspose layout).
+        output_shape: ``(batch, out_height, out_width, out_channels)``; the batch entry is
+            ignored (it may be None). ``conv_output_length(out_height, kh, sh, padding)``
+            must equal ``height`` (and likewise for the width).
+        strides: ``(sh, sw)``.
+        padding: ``"valid"`` or ``"same"``.
+
+    Returns:
+        ``(batch, out_height, out_width, out_channels)``, same dtype as ``x``.
+
+    Raises:
+        ValueError: when ``output_shape`` does not map back onto ``x``'s height and width, or
+            its channels differ from ``kernel``'s.
     """
 
 
@@ -409,9 +469,7 @@ def stop_gradient(x: Any) -> Any:
     """Return ``x`` unchanged, treated as a constant by ``gradients``."""
 
 
-def numpy_function(
-    fn: Callable[..., Any], inputs: Sequence[Any], shape: Shape, dtype: str
-) -> Any:
+def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: Shape, dtype: str) -> Any:
     """Run the NumPy function ``fn`` on the values of ``inputs`` each time a compiled step runs.
 
     A host callback inside a step (minidl.distribute averages gradients across workers with

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 PADDINGS = ("valid", "same")
 
@@ -70,3 +71,71 @@ def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
 def padding_amounts(size: int, kernel: int, stride: int, padding: str) -> tuple[int, int]:
     """(before, after) padding of one axis for ``padding`` in {"valid", "same"}."""
     return same_padding(size, kernel, stride) if padding == "same" else (0, 0)
+
+
+def deconv_output_length(
+    size: int | None, kernel: int, stride: int, padding: str, output_padding: int | None = None
+) -> int | None:
+    """Length of one axis after a transposed convolution (Keras 2's rule).
+
+    Without ``output_padding``: ``size * stride`` for ``"same"``, ``size * stride +
+    max(kernel - stride, 0)`` for ``"valid"``. With it: ``(size - 1) * stride + kernel -
+    2 * pad + output_padding`` where ``pad`` is ``kernel // 2`` for ``"same"``, else 0.
+
+    >>> deconv_output_length(4, 3, 2, "same"), deconv_output_length(4, 3, 2, "valid")
+    (8, 9)
+    >>> deconv_output_length(4, 3, 2, "same", output_padding=1)
+    8
+    """
+    if size is None:
+        return None
+    if output_padding is None:
+        if padding == "same":
+            return size * stride
+        return size * stride + max(kernel - stride, 0)
+    pad = kernel // 2 if padding == "same" else 0
+    return (size - 1) * stride + kernel - 2 * pad + output_padding
+
+
+def check_transpose_output(
+    op: str, input_hw: tuple, output_hw: tuple, kernel_hw: tuple, strides: tuple, padding: str
+) -> None:
+    """Raise ``ValueError`` unless a conv over ``output_hw`` gives ``input_hw`` (None passes)."""
+    for size, out, k, s in zip(input_hw, output_hw, kernel_hw, strides):
+        if size is None or out is None:
+            continue
+        if out < 1 or conv_output_length(out, k, s, padding) != size:
+            raise ValueError(
+                f"`{op}` cannot produce an output of height/width {tuple(output_hw)} from an "
+                f"input of {tuple(input_hw)} with kernel {tuple(kernel_hw)}, strides "
+                f"{tuple(strides)} and padding={padding!r}: a convolution of the output must "
+                f"give back the input's size. Received: output_shape with {tuple(output_hw)}"
+            )
+
+
+def normalize_slice(
+    op: str, shape: tuple, start: Sequence[int], size: Sequence[int]
+) -> tuple[tuple[int, ...], tuple[int, ...], tuple]:
+    """Check ``start``/``size`` of a ``slice`` against static ``shape`` (None: unknown size).
+
+    Returns ``start`` and ``size`` as int tuples and the static shape of the block.
+    """
+    start, size = tuple(int(s) for s in start), tuple(int(s) for s in size)
+    if len(start) != len(shape) or len(size) != len(shape):
+        raise ValueError(
+            f"`{op}` needs one start and one size per axis of a rank-{len(shape)} tensor. "
+            f"Received: start={start}, size={size}"
+        )
+    result = []
+    for axis, (dim, begin, length) in enumerate(zip(shape, start, size)):
+        end = begin if length == -1 else begin + length
+        if begin < 0 or length < -1 or (dim is not None and end > dim):
+            raise ValueError(
+                f"`{op}` block leaves the tensor on axis {axis} (size {dim}). "
+                f"Received: start={start}, size={size}"
+            )
+        if length == -1:
+            result.append(None if dim is None else dim - begin)
+        else:
+            result.append(length)
+    return start, size, tuple(result)

@@ -20,7 +20,7 @@ RTOL, ATOL = 1e-4, 1e-5
 class LayerCheck:
     """What ``check_layer`` ran: the input, the weights it set, and the inference output."""
 
-    x: np.ndarray
+    x: np.ndarray | list[np.ndarray]  # a list for a layer taking a list of inputs
     weights: list[np.ndarray]
     output: np.ndarray
 
@@ -34,16 +34,21 @@ def _run_on_current_backend(
     layer: Layer, x: np.ndarray, target_seed: int, reference_weights, step_training: bool
 ):
     """Build ``layer`` here, run one SGD step; return outputs, losses and stepped weights."""
-    batch_shape = (None, *x.shape[1:])
-    expected_shape = tuple(layer.build_for(batch_shape))
+    arrays = x if isinstance(x, list) else [x]
+    batch_shapes = [(None, *a.shape[1:]) for a in arrays]
+    expected_shape = tuple(
+        layer.build_for(batch_shapes if isinstance(x, list) else batch_shapes[0])
+    )
     if reference_weights is not None:
         layer.set_weights(reference_weights)
-    concrete_shape = tuple(layer.compute_output_shape(x.shape))
+    shapes = [a.shape for a in arrays]
+    concrete_shape = tuple(layer.compute_output_shape(shapes if isinstance(x, list) else shapes[0]))
     assert expected_shape == (None, *concrete_shape[1:]), (expected_shape, concrete_shape)
     target = np.random.default_rng(target_seed).normal(size=concrete_shape).astype("float32")
 
-    input_variable = K.variable(x)
-    params = layer.trainable_weights or [input_variable]
+    variables = [K.variable(a) for a in arrays]
+    input_variable = variables if isinstance(x, list) else variables[0]
+    params = layer.trainable_weights or variables
 
     def step(target_tensor):
         inference = layer(input_variable, training=False)
@@ -62,9 +67,16 @@ def _run_on_current_backend(
     return output, float(loss_before), stepped
 
 
+def _inputs(input_shape, rng: np.random.Generator):
+    """One array for a shape, or a list of arrays for a list of shapes (multi-input layers)."""
+    if isinstance(input_shape, list):
+        return [rng.normal(size=tuple(s)).astype("float32") for s in input_shape]
+    return rng.normal(size=tuple(input_shape)).astype("float32")
+
+
 def check_layer(
     layer: Layer,
-    input_shape: Sequence[int],
+    input_shape: Sequence[int] | list[Sequence[int]],
     expected_weights: int,
     step_training: bool = True,
     seed: int = 0,
@@ -76,10 +88,11 @@ def check_layer(
     step on a squared-error loss (over the trainable weights, or over the input for layers
     without any) lowers the loss; and after ``set_weights`` with the same arrays every backend
     gives the same output, loss and weights after the step. ``step_training`` picks the mode
-    of the step (False for random layers such as Dropout).
+    of the step (False for random layers such as Dropout). A list of shapes checks a layer
+    taking a list of inputs (a merge layer); without weights, the step updates every input.
     """
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=tuple(input_shape)).astype("float32")
+    x = _inputs(input_shape, rng)
     config = layer.get_config()
     previous = K.name()
     results: dict[str, tuple] = {}
@@ -90,7 +103,9 @@ def check_layer(
             candidate = layer if index == 0 else type(layer).from_config(config)
             assert candidate.get_config() == config
             if index == 0:
-                candidate.build_for((None, *x.shape[1:]))
+                arrays = x if isinstance(x, list) else [x]
+                shapes = [(None, *a.shape[1:]) for a in arrays]
+                candidate.build_for(shapes if isinstance(x, list) else shapes[0])
                 reference_weights = _perturbed(candidate.get_weights(), rng)
             results[name] = _run_on_current_backend(
                 candidate, x, seed + 1, reference_weights, step_training

@@ -20,7 +20,7 @@ import pytest
 from minidl import backend as K
 from minidl.backends import interface
 
-from . import naive
+from . import naive, naive_spatial
 
 # tolerances against a float64 NumPy reference, by the dtype the backend computed in
 TOLERANCE = {
@@ -281,6 +281,42 @@ def _pool_case(pool_size: tuple, strides: tuple | None, padding: str, mode: str)
     )
 
 
+# (kernel (kh, kw, out, in=3), strides, padding, output height and width): the output size
+# follows Keras 2's rule with and without output_padding; "2x2" with strides 2 tiles exactly
+TRANSPOSE_KERNELS = {
+    "3x3": _rng.uniform(-1, 1, size=(3, 3, 2, 3)),
+    "2x2": _rng.uniform(-1, 1, size=(2, 2, 4, 3)),
+    "3x2": _rng.uniform(-1, 1, size=(3, 2, 2, 3)),
+}
+TRANSPOSE_CONFIGS = [
+    ("3x3", (2, 2), "same", (14, 12)),
+    ("3x3", (2, 2), "valid", (15, 13)),
+    ("2x2", (2, 2), "valid", (14, 12)),
+    ("2x2", (2, 2), "valid", (15, 13)),  # output_padding 1
+    ("3x2", (2, 1), "valid", (16, 7)),
+    ("3x2", (3, 2), "same", (20, 11)),
+    ("3x3", (1, 1), "same", (7, 6)),
+]
+DILATED_CONFIGS = [("3x2", (2, 2), "same"), ("3x2", (2, 3), "valid"), ("5x5", (1, 2), "same")]
+
+
+def _transpose_case(kernel_name: str, strides: tuple, padding: str, hw: tuple) -> Case:
+    kernel = TRANSPOSE_KERNELS[kernel_name]
+    shape = (None, *hw, kernel.shape[2])
+    return Case(
+        lambda x: K.conv2d_transpose(x, _const(kernel), shape, strides, padding),
+        lambda x: naive_spatial.conv2d_transpose(x, kernel, hw, strides, padding),
+    )
+
+
+def _dilated_case(kernel_name: str, rate: tuple, padding: str) -> Case:
+    kernel = KERNELS[kernel_name]
+    return Case(
+        lambda x: K.conv2d(x, _const(kernel), (1, 1), padding, rate),
+        lambda x: naive_spatial.dilated_conv2d(x, kernel, rate, padding),
+    )
+
+
 IMAGES = (
     {f"conv2d_{k}_s{s[0]}{s[1]}_{p}": _conv_case(k, s, p) for k, s, p in CONV_CONFIGS}
     | {
@@ -294,6 +330,17 @@ IMAGES = (
             lambda x: np.pad(x, ((0, 0), (1, 2), (0, 3), (0, 0))),
         ),
         "batch_flatten_image": Case(lambda x: K.batch_flatten(x), lambda x: x.reshape(len(x), -1)),
+        "slice_block": Case(
+            lambda x: K.slice(x, (0, 1, 2, 1), (-1, 3, 4, 2)), lambda x: x[:, 1:4, 2:6, 1:3]
+        ),
+    }
+    | {
+        f"conv2d_transpose_{k}_s{s[0]}{s[1]}_{p}_to{hw[0]}x{hw[1]}": _transpose_case(k, s, p, hw)
+        for k, s, p, hw in TRANSPOSE_CONFIGS
+    }
+    | {
+        f"conv2d_dilated_{k}_r{r[0]}{r[1]}_{p}": _dilated_case(k, r, p)
+        for k, r, p in DILATED_CONFIGS
     }
 )
 

@@ -73,6 +73,7 @@ from .nn import (
     sparse_categorical_crossentropy,
     tanh,
 )
+from .ops_spatial import conv2d_transpose, slice
 from .random import dropout, random_normal, random_uniform
 from .variables import (
     backend_device,

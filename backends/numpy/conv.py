@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import im2col, pooling
+from ..dilation import check_dilation, dilated_conv2d
 from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
 from .graph import Node, as_node, fully_known, xp
 from .math import cast, pad_spatial
@@ -46,7 +47,13 @@ def _check_nhwc(x: Node, what: str) -> None:
         )
 
 
-def conv2d(x: Any, kernel: Any, strides: tuple[int, int] = (1, 1), padding: str = "valid") -> Node:
+def conv2d(
+    x: Any,
+    kernel: Any,
+    strides: tuple[int, int] = (1, 1),
+    padding: str = "valid",
+    dilation_rate: tuple[int, int] = (1, 1),
+) -> Node:
     """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel``."""
     x, kernel = as_node(x), as_node(kernel)
     _check_nhwc(x, "conv2d")
@@ -64,6 +71,11 @@ def conv2d(x: Any, kernel: Any, strides: tuple[int, int] = (1, 1), padding: str 
     padding = normalize_padding(padding)
     dtype = np.result_type(x.dtype, kernel.dtype)
     x, kernel = cast(x, dtype), cast(kernel, dtype)
+    rate = check_dilation(dilation_rate, strides)
+    if rate != (1, 1):  # rewritten into undilated ops (see backends.dilation)
+        from minidl.backends import numpy as ops
+
+        return dilated_conv2d(ops, x, kernel, x.shape, kernel.shape, padding, rate)
     kh, kw, _, out_c = kernel.shape
     shape = (
         x.shape[0],

@@ -60,6 +60,7 @@ from .shape_ops import (
     squeeze,
     transpose,
 )
+from .spatial_ops import conv2d_transpose, slice
 from .variables import (
     cast,
     constant,

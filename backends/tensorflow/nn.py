@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from minidl.backends import shapes
+from minidl.backends.dilation import check_dilation
 
 from ._runtime import epsilon, tf
 from .variables import like, to_tensor
@@ -183,12 +184,16 @@ def conv2d(
     kernel: Any,
     strides: tuple[int, int] = (1, 1),
     padding: str = "valid",
+    dilation_rate: tuple[int, int] = (1, 1),
 ) -> Any:
     """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel`` (``tf.nn.conv2d``)."""
     x = to_tensor(x)
     kernel = to_tensor(kernel, x.dtype)
     strides = shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding).upper()
+    rate = check_dilation(dilation_rate, strides)
+    if rate != (1, 1):
+        return tf.nn.convolution(x, kernel, padding=padding, dilations=rate)
     return tf.nn.conv2d(x, kernel, strides=(1, *strides, 1), padding=padding)
 
 

@@ -37,6 +37,7 @@ from minidl.backends.theano.nn import (  # noqa: E402
     sparse_categorical_crossentropy,
     tanh,
 )
+from minidl.backends.theano.spatial import conv2d_transpose, slice  # noqa: E402
 from minidl.backends.theano.tensors import (  # noqa: E402
     abs,
     argmax,

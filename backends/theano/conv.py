@@ -21,6 +21,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 from minidl.backends import banded, shapes
+from minidl.backends.dilation import check_dilation, dilated_conv2d
 from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
 
 
@@ -104,6 +105,7 @@ def conv2d(
     kernel: Any,
     strides: tuple[int, int] = (1, 1),
     padding: str = "valid",
+    dilation_rate: tuple[int, int] = (1, 1),
 ) -> Any:
     """2-D cross-correlation of NHWC ``x`` with an HWIO ``kernel`` (im2col + one GEMM)."""
     x, kernel = as_tensor(x), as_tensor(kernel)
@@ -120,6 +122,11 @@ def conv2d(
     kh, kw, in_channels, out_channels = (int(d) for d in kernel_shape)
     strides = shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding)
+    rate = check_dilation(dilation_rate, strides)
+    if rate != (1, 1):  # rewritten into undilated ops (see backends.dilation)
+        from minidl.backends import theano as ops
+
+        return dilated_conv2d(ops, x, kernel, x.type.shape, kernel_shape, padding, rate)
     rows, cols = _padding(x, (kh, kw), strides, padding, "conv2d")
     xp = pad_spatial(x, rows, cols, 0.0)
     oh, ow = _out_sizes(xp, (kh, kw), strides)

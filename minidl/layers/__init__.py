@@ -11,8 +11,31 @@ from __future__ import annotations
 from typing import Any
 
 from minidl.layers.base import Layer, reset_layer_names, unique_layer_name
-from minidl.layers.convolutional import Conv2D, Convolution2D, ZeroPadding2D
+from minidl.layers.convolutional import (
+    Conv2D,
+    Conv2DTranspose,
+    Convolution2D,
+    Convolution2DTranspose,
+    Deconvolution2D,
+    ZeroPadding2D,
+)
 from minidl.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from minidl.layers.merge import (
+    Add,
+    Average,
+    Concatenate,
+    Maximum,
+    Minimum,
+    Multiply,
+    Subtract,
+    add,
+    average,
+    concatenate,
+    maximum,
+    minimum,
+    multiply,
+    subtract,
+)
 from minidl.layers.normalization import BatchNormalization
 from minidl.layers.pooling import (
     AveragePooling2D,
@@ -22,14 +45,22 @@ from minidl.layers.pooling import (
     MaxPool2D,
     MaxPooling2D,
 )
+from minidl.layers.reshaping import Cropping2D, UpSampling2D
 
 __all__ = [
     "Activation",
+    "Add",
+    "Average",
     "AveragePooling2D",
     "AvgPool2D",
     "BatchNormalization",
+    "Concatenate",
     "Conv2D",
+    "Conv2DTranspose",
     "Convolution2D",
+    "Convolution2DTranspose",
+    "Cropping2D",
+    "Deconvolution2D",
     "Dense",
     "Dropout",
     "Flatten",
@@ -40,12 +71,24 @@ __all__ = [
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
+    "Maximum",
+    "Minimum",
+    "Multiply",
     "Reshape",
+    "Subtract",
+    "UpSampling2D",
     "ZeroPadding2D",
+    "add",
+    "average",
+    "concatenate",
     "deserialize",
     "get_layer_class",
+    "maximum",
+    "minimum",
+    "multiply",
     "reset_layer_names",
     "serialize",
+    "subtract",
     "unique_layer_name",
 ]
 
@@ -59,7 +102,17 @@ LAYER_CLASSES: dict[str, type[Layer]] = {
         Flatten,
         Reshape,
         Conv2D,
+        Conv2DTranspose,
         ZeroPadding2D,
+        UpSampling2D,
+        Cropping2D,
+        Add,
+        Subtract,
+        Multiply,
+        Average,
+        Maximum,
+        Minimum,
+        Concatenate,
         MaxPooling2D,
         AveragePooling2D,
         GlobalAveragePooling2D,
@@ -69,6 +122,8 @@ LAYER_CLASSES: dict[str, type[Layer]] = {
 }
 LAYER_ALIASES = {
     "Convolution2D": "Conv2D",
+    "Deconvolution2D": "Conv2DTranspose",
+    "Convolution2DTranspose": "Conv2DTranspose",
     "MaxPool2D": "MaxPooling2D",
     "AvgPool2D": "AveragePooling2D",
     "GlobalAvgPool2D": "GlobalAveragePooling2D",

@@ -1,4 +1,4 @@
-"""Convolution layers on channels-last images: Conv2D and ZeroPadding2D."""
+"""Convolution layers on channels-last images: Conv2D, Conv2DTranspose, ZeroPadding2D."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from minidl import backend as K
-from minidl.backends.shapes import conv_output_length
+from minidl.backends.shapes import conv_output_length, deconv_output_length
 from minidl.layers.base import Layer
 from minidl.layers.kernel_layer import KernelLayer
 
@@ -38,6 +38,8 @@ class Conv2D(KernelLayer):
         kernel_initializer, bias_initializer: names, dicts or callables.
         kernel_regularizer, bias_regularizer: penalties added to the loss, e.g. ``"l2"`` or
             ``regularizers.l2(1e-4)`` (see ``regularizers``).
+        dilation_rate: an int or ``(dh, dw)``: kernel taps ``dh`` rows and ``dw`` columns
+            apart (atrous convolution); above 1 only with ``strides=1``, as in Keras 2.
     """
 
     def __init__(
@@ -53,6 +55,7 @@ class Conv2D(KernelLayer):
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
         data_format: str | None = None,
+        dilation_rate: int | tuple[int, int] = (1, 1),
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -69,6 +72,14 @@ class Conv2D(KernelLayer):
         self.strides = self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
         check_data_format(self, data_format)
+        self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
+        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
+            raise self.invalid_argument(
+                "dilation_rate",
+                f"(1, 1) when strides are not 1 (strides={self.strides}; Keras 2 and "
+                "TensorFlow allow a dilation rate above 1 only with unit strides)",
+                dilation_rate,
+            )
 
     def _check_input(self, input_shape: ShapeTuple) -> int:
         self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
@@ -91,14 +102,19 @@ class Conv2D(KernelLayer):
         self.add_kernel_and_bias((*self.kernel_size, channels, self.filters))
 
     def call(self, inputs: Any, training: bool = False) -> Any:
-        outputs = K.conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding)
+        if self.dilation_rate == (1, 1):
+            outputs = K.conv2d(inputs, self.kernel, strides=self.strides, padding=self.padding)
+        else:
+            outputs = K.conv2d(inputs, self.kernel, self.strides, self.padding, self.dilation_rate)
         return self.add_bias_and_activate(outputs)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self._check_input(input_shape)
         rows, cols = (
-            conv_output_length(size, k, s, self.padding)
-            for size, k, s in zip(input_shape[1:3], self.kernel_size, self.strides)
+            conv_output_length(size, (k - 1) * d + 1, s, self.padding)
+            for size, k, s, d in zip(
+                input_shape[1:3], self.kernel_size, self.strides, self.dilation_rate
+            )
         )
         if (rows is not None and rows < 1) or (cols is not None and cols < 1):
             raise ValueError(
@@ -115,11 +131,157 @@ class Conv2D(KernelLayer):
             "kernel_size": list(self.kernel_size),
             "strides": list(self.strides),
             "padding": self.padding,
+            "dilation_rate": list(self.dilation_rate),
             **self.kernel_config(),
         }
 
 
 Convolution2D = Conv2D
+
+
+class Conv2DTranspose(KernelLayer):
+    """Transposed 2-D convolution ("deconvolution"), e.g. to upsample in a U-Net decoder.
+
+    The kernel has Keras 2's layout ``(kh, kw, filters, in_channels)``; the output is the
+    gradient of a ``Conv2D`` with that kernel w.r.t. its input. The output size per axis is
+    Keras 2's: ``size * stride`` for ``"same"``, ``size * stride + max(k - stride, 0)`` for
+    ``"valid"``, or ``(size - 1) * stride + k - 2 * (k // 2 if "same" else 0) +
+    output_padding`` when ``output_padding`` is given.
+
+    Args:
+        filters: number of output channels.
+        kernel_size: an int or ``(kh, kw)``.
+        strides: an int or ``(sh, sw)``.
+        padding: ``"valid"`` or ``"same"``.
+        output_padding: None, an int or ``(ph, pw)``, each smaller than its stride: extra
+            rows/columns at the bottom/right of the output.
+        dilation_rate: only ``(1, 1)`` is supported.
+        activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
+            bias_regularizer: as in ``Conv2D``.
+    """
+
+    def __init__(
+        self,
+        filters: int,
+        kernel_size: int | tuple[int, int],
+        strides: int | tuple[int, int] = (1, 1),
+        padding: str = "valid",
+        output_padding: int | tuple[int, int] | None = None,
+        data_format: str | None = None,
+        dilation_rate: int | tuple[int, int] = (1, 1),
+        activation: str | Callable[[Any], Any] | None = None,
+        use_bias: bool = True,
+        kernel_initializer: Any = "glorot_uniform",
+        bias_initializer: Any = "zeros",
+        kernel_regularizer: Any = None,
+        bias_regularizer: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            activation,
+            use_bias,
+            kernel_initializer,
+            bias_initializer,
+            kernel_regularizer,
+            bias_regularizer,
+            **kwargs,
+        )
+        self.filters = self.positive_int("filters", filters)
+        self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
+        self.strides = self.int_tuple("strides", strides, 2)
+        self.padding = self.padding_mode(padding)
+        check_data_format(self, data_format)
+        if self.int_tuple("dilation_rate", dilation_rate, 2) != (1, 1):
+            raise self.invalid_argument(
+                "dilation_rate",
+                "(1, 1) (dilated transposed convolution is not supported)",
+                dilation_rate,
+            )
+        self.output_padding = self._output_padding(output_padding)
+
+    def _output_padding(self, value: Any) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        expected = "None, or an int or 2 ints >= 0, each smaller than its stride"
+        pair = (value, value) if isinstance(value, int) else value
+        if (
+            not isinstance(pair, list | tuple)
+            or len(pair) != 2
+            or any(isinstance(v, bool) or not isinstance(v, int) or v < 0 for v in pair)
+        ):
+            raise self.invalid_argument("output_padding", expected, value)
+        if any(p >= s for p, s in zip(pair, self.strides)):
+            raise self.invalid_argument(
+                "output_padding", f"{expected} (strides={self.strides})", value
+            )
+        return (int(pair[0]), int(pair[1]))
+
+    def _check_input(self, input_shape: ShapeTuple) -> int:
+        self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                f"The channel axis of the input of layer '{self.name}' (Conv2DTranspose) must "
+                f"be known. Received: input_shape={tuple(input_shape)}"
+            )
+        if self.kernel is not None and channels != K.int_shape(self.kernel)[3]:
+            raise ValueError(
+                f"Input 0 of layer '{self.name}' (Conv2DTranspose) is incompatible: expected "
+                f"{K.int_shape(self.kernel)[3]} channels. Received: input_shape="
+                f"{tuple(input_shape)}"
+            )
+        return int(channels)
+
+    def build(self, input_shape: ShapeTuple) -> None:
+        channels = self._check_input(input_shape)
+        kernel_shape = (*self.kernel_size, self.filters, channels)  # Keras 2: (kh, kw, out, in)
+        self.kernel = self.add_weight(
+            "kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer
+        )
+        if self.use_bias:
+            self.bias = self.add_weight(
+                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
+            )
+        self.built = True
+
+    def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
+        self._check_input(input_shape)
+        padding = self.output_padding or (None, None)
+        rows, cols = (
+            deconv_output_length(size, k, s, self.padding, p)
+            for size, k, s, p in zip(input_shape[1:3], self.kernel_size, self.strides, padding)
+        )
+        for size, out, k, s in zip(input_shape[1:3], (rows, cols), self.kernel_size, self.strides):
+            if out is not None and (out < 1 or conv_output_length(out, k, s, self.padding) != size):
+                raise ValueError(
+                    f"Layer '{self.name}' (Conv2DTranspose) cannot map an input of "
+                    f"{tuple(input_shape)} to an output of height/width {(rows, cols)} with "
+                    f"kernel_size={self.kernel_size}, strides={self.strides}, padding="
+                    f"{self.padding!r}, output_padding={self.output_padding}. Received: "
+                    f"input_shape={tuple(input_shape)}"
+                )
+        return (input_shape[0], rows, cols, self.filters)
+
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        shape = self.compute_output_shape(tuple(K.int_shape(inputs)))
+        outputs = K.conv2d_transpose(inputs, self.kernel, shape, self.strides, self.padding)
+        return self.add_bias_and_activate(outputs)
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": list(self.kernel_size),
+            "strides": list(self.strides),
+            "padding": self.padding,
+            "output_padding": None if self.output_padding is None else list(self.output_padding),
+            "dilation_rate": [1, 1],
+            **self.kernel_config(),
+        }
+
+
+Deconvolution2D = Conv2DTranspose
+Convolution2DTranspose = Conv2DTranspose
 
 
 class ZeroPadding2D(Layer):
