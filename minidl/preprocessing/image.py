@@ -117,7 +117,7 @@ def save_img(
 
 def __getattr__(name: str) -> Any:
     if name == "NumpyArrayIterator":  # built with the generator's flow()
-        from minidl.data.augmentation import NumpyArrayIterator
+        from minidl.data.array_iterator import NumpyArrayIterator
 
         return NumpyArrayIterator
     raise AttributeError(f"module 'minidl.preprocessing.image' has no attribute {name!r}")
