@@ -28,6 +28,8 @@ import numpy as np
 
 from minidl import backend as K
 from minidl import hdf5_checks, weight_budget
+from minidl.engine import sequential as _sequential  # noqa: F401 - registers Model, Sequential
+from minidl.engine import serialization
 
 logger = logging.getLogger("minidl")
 
@@ -263,32 +265,29 @@ def _require_built(model: Any) -> None:
 
 # ---------------------------------------------------------------------- whole model
 def deserialize_layer(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
-    """Rebuild a layer (or a nested Sequential) from ``{"class_name", "config"}``."""
-    from minidl import layers
-    from minidl.models import Sequential
-
-    if not isinstance(spec, dict) or "class_name" not in spec:
-        raise ValueError(
-            f'A layer description must be a dict with "class_name" and "config". Received: {spec!r}'
-        )
-    config = dict(spec.get("config") or {})
-    if spec["class_name"] == "Sequential":
-        return Sequential.from_config(config, custom_objects)
-    if custom_objects and spec["class_name"] in custom_objects:
-        return custom_objects[spec["class_name"]].from_config(config)
-    return layers.deserialize(spec)
+    """Rebuild a layer or a model from ``{"class_name", "config"}``."""
+    return serialization.deserialize_layer(spec, custom_objects)
 
 
 def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
-    """Rebuild a model from ``{"class_name": "Sequential", "config": ...}``."""
-    from minidl.models import Sequential
+    """Rebuild a ``Sequential`` or graph ``Model`` from ``{"class_name": ..., "config": ...}``.
 
-    if not isinstance(spec, dict) or spec.get("class_name") != "Sequential":
-        found = spec.get("class_name") if isinstance(spec, dict) else type(spec).__name__
+    Configs written by Keras 2 (``Model`` with ``layers``/``inbound_nodes``) load too.
+    """
+    classes = serialization.NETWORK_CLASSES
+    found = spec.get("class_name") if isinstance(spec, dict) else type(spec).__name__
+    if isinstance(spec, dict) and found == "Functional":  # tf.keras' name for a graph Model
+        found = "Model"
+    if custom_objects and found in custom_objects:
+        cls = custom_objects[found]
+    elif found in classes and found != "Network":
+        cls = classes[found]
+    else:
         raise ValueError(
-            f"Only Sequential models can be rebuilt from a config. Received: class_name={found!r}"
+            "Only models (Sequential, Model) can be rebuilt from a model config. "
+            f"Received: class_name={found!r}"
         )
-    return Sequential.from_config(spec.get("config", {}), custom_objects)
+    return cls.from_config(spec.get("config", {}), custom_objects)
 
 
 def save_model(
@@ -296,7 +295,7 @@ def save_model(
 ) -> None:
     """Write architecture, weights, compile settings and optimizer state to one HDF5 file."""
     _require_built(model)
-    config = json.dumps({"class_name": "Sequential", "config": model.get_config()})
+    config = json.dumps({"class_name": type(model).__name__, "config": model.get_config()})
     training_config = getattr(model, "_training_config", None)
     with atomic_hdf5(filepath, overwrite) as handle:
         handle.attrs["model_config"] = np.bytes_(config.encode("utf8"))
@@ -329,6 +328,17 @@ def _json_attribute(handle: h5py.File, name: str, path: str) -> Any:
         return json.loads(hdf5_checks.text(hdf5_checks.read_attribute(handle, name, path), where))
     except (json.JSONDecodeError, RecursionError) as err:
         raise ValueError(f"{path!r}: attribute {name!r} is not valid JSON ({err}).") from None
+
+
+def _with_custom_objects(identifier: Any, objects: dict[str, Any]) -> Any:
+    """Replace names found in ``objects`` by their objects, inside lists and dicts too."""
+    if isinstance(identifier, dict):
+        return {key: _with_custom_objects(value, objects) for key, value in identifier.items()}
+    if isinstance(identifier, list):
+        return [_with_custom_objects(value, objects) for value in identifier]
+    if isinstance(identifier, str):
+        return objects.get(identifier, identifier)
+    return identifier
 
 
 def load_model(
@@ -369,12 +379,11 @@ def load_model(
     assign_file_weights(model, file_layers, path)
     if compile and training_config is not None:
         objects = custom_objects or {}
-        loss = training_config["loss"]
-        metrics = [objects.get(m, m) for m in training_config.get("metrics") or []]
         model.compile(
             optimizer=training_config["optimizer_config"],
-            loss=objects.get(loss, loss),
-            metrics=metrics,
+            loss=_with_custom_objects(training_config["loss"], objects),
+            metrics=_with_custom_objects(training_config.get("metrics") or [], objects),
+            loss_weights=training_config.get("loss_weights"),
         )
         if optimizer_state:
             hdf5_checks.check_optimizer_state(

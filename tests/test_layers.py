@@ -73,7 +73,7 @@ def softmax(z):
 
 # Each case: (layer factory, input shape with batch, number of weights, reference(x, weights)).
 CASES = {
-    "input_layer": (lambda: L.Input(shape=(4,)), (2, 4), 0, lambda x, w: x),
+    "input_layer": (lambda: L.InputLayer(shape=(4,)), (2, 4), 0, lambda x, w: x),
     "dense_relu": (
         lambda: L.Dense(3, activation="relu"),
         (4, 5),
@@ -264,10 +264,12 @@ def test_input_shape_kwargs_and_input_layer():
     assert L.Dense(2, input_dim=4).batch_input_shape == (None, 4)
     assert L.Dense(2, input_shape=(3, 4)).batch_input_shape == (None, 3, 4)
     assert L.Dense(2, batch_input_shape=(8, 4)).batch_input_shape == (8, 4)
-    layer = L.Input(shape=(60,), name="features")
-    assert isinstance(layer, L.InputLayer)
+    tensor = L.Input(shape=(60,), name="features")
+    assert tensor.shape == (None, 60) and tensor.dtype == "float32"
+    layer = tensor.node.layer
+    assert isinstance(layer, L.InputLayer) and layer.output is tensor
     assert layer.batch_input_shape == (None, 60)
-    assert L.Input(shape=(3,), batch_size=5).batch_input_shape == (5, 3)
+    assert L.InputLayer(shape=(3,), batch_size=5).batch_input_shape == (5, 3)
     assert layer.build_for((None, 60)) == (None, 60)
     rebuilt = L.deserialize(L.serialize(layer))
     assert rebuilt.batch_input_shape == (None, 60) and rebuilt.name == "features"
@@ -360,8 +362,8 @@ def test_same_seed_gives_same_initial_weights_on_every_backend():
         (lambda: L.BatchNormalization(epsilon=0), r"`epsilon`.*positive.*Received: epsilon=0"),
         (lambda: L.BatchNormalization(axis="a"), r"`axis` of BatchNormalization"),
         (lambda: L.InputLayer(), r"InputLayer .* needs the shape of its input"),
-        (lambda: L.Input(shape=(0, 3)), r"`shape` of InputLayer"),
-        (lambda: L.Input(shape=(3,), batch_size=0), r"`batch_size` of InputLayer"),
+        (lambda: L.InputLayer(shape=(0, 3)), r"`shape` of InputLayer"),
+        (lambda: L.InputLayer(shape=(3,), batch_size=0), r"`batch_size` of InputLayer"),
         (lambda: L.Dense(2, name=""), r"`name` must be a non-empty string"),
     ],
 )
@@ -392,7 +394,7 @@ def test_unknown_keyword_argument_is_a_type_error():
         (lambda: L.Reshape((-1, 2)), (None, None), r"cannot infer the -1"),
         (lambda: L.BatchNormalization(axis=0), (None, 3), r"cannot normalize over axis 0"),
         (lambda: L.BatchNormalization(axis=3), (None, 3), r"axis 3 of a 2-D input"),
-        (lambda: L.Input(shape=(3,)), (None, 4), r"expected shape \(None, 3\)"),
+        (lambda: L.InputLayer(shape=(3,)), (None, 4), r"expected shape \(None, 3\)"),
         (lambda: L.Conv2D(2, 3), (None, 5, 5, None), r"channel axis .* must be known"),
         (lambda: L.BatchNormalization(), (None, None), r"Axis -1 .* must have a known size"),
     ],

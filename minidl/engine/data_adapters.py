@@ -24,8 +24,23 @@ Batch = tuple[np.ndarray, np.ndarray | None, np.ndarray | None]
 
 
 def is_array_like(data: Any) -> bool:
-    """True for NumPy arrays, pandas objects, lists/tuples of numbers and numbers."""
-    return isinstance(data, (np.ndarray, list, tuple, int, float)) or hasattr(data, "__array__")
+    """True for arrays, pandas objects, lists/tuples of numbers or arrays, dicts of arrays."""
+    return isinstance(data, (np.ndarray, list, tuple, dict, int, float)) or hasattr(
+        data, "__array__"
+    )
+
+
+def take(data: Any, index: Any) -> Any:
+    """Rows ``index`` of an array, of each array of a list, or None."""
+    if data is None:
+        return None
+    if isinstance(data, list):
+        return [array[index] for array in data]
+    return data[index]
+
+
+def _length(data: Any) -> int:
+    return len(data[0]) if isinstance(data, list) else len(data)
 
 
 def is_sequence_like(data: Any) -> bool:
@@ -80,18 +95,19 @@ def split_validation(
             f"`validation_split` must be a float between 0 and 1. "
             f"Received: validation_split={fraction}"
         )
-    split_at = int(len(x) * (1.0 - fraction))
-    if split_at == 0 or split_at == len(x):
+    count = _length(x)
+    split_at = int(count * (1.0 - fraction))
+    if split_at == 0 or split_at == count:
         raise ValueError(
             f"validation_split={fraction} leaves no samples for training or for validation "
-            f"with {len(x)} samples. Received: validation_split={fraction}"
+            f"with {count} samples. Received: validation_split={fraction}"
         )
 
-    def part(a: np.ndarray | None, lo: int, hi: int | None) -> np.ndarray | None:
-        return None if a is None else a[lo:hi]
+    def part(a: Any, lo: int, hi: int | None) -> Any:
+        return take(a, slice(lo, hi))
 
-    train = (x[:split_at], part(y, 0, split_at), part(sample_weight, 0, split_at))
-    val = (x[split_at:], part(y, split_at, None), part(sample_weight, split_at, None))
+    train = (part(x, 0, split_at), part(y, 0, split_at), part(sample_weight, 0, split_at))
+    val = (part(x, split_at, None), part(y, split_at, None), part(sample_weight, split_at, None))
     return train, val
 
 
@@ -124,7 +140,7 @@ class ArrayAdapter:
         self.x, self.y, self.sample_weight = x, y, sample_weight
         self.batch_size = int(batch_size)
         self.shuffle = shuffle
-        self.num_samples = len(x)
+        self.num_samples = _length(x)
         self.steps = steps
         self._stream: Iterator[Batch] | None = None
 
@@ -140,9 +156,7 @@ class ArrayAdapter:
                 index: Any = slice(start, start + self.batch_size)
             else:
                 index = order[start : start + self.batch_size]
-            y = None if self.y is None else self.y[index]
-            sw = None if self.sample_weight is None else self.sample_weight[index]
-            yield self.x[index], y, sw
+            yield take(self.x, index), take(self.y, index), take(self.sample_weight, index)
 
     def _endless(self) -> Iterator[Batch]:
         while True:
@@ -243,8 +257,12 @@ def make_adapter(
     steps_name: str = "steps_per_epoch",
 ) -> ArrayAdapter | SequenceAdapter | IteratorAdapter:
     """Choose the adapter for ``x`` (arrays, a Sequence, or an iterator)."""
-    if batch_size is not None and (int(batch_size) != batch_size or batch_size < 1):
-        raise ValueError(f"`batch_size` must be a positive integer. Received: {batch_size!r}")
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
+    ):
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+        )
     if is_array_like(x):
         x = as_numeric_array(x, "x")
         y = None if y is None else as_numeric_array(y, "y")

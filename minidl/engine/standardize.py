@@ -36,17 +36,53 @@ def _compatible(given: Sequence[int | None], expected: Sequence[int | None]) -> 
     )
 
 
-def standardize_x(x: Any, input_shape: Sequence[int | None], model_name: str) -> np.ndarray:
+def standardize_x(
+    x: Any, input_shape: Sequence[int | None], model_name: str, index: int = 0
+) -> np.ndarray:
     """Return ``x`` as a numeric array matching ``input_shape`` (batch axis included)."""
     array = as_numeric_array(x, "x")
     if array.ndim == len(input_shape) - 1 and input_shape[-1] == 1:
         array = array[..., None]  # (n,) for a model taking (None, 1), as Keras allows
     if not _compatible(array.shape[1:], input_shape[1:]) or array.ndim != len(input_shape):
         raise ValueError(
-            f'Input 0 of model "{model_name}" is incompatible with the model: expected '
+            f'Input {index} of model "{model_name}" is incompatible with the model: expected '
             f"shape={_shape_text(input_shape)}, found shape={_shape_text(array.shape)}"
         )
     return array
+
+
+def split_by_name(data: Any, names: Sequence[str], what: str, model_name: str) -> list[Any]:
+    """One entry per name from a single array, a list in order, or a dict keyed by name.
+
+    Raises:
+        ValueError: for a dict whose keys differ from ``names`` or a list of another length.
+    """
+    names = list(names)
+    if isinstance(data, dict):
+        unknown = sorted(set(data) - set(names))
+        missing = [n for n in names if n not in data]
+        if unknown or missing:
+            raise ValueError(
+                f"The keys of `{what}` must be the names of model {model_name!r}'s "
+                f"{'inputs' if what == 'x' else 'outputs'}: {names}. Received: keys "
+                f"{sorted(map(str, data))} (missing {missing}, unknown {unknown})"
+            )
+        return [data[n] for n in names]
+    several_arrays = isinstance(data, (list, tuple)) and all(
+        hasattr(item, "shape") or item is None for item in data
+    )
+    if len(names) == 1:
+        if several_arrays and len(data) == 1:
+            return [data[0]]
+        return [data]
+    if not several_arrays or len(data) != len(names):
+        count = len(data) if several_arrays else 1
+        raise ValueError(
+            f"Model {model_name!r} has {len(names)} {'inputs' if what == 'x' else 'outputs'} "
+            f"{names}: pass `{what}` as a list of {len(names)} arrays or a dict keyed by these "
+            f"names. Received: {count} array{'s' if count != 1 else ''}"
+        )
+    return list(data)
 
 
 def target_shape(loss_name: str, output_shape: Sequence[int | None]) -> tuple[int | None, ...]:
@@ -146,14 +182,25 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict[int, float])
     return lookup(classes).reshape(len(y))
 
 
-def standardize_sample_weight(sample_weight: Any, num_samples: int) -> np.ndarray:
-    """Return per-sample weights as a float32 vector of length ``num_samples``."""
+def standardize_sample_weight(
+    sample_weight: Any, num_samples: int, target_shape: Sequence[int] | None = None
+) -> np.ndarray:
+    """Return weights per sample ``(N,)``, or per position (the leading axes of ``y``).
+
+    A weight of shape ``(N, H, W)`` weighs each pixel of a ``(N, H, W, C)`` output.
+    """
     array = as_numeric_array(sample_weight, "sample_weight").astype("float32")
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
-    if array.shape != (num_samples,):
+    per_position = (
+        target_shape is not None
+        and 1 < array.ndim <= len(target_shape)
+        and tuple(array.shape) == tuple(target_shape)[: array.ndim]
+    )
+    if array.shape != (num_samples,) and not per_position:
         raise ValueError(
-            f"`sample_weight` must be a vector with one weight per sample ({num_samples}). "
+            f"`sample_weight` must hold one weight per sample ({num_samples},) or one per "
+            f"position of the targets (leading axes of {tuple(target_shape or ())}). "
             f"Received: sample_weight.shape={array.shape}"
         )
     return array

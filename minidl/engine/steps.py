@@ -1,7 +1,8 @@
 """Build a model's train, test and predict steps as compiled ``K.function`` callables.
 
 Each step is traced once and reused for every batch: the train step runs the forward pass
-with ``training=True``, the loss (mean of per-sample losses times sample weights) and the
+with ``training=True``, the loss (for each output, the mean over every axis of its loss
+values times the sample weights, weighted by ``loss_weights`` and summed) and the
 metrics, takes ``K.gradients`` over the weights that were trainable at ``compile`` time and
 applies the optimizer's updates together with the layers' own (BatchNormalization's moving
 statistics).
@@ -9,12 +10,15 @@ statistics).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from minidl import backend as K
+from minidl.engine import compile_utils
 
 Step = Callable[..., list[Any]]
+# shapes (batch axis None) of each trained output's targets, then of its sample weights
+TargetSpecs = tuple[tuple[tuple, ...], tuple[tuple, ...]]
 
 
 def _collect_layer_updates(model: Any) -> list[tuple[Any, Any]]:
@@ -43,65 +47,85 @@ def _regularization_penalty(model: Any) -> Any | None:
     return total
 
 
-def _input_specs(model: Any, y_shape: tuple | None) -> list[tuple[tuple, str]]:
-    """Specs of a step's inputs in the model's float dtype (its first layer's; float32 default)."""
-    dtype = getattr(model.layers[0], "dtype", None) or K.floatx() if model.layers else K.floatx()
-    x_spec = ((None, *tuple(model.input_shape[1:])), dtype)
-    if y_shape is None:
-        return [x_spec]
-    return [x_spec, (tuple(y_shape), dtype), ((None,), dtype)]
+def _input_specs(model: Any) -> list[tuple[tuple, str]]:
+    """One ``(shape, dtype)`` spec per model input (batch axis ``None``)."""
+    return [((None, *tuple(t.shape[1:])), t.dtype) for t in model.inputs]
 
 
-def _loss_and_metrics(model: Any, y: Any, output: Any, sample_weight: Any) -> tuple[Any, list]:
-    per_sample = model.loss_function(y, output)
-    loss = K.mean(per_sample * sample_weight)
-    metrics = [K.mean(fn(y, output)) for fn in model.metric_functions]
-    return loss, metrics
+def _target_specs(model: Any, targets: TargetSpecs) -> list[tuple[tuple, str]]:
+    """Specs of ``y`` then ``sample_weight`` for each trained output."""
+    y_specs, weight_specs = targets
+    dtypes = [model.outputs[out.index].dtype for out in model.output_training]
+    return [(tuple(s), d) for s, d in zip(y_specs, dtypes)] + [
+        (tuple(s), d) for s, d in zip(weight_specs, dtypes)
+    ]
 
 
-def make_train_step(model: Any, y_shape: tuple) -> Step:
-    """Compile ``step(x, y, sample_weight) -> [loss, *metrics]`` that updates the weights."""
+def _forward(model: Any, xs: Sequence[Any], training: bool) -> list[Any]:
+    outputs = model.call(xs if len(xs) > 1 else xs[0], training=training)
+    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+def _loss_and_metrics(model: Any, outputs: list[Any], ys: Sequence[Any], weights: Sequence[Any]):
+    """Total loss, the losses of each output, and the metrics, as scalar tensors."""
+    total, output_losses, metrics = None, [], []
+    for out, y, sample_weight in zip(model.output_training, ys, weights):
+        prediction = outputs[out.index]
+        value = compile_utils.reduce_weighted(out.loss_function(y, prediction), sample_weight)
+        output_losses.append(value)
+        term = value if out.weight == 1.0 else value * out.weight
+        total = term if total is None else total + term
+    for out, y in zip(model.output_training, ys):
+        metrics += [K.mean(fn(y, outputs[out.index])) for fn in out.metric_functions]
+    penalty = _regularization_penalty(model)
+    if penalty is not None:
+        total = total + penalty
+    shown = output_losses if len(model.outputs) > 1 else []
+    return [total, *shown, *metrics]
+
+
+def make_train_step(model: Any, targets: TargetSpecs) -> Step:
+    """Compile ``step(*xs, *ys, *sample_weights) -> [loss, ...]`` that updates the weights."""
     params = list(model.compiled_trainable_weights)
     optimizer = model.optimizer
+    n_in, n_out = len(model.inputs), len(model.output_training)
 
-    def train_step(x: Any, y: Any, sample_weight: Any) -> tuple[list, list]:
-        output = model.call(x, training=True)
+    def train_step(*arrays: Any) -> tuple[list, list]:
+        xs, ys, weights = arrays[:n_in], arrays[n_in : n_in + n_out], arrays[n_in + n_out :]
+        outputs = _forward(model, xs, training=True)
         state_updates = _collect_layer_updates(model)
-        loss, metrics = _loss_and_metrics(model, y, output, sample_weight)
-        penalty = _regularization_penalty(model)
-        if penalty is not None:
-            loss = loss + penalty
-        grads = K.gradients(loss, params) if params else []
+        values = _loss_and_metrics(model, outputs, ys, weights)
+        grads = K.gradients(values[0], params) if params else []
         updates = optimizer.get_updates(params, grads) + state_updates
-        return [loss, *metrics], updates
+        return values, updates
 
-    return K.function(train_step, _input_specs(model, y_shape), name=f"{model.name}_train")
+    specs = _input_specs(model) + _target_specs(model, targets)
+    return K.function(train_step, specs, name=f"{model.name}_train")
 
 
-def make_test_step(model: Any, y_shape: tuple) -> Step:
-    """Compile ``step(x, y, sample_weight) -> [loss, *metrics]`` (inference mode, no updates)."""
+def make_test_step(model: Any, targets: TargetSpecs) -> Step:
+    """Compile ``step(*xs, *ys, *sample_weights) -> [loss, ...]`` (inference mode, no updates)."""
+    n_in, n_out = len(model.inputs), len(model.output_training)
 
-    def test_step(x: Any, y: Any, sample_weight: Any) -> tuple[list, list]:
-        output = model.call(x, training=False)
+    def test_step(*arrays: Any) -> tuple[list, list]:
+        xs, ys, weights = arrays[:n_in], arrays[n_in : n_in + n_out], arrays[n_in + n_out :]
+        outputs = _forward(model, xs, training=False)
         _discard_layer_updates(model)
-        loss, metrics = _loss_and_metrics(model, y, output, sample_weight)
-        penalty = _regularization_penalty(model)
-        if penalty is not None:
-            loss = loss + penalty
-        return [loss, *metrics], []
+        return _loss_and_metrics(model, outputs, ys, weights), []
 
-    return K.function(test_step, _input_specs(model, y_shape), name=f"{model.name}_test")
+    specs = _input_specs(model) + _target_specs(model, targets)
+    return K.function(test_step, specs, name=f"{model.name}_test")
 
 
 def make_predict_step(model: Any) -> Step:
-    """Compile ``step(x) -> [output]`` in inference mode."""
+    """Compile ``step(*xs) -> [outputs...]`` in inference mode."""
 
-    def predict_step(x: Any) -> tuple[list, list]:
-        output = model.call(x, training=False)
+    def predict_step(*xs: Any) -> tuple[list, list]:
+        outputs = _forward(model, xs, training=False)
         _discard_layer_updates(model)
-        return [output], []
+        return outputs, []
 
-    return K.function(predict_step, _input_specs(model, None), name=f"{model.name}_predict")
+    return K.function(predict_step, _input_specs(model), name=f"{model.name}_predict")
 
 
 class StepCache:
@@ -117,13 +141,14 @@ class StepCache:
         """Forget the train and test steps (after ``compile``); keep the predict step."""
         self._steps = {k: v for k, v in self._steps.items() if k[0] == "predict"}
 
-    def get(self, kind: str, model: Any, y_shape: tuple | None = None) -> Step:
-        key = (kind, y_shape)
+    def get(self, kind: str, model: Any, targets: TargetSpecs | None = None) -> Step:
+        """The compiled step of ``kind`` for targets and weights of the given shapes."""
+        key = (kind, targets)
         if key not in self._steps:
             if kind == "train":
-                self._steps[key] = make_train_step(model, y_shape)
+                self._steps[key] = make_train_step(model, targets)
             elif kind == "test":
-                self._steps[key] = make_test_step(model, y_shape)
+                self._steps[key] = make_test_step(model, targets)
             else:
                 self._steps[key] = make_predict_step(model)
         return self._steps[key]

@@ -1,13 +1,14 @@
 """The loops behind ``fit``, ``evaluate`` and ``predict``.
 
-They work on any model that offers ``layers``, ``input_shape``, ``output_shape``,
-``metrics_names``, ``loss_name``, ``steps`` (a ``StepCache``) and ``stop_training``.
+They work on any model with the attributes named in ``TrainableModel``. Data for several
+inputs or outputs travel as lists of arrays, one per input and one per trained output.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -20,6 +21,21 @@ from minidl.engine.data_adapters import (
     split_validation,
 )
 from minidl.progbar import Progbar, ProgbarLogger
+
+
+class TrainableModel(Protocol):
+    """What the loops use of a model."""
+
+    name: str
+    inputs: list[Any]
+    outputs: list[Any]
+    input_names: list[str]
+    output_names: list[str]
+    output_training: list[Any]
+    metrics_names: list[str]
+    steps: Any
+    stop_training: bool
+    history: Any
 
 
 class Averager:
@@ -38,31 +54,85 @@ class Averager:
         return {n: float(s / max(self.count, 1)) for n, s in zip(self.names, self.sums)}
 
 
+Arrays = list[np.ndarray]
+
+
+def num_samples(arrays: Any) -> int:
+    """Number of samples in one array or in the first of a list of arrays."""
+    first = arrays[0] if isinstance(arrays, list) else arrays
+    return len(first)
+
+
 def prepare_arrays(
     model: Any,
     x: Any,
     y: Any,
     sample_weight: Any = None,
     class_weight: dict | None = None,
-) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
-    """Check and convert array inputs: shapes against the model, lengths, weights."""
-    x_array = standardize.standardize_x(x, model.input_shape, model.name)
-    y_array = None
+) -> tuple[Arrays, Arrays | None, Arrays | None]:
+    """Check and convert array inputs: one list per input, trained output and weight."""
+    xs = [
+        standardize.standardize_x(data, tensor.shape, model.name, index)
+        for index, (data, tensor) in enumerate(
+            zip(standardize.split_by_name(x, model.input_names, "x", model.name), model.inputs)
+        )
+    ]
+    trained = model.output_training if y is not None or sample_weight is not None else []
+    ys = None
     if y is not None:
-        y_array = standardize.standardize_y(y, model.output_shape, model.loss_name)
+        ys = [
+            standardize.standardize_y(data, model.outputs[out.index].shape, out.loss_name)
+            for data, out in zip(_for_trained(model, y, "y"), trained)
+        ]
     weights = None
     if sample_weight is not None:
-        weights = standardize.standardize_sample_weight(sample_weight, len(x_array))
-    standardize.check_same_length({"x": x_array, "y": y_array, "sample_weight": weights})
-    if class_weight is not None and y_array is not None:
-        from_classes = standardize.class_weight_to_sample_weight(y_array, class_weight)
-        weights = from_classes if weights is None else weights * from_classes
-    return x_array, y_array, weights
+        weights = [
+            standardize.standardize_sample_weight(
+                data, len(xs[0]), None if ys is None else ys[i].shape
+            )
+            for i, data in enumerate(_for_trained(model, sample_weight, "sample_weight"))
+        ]
+    arrays = {f"x[{i}]": a for i, a in enumerate(xs)}
+    arrays.update({f"y[{i}]": a for i, a in enumerate(ys or [])})
+    arrays.update({f"sample_weight[{i}]": a for i, a in enumerate(weights or [])})
+    standardize.check_same_length(
+        {name.replace("[0]", "") if len(xs) == 1 else name: a for name, a in arrays.items()}
+    )
+    if class_weight is not None and ys is not None:
+        weights = _apply_class_weight(model, ys, weights, class_weight)
+    return xs, ys, weights
+
+
+def _for_trained(model: Any, data: Any, what: str) -> list[Any]:
+    """Split ``data`` by output name and keep the outputs that have a loss."""
+    trained = model.output_training
+    names = model.output_names
+    if isinstance(data, dict) and len(trained) < len(names):
+        names = [out.name for out in trained]
+        return standardize.split_by_name(data, names, what, model.name)
+    parts = standardize.split_by_name(data, names, what, model.name)
+    return [parts[out.index] for out in trained]
+
+
+def _apply_class_weight(model: Any, ys: Arrays, weights: Arrays | None, class_weight: dict):
+    trained = model.output_training
+    names = [out.name for out in trained]
+    if len(trained) > 1 or (class_weight and set(class_weight) <= set(names)):
+        per_output = standardize.split_by_name(class_weight, names, "class_weight", model.name)
+    else:
+        per_output = [class_weight]
+    result = list(weights) if weights is not None else [None] * len(ys)
+    for i, (y, table) in enumerate(zip(ys, per_output)):
+        if table is None:
+            continue
+        from_classes = standardize.class_weight_to_sample_weight(y, table)
+        result[i] = from_classes if result[i] is None else result[i] * from_classes
+    return [np.ones(len(y), "float32") if w is None else w for w, y in zip(result, ys)]
 
 
 def _prepare_batch(
     model: Any, batch: tuple, class_weight: dict | None = None
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[Arrays, Arrays, Arrays]:
     """Check one batch and fill in unit sample weights."""
     x, y, sample_weight = batch
     if y is None:
@@ -70,42 +140,51 @@ def _prepare_batch(
             "Training and evaluation need targets: the data must provide (x, y) batches. "
             "Received: batches without y"
         )
-    x, y, sample_weight = prepare_arrays(model, x, y, sample_weight, class_weight)
-    if sample_weight is None:
-        sample_weight = np.ones(len(x), dtype="float32")
-    return x, y, sample_weight
+    xs, ys, weights = prepare_arrays(model, x, y, sample_weight, class_weight)
+    assert ys is not None
+    if weights is None:
+        weights = [np.ones(len(xs[0]), dtype="float32") for _ in ys]
+    return xs, ys, weights
 
 
-def _y_spec(model: Any, y: np.ndarray) -> tuple:
-    if model.loss_name in standardize.KNOWN_LOSSES:
-        return standardize.target_shape(model.loss_name, model.output_shape)
-    return (None, *y.shape[1:])
+def _target_specs(model: Any, ys: Arrays, weights: Arrays) -> tuple:
+    y_specs = []
+    for out, y in zip(model.output_training, ys):
+        if out.loss_name in standardize.KNOWN_LOSSES:
+            shape = model.outputs[out.index].shape
+            y_specs.append(standardize.target_shape(out.loss_name, shape))
+        else:
+            y_specs.append((None, *y.shape[1:]))
+    weight_specs = tuple((None, *w.shape[1:]) for w in weights)
+    return tuple(y_specs), weight_specs
 
 
-def run_train_batch(model: Any, batch: tuple, class_weight: dict | None = None) -> list[float]:
-    """Check one ``(x, y, sample_weight)`` batch and run the train step on it."""
-    x, y, sw = _prepare_batch(model, batch, class_weight)
-    step = model.steps.get("train", model, _y_spec(model, y))
-    return [float(v) for v in step(x, y, sw)]
+def run_train_batch(
+    model: Any, batch: tuple, class_weight: dict | None = None
+) -> tuple[list[float], int]:
+    """Check one ``(x, y, sample_weight)`` batch, run the train step; return outputs and size."""
+    xs, ys, weights = _prepare_batch(model, batch, class_weight)
+    step = model.steps.get("train", model, _target_specs(model, ys, weights))
+    return [float(v) for v in step(*xs, *ys, *weights)], len(xs[0])
 
 
 def run_test_batch(model: Any, batch: tuple) -> tuple[list[float], int]:
     """Check one batch, run the test step; return its outputs and size."""
-    x, y, sw = _prepare_batch(model, batch)
-    step = model.steps.get("test", model, _y_spec(model, y))
-    return [float(v) for v in step(x, y, sw)], len(x)
+    xs, ys, weights = _prepare_batch(model, batch)
+    step = model.steps.get("test", model, _target_specs(model, ys, weights))
+    return [float(v) for v in step(*xs, *ys, *weights)], len(xs[0])
 
 
-def predict_batch(model: Any, x: Any) -> np.ndarray:
-    """Check one input batch and run the predict step."""
-    x = standardize.standardize_x(x, model.input_shape, model.name)
-    return model.steps.get("predict", model)(x)[0]
+def predict_batch(model: Any, x: Any) -> list[np.ndarray]:
+    """Check one input batch and run the predict step; one array per output."""
+    xs, _, _ = prepare_arrays(model, x, None)
+    return list(model.steps.get("predict", model)(*xs))
 
 
 def _validation_adapter(
     model: Any, validation_data: Any, batch_size: int, steps: int | None
 ) -> Any:
-    if is_array_like(validation_data) and isinstance(validation_data, (tuple, list)):
+    if isinstance(validation_data, (tuple, list)):
         if len(validation_data) not in (2, 3):
             raise ValueError(
                 "`validation_data` must be a tuple (x_val, y_val) or (x_val, y_val, "
@@ -118,47 +197,62 @@ def _validation_adapter(
     return make_adapter(validation_data, steps=steps, steps_name="validation_steps")
 
 
-def fit_loop(
-    model: Any,
-    x: Any,
-    y: Any,
-    batch_size: int | None,
-    epochs: int,
-    verbose: int,
-    callbacks: Sequence[Any] | None,
-    validation_split: float,
-    validation_data: Any,
-    shuffle: bool,
-    class_weight: dict | None,
-    sample_weight: Any,
-    initial_epoch: int,
-    steps_per_epoch: int | None,
-    validation_steps: int | None,
-) -> callbacks_module.History:
-    """Train ``model``; see ``Sequential.fit`` for the arguments."""
+@dataclass
+class FitOptions:
+    """``fit``'s arguments other than the data (see ``Model.fit``)."""
+
+    batch_size: int | None = None
+    epochs: int = 1
+    verbose: int = 1
+    callbacks: Sequence[Any] | None = None
+    validation_split: float = 0.0
+    validation_data: Any = None
+    shuffle: bool = True
+    class_weight: dict | None = None
+    sample_weight: Any = None
+    initial_epoch: int = 0
+    steps_per_epoch: int | None = None
+    validation_steps: int | None = None
+
+
+def fit_loop(model: TrainableModel, x: Any, y: Any, options: FitOptions) -> Any:
+    """Train ``model``; see ``Model.fit`` for the arguments."""
+    batch_size, epochs, verbose = options.batch_size, options.epochs, options.verbose
+    callbacks, validation_split = options.callbacks, options.validation_split
+    validation_data, shuffle = options.validation_data, options.shuffle
+    class_weight, sample_weight = options.class_weight, options.sample_weight
+    initial_epoch, steps_per_epoch = options.initial_epoch, options.steps_per_epoch
+    validation_steps = options.validation_steps
     if int(epochs) != epochs or epochs < 0 or initial_epoch < 0:
         raise ValueError(
             "`epochs` and `initial_epoch` must be non-negative integers. "
             f"Received: epochs={epochs}, initial_epoch={initial_epoch}"
         )
-    batch_size = 32 if batch_size is None else batch_size
+    batch_size = 32 if batch_size is None else check_batch_size(batch_size)
     val_adapter = None
     if is_array_like(x):
         x, y, sample_weight = prepare_arrays(model, x, y, sample_weight, class_weight)
         if y is None:
             raise ValueError("`fit` needs targets: pass `y` along with `x`. Received: y=None")
+        if num_samples(x) == 0:
+            raise ValueError(
+                "`fit` received no data: the input arrays hold 0 samples. "
+                f"Received: x with shape {x[0].shape}"
+            )
         if validation_split and validation_data is None:
             (x, y, sample_weight), val_arrays = split_validation(
                 x, y, sample_weight, validation_split
             )
             val_adapter = ArrayAdapter(*val_arrays, batch_size=batch_size)
         class_weight = None  # already folded into sample_weight
+        adapter: Any = ArrayAdapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
     elif validation_split:
         raise ValueError(
             "`validation_split` is only supported for array inputs; pass `validation_data` "
             f"instead. Received: x of type {type(x).__name__}"
         )
-    adapter = make_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
+    else:
+        adapter = make_adapter(x, y, sample_weight, batch_size, shuffle, steps_per_epoch)
     if validation_data is not None:
         val_adapter = _validation_adapter(model, validation_data, batch_size, validation_steps)
 
@@ -187,10 +281,11 @@ def fit_loop(
         averager = Averager(model.metrics_names)
         finished_epoch = True
         for index, batch in enumerate(adapter.epoch()):
-            batch_logs: dict[str, Any] = {"batch": index, "size": len(batch[0])}
+            batch_logs: dict[str, Any] = {"batch": index, "size": _batch_size_of(batch[0])}
             callback_list.call("on_train_batch_begin", index, batch_logs)
-            values = run_train_batch(model, batch, class_weight)
-            averager.add(values, len(batch[0]))
+            values, size = run_train_batch(model, batch, class_weight)
+            batch_logs["size"] = size
+            averager.add(values, size)
             batch_logs.update(zip(model.metrics_names, values))
             callback_list.call("on_train_batch_end", index, batch_logs)
             if model.stop_training:
@@ -259,9 +354,33 @@ def predict_loop(
         outputs.append(predict_batch(model, x))
         callback_list.call("on_predict_batch_end", index, {"batch": index, "outputs": outputs[-1]})
         if progbar is not None:
-            seen = len(outputs) if progbar.unit_name == "step" else sum(map(len, outputs))
+            seen = len(outputs) if progbar.unit_name == "step" else sum(len(o[0]) for o in outputs)
             progbar.update(seen)
     callback_list.call("on_predict_end", {})
     if not outputs:
         raise ValueError("Prediction received no data: the input produced no batches.")
-    return np.concatenate(outputs, axis=0)
+    joined = [np.concatenate(parts, axis=0) for parts in zip(*outputs)]
+    return joined[0] if len(joined) == 1 else joined
+
+
+def check_batch_size(batch_size: Any) -> int:
+    """Return ``batch_size`` as an int, or raise when it is not a positive integer."""
+    if (
+        isinstance(batch_size, bool)
+        or not isinstance(batch_size, int | np.integer | float)
+        or int(batch_size) != batch_size
+        or batch_size < 1
+    ):
+        raise ValueError(
+            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
+        )
+    return int(batch_size)
+
+
+def _batch_size_of(x: Any) -> int | None:
+    try:
+        if isinstance(x, dict):
+            x = next(iter(x.values()))
+        return num_samples(x) if isinstance(x, list) and hasattr(x[0], "shape") else len(x)
+    except (TypeError, StopIteration, IndexError):
+        return None

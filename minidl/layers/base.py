@@ -17,6 +17,7 @@ import numpy as np
 
 from minidl import backend as K
 from minidl import weight_budget
+from minidl.engine import node as node_module
 from minidl.layers import argument_checks
 
 _name_counters: dict[str, itertools.count] = {}
@@ -77,8 +78,10 @@ class Layer:
             self, batch_input_shape
         )
         self.built = False
-        self.input_shape: tuple[int | None, ...] | None = None
-        self.output_shape: tuple[int | None, ...] | None = None
+        self._build_input_shape: Any = None
+        self._build_output_shape: Any = None
+        self.inbound_nodes: list[Any] = []
+        self.outbound_nodes: list[Any] = []
         self._trainable_weights: list[Any] = []
         self._non_trainable_weights: list[Any] = []
         self._weight_names: dict[int, str] = {}
@@ -164,24 +167,152 @@ class Layer:
             )
 
     # -------------------------------------------------------------------- helpers
-    def __call__(self, inputs: Any, training: bool = False) -> Any:
-        """Build on first use (from ``K.int_shape``-free static shapes) and run ``call``."""
+    def __call__(self, inputs: Any, training: Any = None, **kwargs: Any) -> Any:
+        """Run ``call`` on backend tensors, or on symbolic tensors add this call to the graph.
+
+        On symbolic tensors (from ``Input``) the layer is built for their shapes and new
+        symbolic tensors are returned; ``training=True/False`` given there is kept for the
+        call. On backend tensors the layer must already be built.
+        """
+        if node_module.is_symbolic(inputs):
+            if kwargs:
+                raise TypeError(
+                    f"Layer {self.name!r} got unexpected call arguments. Received: {kwargs}"
+                )
+            return self._call_symbolic(inputs, {} if training is None else {"training": training})
+        if isinstance(inputs, (list, tuple)) and any(
+            isinstance(v, node_module.KerasTensor) for v in inputs
+        ):
+            raise TypeError(
+                f"Layer {self.name!r} was called on a mix of symbolic tensors (from `Input`) "
+                f"and other values; pass only tensors of one graph. Received: {inputs!r}"
+            )
         if not self.built:
             raise RuntimeError(
                 f"Layer {self.name!r} must be built before it is called: call "
                 f"layer.build_for(input_shape) or add it to a model first."
             )
-        return self.call(inputs, training=training)
+        return self.call(inputs, training=bool(training), **kwargs)
 
-    def build_for(self, input_shape: Sequence[int | None]) -> tuple[int | None, ...]:
-        """Build (once) for ``input_shape`` and return the output shape; records both."""
-        input_shape = tuple(input_shape)
+    def _call_symbolic(self, inputs: Any, call_kwargs: dict[str, Any]) -> Any:
+        """Build for the symbolic inputs' shapes and record the call as a graph node."""
+        tensors = node_module.as_list(inputs)
+        shapes = [t.shape for t in tensors]
+        shape: Any = shapes if isinstance(inputs, (list, tuple)) else shapes[0]
+        self._check_built_shape(shape)
+        output_shape = self.build_for(shape)
+        dtype = self.dtype if self._trainable_weights or self._non_trainable_weights else None
+        return node_module.make_node(
+            self, inputs, output_shape, dtype or tensors[0].dtype, call_kwargs
+        )
+
+    def _check_built_shape(self, shape: Any) -> None:
+        """Raise when a built layer with weights meets inputs of another shape."""
+        expected = self._build_input_shape
+        if not self.built or expected is None or not self.weights:
+            return
+        pairs = list(zip(expected, shape)) if isinstance(shape, list) else [(expected, shape)]
+        for want, got in pairs:
+            want, got = tuple(want), tuple(got)
+            if len(want) != len(got) or any(
+                a is not None and b is not None and a != b for a, b in zip(want[1:], got[1:])
+            ):
+                raise ValueError(
+                    f"Layer {self.name!r} was built for inputs of shape {expected} and "
+                    f"cannot take inputs of another shape. Received: shape {shape}"
+                )
+
+    def build_for(self, input_shape: Any) -> Any:
+        """Build (once) for ``input_shape`` and return the output shape; records both.
+
+        ``input_shape`` is one shape, or a list of shapes for a layer taking several inputs.
+        """
+        if isinstance(input_shape, list) and input_shape and isinstance(input_shape[0], Sequence):
+            input_shape = [tuple(s) for s in input_shape]
+        else:
+            input_shape = tuple(input_shape)
         if not self.built:
             self.build(input_shape)
             self.built = True
-        self.input_shape = input_shape
-        self.output_shape = tuple(self.compute_output_shape(input_shape))
-        return self.output_shape
+        output_shape = self.compute_output_shape(input_shape)
+        if (
+            isinstance(output_shape, list)
+            and output_shape
+            and isinstance(output_shape[0], Sequence)
+        ):
+            output_shape = [tuple(s) for s in output_shape]
+        else:
+            output_shape = tuple(output_shape)
+        self._build_input_shape = input_shape
+        self._build_output_shape = output_shape
+        return output_shape
+
+    # ------------------------------------------------------------- graph inspection
+    def _single_node(self, what: str) -> Any:
+        if not self.inbound_nodes:
+            raise AttributeError(
+                f"Layer {self.name!r} is not connected, so it has no {what}: call it on a "
+                "tensor from `Input` (or add it to a model with a known input shape) first."
+            )
+        if len(self.inbound_nodes) > 1:
+            raise AttributeError(
+                f"Layer {self.name!r} has been called {len(self.inbound_nodes)} times, so its "
+                f"{what} is ambiguous. Use get_{what.replace(' ', '_')}_at(node_index). "
+                f"Received: {len(self.inbound_nodes)} inbound nodes"
+            )
+        return self.inbound_nodes[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input tensor(s) of this layer's only call."""
+        self._single_node("input")
+        return self.get_input_at(0)
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output tensor(s) of this layer's only call."""
+        self._single_node("output")
+        return self.get_output_at(0)
+
+    def get_input_at(self, node_index: int) -> Any:
+        """The symbolic input tensor(s) of call ``node_index``."""
+        node = self._node_at(node_index)
+        return list(node.inputs) if node.input_was_list else node.inputs[0]
+
+    def get_output_at(self, node_index: int) -> Any:
+        """The symbolic output tensor(s) of call ``node_index``."""
+        node = self._node_at(node_index)
+        return list(node.outputs) if len(node.outputs) > 1 else node.outputs[0]
+
+    def _node_at(self, node_index: int) -> Any:
+        if not 0 <= node_index < len(self.inbound_nodes):
+            raise ValueError(
+                f"Layer {self.name!r} has {len(self.inbound_nodes)} inbound nodes. "
+                f"Received: node_index={node_index}"
+            )
+        return self.inbound_nodes[node_index]
+
+    @property
+    def input_shape(self) -> Any:
+        """Input shape (batch axis included); ``None`` before the layer is built."""
+        shapes = {repr(node.input_shapes): node.input_shapes for node in self.inbound_nodes}
+        if len(shapes) > 1:
+            raise AttributeError(
+                f"Layer {self.name!r} has been called on inputs of different shapes, so its "
+                f"input shape is ambiguous. Received: {list(shapes.values())}"
+            )
+        return next(iter(shapes.values())) if shapes else self._build_input_shape
+
+    @property
+    def output_shape(self) -> Any:
+        """Output shape (batch axis included); ``None`` before the layer is built."""
+        shapes = {repr(node.output_shapes): node.output_shapes for node in self.inbound_nodes}
+        if len(shapes) > 1:
+            raise AttributeError(
+                f"Layer {self.name!r} has been called on inputs of different shapes, so its "
+                f"output shape is ambiguous. Received: {list(shapes.values())}"
+            )
+        return next(iter(shapes.values())) if shapes else self._build_output_shape
 
     def add_weight(
         self,

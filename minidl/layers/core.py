@@ -8,6 +8,7 @@ from typing import Any
 
 from minidl import activations
 from minidl import backend as K
+from minidl.engine.node import KerasTensor, make_node
 from minidl.layers.base import Layer
 from minidl.layers.kernel_layer import KernelLayer
 
@@ -50,6 +51,9 @@ class InputLayer(Layer):
             self.positive_int("batch_size", batch_size)
         if any(d is not None and d < 1 for d in self.batch_input_shape):
             raise self.invalid_argument("shape", "positive dimensions or None", shape)
+        self.built = True
+        self._build_input_shape = self._build_output_shape = self.batch_input_shape
+        make_node(self, [], self.batch_input_shape, self.dtype)  # the graph starts here
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         assert self.batch_input_shape is not None
@@ -76,15 +80,20 @@ def Input(  # noqa: N802 - the Keras name
     name: str | None = None,
     dtype: str | None = None,
     batch_shape: Sequence[int | None] | None = None,
-) -> InputLayer:
-    """Return an ``InputLayer`` to put first in a ``Sequential`` model.
+) -> KerasTensor:
+    """Return a symbolic tensor to call layers on (Keras 2's functional API).
 
-    >>> Input(shape=(60,)).batch_input_shape
-    (None, 60)
+    Its shape has the batch axis first (``None`` unless ``batch_size`` is given). It can
+    also start a ``Sequential`` model.
+
+    >>> x = Input(shape=(60,), name="features")
+    >>> x.shape, x.dtype, x.node.layer.name
+    ((None, 60), 'float32', 'features')
     """
-    return InputLayer(
+    layer = InputLayer(
         shape=shape, batch_size=batch_size, batch_input_shape=batch_shape, name=name, dtype=dtype
     )
+    return layer.output
 
 
 class Dense(KernelLayer):
