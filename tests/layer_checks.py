@@ -67,6 +67,12 @@ def _run_on_current_backend(
     return output, float(loss_before), stepped
 
 
+def _rebuild(layer: Layer, config: dict, custom_objects: dict | None) -> Layer:
+    if custom_objects is None:
+        return type(layer).from_config(config)
+    return type(layer).from_config(config, custom_objects=custom_objects)
+
+
 def _inputs(input_shape, rng: np.random.Generator):
     """One array for a shape, or a list of arrays for a list of shapes (multi-input layers)."""
     if isinstance(input_shape, list):
@@ -80,6 +86,7 @@ def check_layer(
     expected_weights: int,
     step_training: bool = True,
     seed: int = 0,
+    custom_objects: dict | None = None,
 ) -> LayerCheck:
     """Check ``layer`` on every installed backend; return the input, weights and output.
 
@@ -90,6 +97,7 @@ def check_layer(
     gives the same output, loss and weights after the step. ``step_training`` picks the mode
     of the step (False for random layers such as Dropout). A list of shapes checks a layer
     taking a list of inputs (a merge layer); without weights, the step updates every input.
+    ``custom_objects`` goes to ``from_config`` (the functions of a ``Lambda``).
     """
     rng = np.random.default_rng(seed)
     x = _inputs(input_shape, rng)
@@ -100,7 +108,7 @@ def check_layer(
     try:
         for index, name in enumerate(installed_backends()):
             K.set_backend(name)
-            candidate = layer if index == 0 else type(layer).from_config(config)
+            candidate = layer if index == 0 else _rebuild(layer, config, custom_objects)
             assert candidate.get_config() == config
             if index == 0:
                 arrays = x if isinstance(x, list) else [x]
@@ -121,6 +129,6 @@ def check_layer(
         np.testing.assert_allclose(loss, results[first][1], rtol=RTOL, atol=ATOL, err_msg=name)
         for got, want in zip(stepped, results[first][2]):
             np.testing.assert_allclose(got, want, rtol=RTOL, atol=ATOL, err_msg=name)
-    clone = type(layer).from_config(config)
+    clone = _rebuild(layer, config, custom_objects)
     assert clone.get_config() == config
     return LayerCheck(x, reference_weights, results[first][0])

@@ -148,3 +148,35 @@ def test_cropping_too_much_is_named():
     layer = layers.Cropping2D(((2, 2), (0, 0)), name="crop")
     with pytest.raises(ValueError, match=r"'crop' \(Cropping2D\).*Received: input_shape"):
         layer.compute_output_shape((None, 4, 4, 1))
+
+
+# ---------------------------------------------------------------- SpatialDropout2D
+
+
+def test_spatial_dropout_is_the_identity_at_inference():
+    layer = layers.SpatialDropout2D(0.4, seed=3)
+    result = check_layer(layer, (2, 3, 4, 5), expected_weights=0, step_training=False)
+    np.testing.assert_array_equal(result.output, result.x)
+
+
+def test_spatial_dropout_drops_whole_channels_while_training(backend):
+    from minidl import backend as K
+
+    rate, shape = 0.5, (8, 3, 4, 32)
+    layer = layers.SpatialDropout2D(rate, seed=7)
+    layer.build_for((None, *shape[1:]))
+    x = np.random.default_rng(0).uniform(1.0, 2.0, size=shape).astype("float32")
+    step = K.function(lambda t: ([layer(t, training=True)], []), [((None, *shape[1:]), "float32")])
+    first, second = step(x)[0], step(x)[0]
+    for out in (first, second):
+        scale = out / x  # 0 or 1 / (1 - rate) per (sample, channel), the same at every pixel
+        np.testing.assert_allclose(scale, scale[:, :1, :1, :] * np.ones_like(scale), rtol=1e-6)
+        assert set(np.round(np.unique(scale), 5)) == {0.0, 2.0}
+        dropped = float(np.mean(scale[:, 0, 0, :] == 0))
+        assert 0.3 < dropped < 0.7, dropped  # 256 channel draws at rate 0.5
+    assert not np.array_equal(first, second)  # a fresh mask on every call
+
+
+def test_spatial_dropout_needs_images():
+    with pytest.raises(ValueError, match=r"'sd' \(SpatialDropout2D\).*4-D.*Received"):
+        layers.SpatialDropout2D(0.5, name="sd").compute_output_shape((None, 3, 4))

@@ -20,6 +20,7 @@ from minidl.layers.convolutional import (
     ZeroPadding2D,
 )
 from minidl.layers.core import Activation, Dense, Dropout, Flatten, Input, InputLayer, Reshape
+from minidl.layers.lambda_layer import Lambda
 from minidl.layers.merge import (
     Add,
     Average,
@@ -46,6 +47,7 @@ from minidl.layers.pooling import (
     MaxPooling2D,
 )
 from minidl.layers.reshaping import Cropping2D, UpSampling2D
+from minidl.layers.spatial_dropout import SpatialDropout2D
 
 __all__ = [
     "Activation",
@@ -68,6 +70,7 @@ __all__ = [
     "GlobalMaxPooling2D",
     "Input",
     "InputLayer",
+    "Lambda",
     "Layer",
     "MaxPool2D",
     "MaxPooling2D",
@@ -75,6 +78,7 @@ __all__ = [
     "Minimum",
     "Multiply",
     "Reshape",
+    "SpatialDropout2D",
     "Subtract",
     "UpSampling2D",
     "ZeroPadding2D",
@@ -113,6 +117,8 @@ LAYER_CLASSES: dict[str, type[Layer]] = {
         Maximum,
         Minimum,
         Concatenate,
+        Lambda,
+        SpatialDropout2D,
         MaxPooling2D,
         AveragePooling2D,
         GlobalAveragePooling2D,
