@@ -47,18 +47,42 @@ def _configured_name() -> str:
         return env
     path = config_path()
     if path.is_file():
-        try:
-            config = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError) as err:
-            raise ValueError(f"Could not read the minidl config file {path}: {err}") from None
-        if not isinstance(config, dict):
+        config = read_config(path)
+        backend = config.get("backend")
+        if backend is not None and not isinstance(backend, str):
             raise ValueError(
-                f"The minidl config file {path} must hold a JSON object such as "
-                f'{{"backend": "numpy"}}. Received: {config!r}'
+                f'The minidl config file {path}: "backend" must be a string such as "numpy". '
+                f"Received: {backend!r}"
             )
-        if config.get("backend"):
-            return str(config["backend"])
+        if backend:
+            return backend
     return "numpy"
+
+
+def read_config(path: Path) -> dict[str, Any]:
+    """The JSON object in the config file ``path``; ``ValueError`` naming it when unreadable."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ValueError(f"Could not read the minidl config file {path}: {err}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(
+            f"The minidl config file {path} is not valid UTF-8 text (byte {err.start}). "
+            f'Write it as JSON such as {{"backend": "numpy"}}.'
+        ) from None
+    try:
+        config = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as err:
+        raise ValueError(
+            f"The minidl config file {path} is not valid JSON ({err}). "
+            f'Expected an object such as {{"backend": "numpy"}}.'
+        ) from None
+    if not isinstance(config, dict):
+        raise ValueError(
+            f"The minidl config file {path} must hold a JSON object such as "
+            f'{{"backend": "numpy"}}. Received: {config!r}'[:300]
+        )
+    return config
 
 
 def check_contract(module: ModuleType, name: str) -> None:
@@ -122,6 +146,111 @@ def name() -> str:
     current()
     assert _current_name is not None
     return _current_name
+
+
+# ----------------------------------------------------------- Keras 2 session functions
+IMAGE_DATA_FORMATS = ("channels_last", "channels_first")
+_image_data_format: str | None = None
+
+
+def backend() -> str:
+    """Keras 2's ``K.backend()``: the current backend's name (same as ``name()``)."""
+    return name()
+
+
+def image_data_format() -> str:
+    """The default ``data_format`` of image layers: ``"channels_last"`` unless changed.
+
+    Set it with ``set_image_data_format`` or the ``"image_data_format"`` key of the config
+    file. Backends always compute channels-last; a ``channels_first`` layer transposes.
+    """
+    global _image_data_format
+    if _image_data_format is None:
+        path = config_path()
+        configured = "channels_last"
+        if path.is_file():
+            try:
+                configured = json.loads(path.read_text()).get("image_data_format", configured)
+            except (OSError, json.JSONDecodeError, AttributeError):
+                pass  # _configured_name reports an unreadable file when the backend loads
+        _image_data_format = _check_image_data_format(configured)
+    return _image_data_format
+
+
+def _check_image_data_format(data_format: Any) -> str:
+    if data_format not in IMAGE_DATA_FORMATS:
+        raise ValueError(
+            f"`data_format` must be one of {IMAGE_DATA_FORMATS}. Received: {data_format!r}"
+        )
+    return data_format
+
+
+def set_image_data_format(data_format: str) -> None:
+    """Set the default ``data_format`` of image layers created afterwards."""
+    global _image_data_format
+    _image_data_format = _check_image_data_format(data_format)
+
+
+def image_dim_ordering() -> str:
+    """Keras 1's name: ``"tf"`` for channels-last, ``"th"`` for channels-first."""
+    return "tf" if image_data_format() == "channels_last" else "th"
+
+
+def set_image_dim_ordering(dim_ordering: str) -> None:
+    """Keras 1's setter: ``"tf"`` (channels-last) or ``"th"`` (channels-first)."""
+    formats = {"tf": "channels_last", "th": "channels_first"}
+    if dim_ordering not in formats:
+        raise ValueError(f"`dim_ordering` must be 'tf' or 'th'. Received: {dim_ordering!r}")
+    set_image_data_format(formats[dim_ordering])
+
+
+def clear_session() -> None:
+    """Start afresh as Keras 2 does: automatic layer names count from 1 again.
+
+    minidl keeps no global graph; models and their compiled steps are freed when no longer
+    referenced.
+    """
+    from minidl.layers import reset_layer_names
+
+    reset_layer_names()
+
+
+def learning_phase() -> Any:
+    """The learning-phase placeholder: an extra ``K.function`` input, 0 (test) or 1 (train)."""
+    from minidl.symbolic_function import LEARNING_PHASE
+
+    return LEARNING_PHASE
+
+
+def set_learning_phase(value: int) -> None:
+    """Accept Keras 2's ``set_learning_phase(0)``; minidl has no global training switch.
+
+    Inference (0) is already what ``predict``, ``evaluate`` and ``K.function`` use by
+    default; ``fit`` trains with 1. A global 1 would change every later result, so it is
+    refused; pass ``K.learning_phase()`` to ``K.function`` instead.
+    """
+    if value not in (0, 1):
+        raise ValueError(f"The learning phase must be 0 or 1. Received: {value!r}")
+    if value == 1:
+        raise ValueError(
+            "minidl has no global learning phase; set_learning_phase(1) would change every "
+            "later call. Pass K.learning_phase() as an extra K.function input, or call the "
+            "layer with training=True. Received: value=1"
+        )
+
+
+def function(*args: Any, **kwargs: Any) -> Any:
+    """Compile a step: ``function(fn, input_specs)`` (the contract) or Keras 2's
+    ``function(inputs, outputs, updates=None)`` over symbolic tensors from ``Input``.
+
+    In the Keras 2 form ``K.learning_phase()`` may be one of the inputs; the call then takes
+    0 or 1 in its place and runs dropout and batch normalization in that mode.
+    """
+    if args and callable(args[0]):
+        return current().function(*args, **kwargs)
+    from minidl.symbolic_function import SymbolicFunction
+
+    return SymbolicFunction(*args, **kwargs)
 
 
 def __getattr__(attr: str) -> Any:
