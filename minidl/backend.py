@@ -168,11 +168,8 @@ def image_data_format() -> str:
     if _image_data_format is None:
         path = config_path()
         configured = "channels_last"
-        if path.is_file():
-            try:
-                configured = json.loads(path.read_text()).get("image_data_format", configured)
-            except (OSError, json.JSONDecodeError, AttributeError):
-                pass  # _configured_name reports an unreadable file when the backend loads
+        if path.is_file():  # an unreadable file is a ValueError naming it, as for the backend
+            configured = read_config(path).get("image_data_format", configured)
         _image_data_format = _check_image_data_format(configured)
     return _image_data_format
 
