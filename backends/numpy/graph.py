@@ -77,8 +77,8 @@ class Node:
         self.dtype = np.dtype(dtype)
         self.name = name
         self.uid = next(_node_ids)
-        # the logits a softmax or sigmoid output came from (read by the cross-entropies)
-        self._keras_logits: Node | None = None
+        # a softmax or sigmoid output's link to its logits (``backends.logits``)
+        self._keras_logits: Any = None
 
     def with_inputs(self, inputs: Sequence[Node]) -> Node:
         """A copy of this node reading ``inputs`` instead (for graph rewrites)."""

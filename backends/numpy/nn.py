@@ -1,15 +1,15 @@
 """Activations and cross-entropies: their spec entries (forward, then derivative rule).
 
-A softmax or sigmoid output records the logits it came from in ``_keras_logits`` (the
-attribute Keras 3 uses); the cross-entropies read it and work on the logits, which is exact
-where ``log(softmax(z))`` would round to ``-inf``. The same attribute is set on the theano and
-tensorflow backends' tensors.
+A softmax or sigmoid output records the logits it came from (``backends.logits``: the
+``_keras_logits`` attribute, as on the theano and tensorflow backends' tensors); the
+cross-entropies then work on the logits, exact where ``log(softmax(z))`` would be ``-inf``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ..logits import link_logits, logits_of
 from . import math as m
 from .graph import Node, as_node, broadcast_shapes, cast, float_dtype, normalize_axes, sum_to, xp
 from .spec import OUT, derivative, forward, into
@@ -124,9 +124,7 @@ def sigmoid_array(x: Any) -> Any:
 def sigmoid(x: Any) -> Node:
     """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
     x = cast(as_node(x), float_dtype(as_node(x).dtype))
-    y = Node("sigmoid", (x,), x.shape, x.dtype)
-    y._keras_logits = x
-    return y
+    return link_logits(Node("sigmoid", (x,), x.shape, x.dtype), x, "sigmoid")
 
 
 forward("sigmoid")(lambda node: sigmoid_array)
@@ -174,9 +172,7 @@ def softmax(x: Any, axis: int = -1) -> Node:
     """Softmax along ``axis``, computed after subtracting the maximum."""
     x = as_node(x)
     (axis,) = normalize_axes(axis, x.ndim)
-    y = Node("softmax", (x,), x.shape, x.dtype, {"axis": axis})
-    y._keras_logits = x
-    return y
+    return link_logits(Node("softmax", (x,), x.shape, x.dtype, {"axis": axis}), x, "softmax", axis)
 
 
 @forward("softmax")
@@ -262,22 +258,12 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
     """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
     output = as_node(output)
     target = cast(as_node(target, output.dtype), output.dtype)
-    logits = output if from_logits else _logits_of(output, "sigmoid")
+    logits = output if from_logits else logits_of(output, "sigmoid")
     if logits is not None:
         shape = broadcast_shapes(target.shape, logits.shape)
         return Node("sigmoid_cross_entropy", (target, logits), shape, output.dtype)
     p = m.clip(output, EPSILON, 1.0 - EPSILON)
     return -(target * m.log(p) + (1.0 - target) * m.log(1.0 - p))
-
-
-def _logits_of(output: Node, op: str, axis: int | None = None) -> Node | None:
-    """The logits ``output`` came from when it is ``op``'s result (along ``axis``)."""
-    logits = output._keras_logits
-    if logits is None or output.op != op:
-        return None
-    if axis is not None and output.attrs["axis"] != axis:
-        return None
-    return logits
 
 
 @forward("sigmoid_cross_entropy")
@@ -305,7 +291,7 @@ def categorical_crossentropy(
     output = as_node(output)
     target = cast(as_node(target, output.dtype), output.dtype)
     (axis,) = normalize_axes(axis, output.ndim)
-    logits = output if from_logits else _logits_of(output, "softmax", axis)
+    logits = output if from_logits else logits_of(output, "softmax", axis, output.ndim)
     if logits is not None:
         shape = tuple(d for i, d in enumerate(output.shape) if i != axis)
         # the softmax output, when there is one, is read by the gradient rule (p - t)

@@ -1,39 +1,23 @@
 """Activations, cross-entropies, convolution and pooling on TensorFlow tensors.
 
-``sigmoid`` and ``softmax`` remember which logits produced each output, so the
-cross-entropies can work from the logits (numerically stable) when the probabilities came
-from them in the same trace. Inside a traced step the producing op is also recognised by its
-type (``Sigmoid`` / ``Softmax``), which covers outputs made by plain TensorFlow ops too.
+``sigmoid`` and ``softmax`` link each output to its logits (``backends.logits``: the
+``_keras_logits`` attribute, as on the other backends), so the cross-entropies can work from
+the logits (numerically stable). Inside a traced step the producing op is also recognised by
+its type (``Sigmoid`` / ``Softmax``), which covers outputs made by plain TensorFlow ops too.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from minidl.backends import shapes
 from minidl.backends.dilation import check_dilation
+from minidl.backends.logits import link_logits, logits_of
 
 from ._runtime import epsilon, tf
 from .variables import like, to_tensor
-
-# id(output) -> (weak reference to output, activation name, logits getter, axis)
-_activation_sources: dict[int, tuple[weakref.ref, str, Callable[[], Any], int]] = {}
-
-
-def _remember_logits(output: Any, activation: str, logits: Any, axis: int) -> None:
-    key = id(output)
-    reference = weakref.ref(output, lambda _ref: _activation_sources.pop(key, None))
-    if tf.executing_eagerly():
-        get_logits = lambda: logits  # noqa: E731 - an eager value must be kept alive
-    else:
-        # A traced graph owns its tensors; a strong reference here would keep the graph (and
-        # through it ``output``) alive for ever.
-        get_logits = weakref.ref(logits)
-    _activation_sources[key] = (reference, activation, get_logits, axis)
 
 
 def _same_axis(a: int, b: int, rank: int | None) -> bool:
@@ -43,11 +27,9 @@ def _same_axis(a: int, b: int, rank: int | None) -> bool:
 def _recorded_logits(output: Any, activation: str, axis: int) -> Any:
     """The logits ``output`` was computed from by ``activation`` along ``axis``, or None."""
     rank = output.shape.rank
-    entry = _activation_sources.get(id(output))
-    if entry is not None:
-        reference, kind, get_logits, recorded_axis = entry
-        if reference() is output and kind == activation and _same_axis(recorded_axis, axis, rank):
-            return get_logits()
+    linked = logits_of(output, activation, axis, rank)
+    if linked is not None:
+        return linked
     if tf.executing_eagerly() or isinstance(output, tf.Variable):
         return None
     # A plain TensorFlow sigmoid/softmax (last axis) in the traced graph.
@@ -77,7 +59,7 @@ def sigmoid(x: Any) -> Any:
     """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
     x = to_tensor(x)
     y = tf.sigmoid(x)
-    _remember_logits(y, "sigmoid", x, -1)
+    link_logits(y, x, "sigmoid")
     return y
 
 
@@ -99,7 +81,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     # tf's kernel skips NaN and +inf entries; NumPy's exp(x - max(x)) makes the row NaN.
     finite = tf.reduce_all(x < like(np.inf, x), axis=axis, keepdims=True)
     y = tf.where(finite, y, like(np.nan, x))
-    _remember_logits(y, "softmax", x, axis)
+    link_logits(y, x, "softmax", axis)
     return y
 
 

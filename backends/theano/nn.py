@@ -15,6 +15,7 @@ from pytensor.graph.op import Op
 from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import Softmax
 
+from minidl.backends.logits import link_logits, logits_of
 from minidl.backends.theano import settings
 from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
 
@@ -36,7 +37,8 @@ def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
 
 def sigmoid(x: Any) -> Any:
     """Logistic function ``1 / (1 + exp(-x))``, computed without overflow."""
-    return pt.sigmoid(as_tensor(x))
+    x = as_tensor(x)
+    return link_logits(pt.sigmoid(x), x, "sigmoid")
 
 
 def hard_sigmoid(x: Any) -> Any:
@@ -86,10 +88,6 @@ def tanh(x: Any) -> Any:
     return pt.tanh(x)
 
 
-# softmax output -> (logits, axis), so cross-entropy can use the logits of a softmax it is given
-_SOFTMAX_LOGITS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
 def _shifted(x: Any, axis: int) -> Any:
     """``x`` minus its maximum along ``axis``; the shift is constant for gradients (exact,
     since softmax and log-softmax do not depend on it)."""
@@ -109,8 +107,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
     axis = axis % x.ndim
     exps = pt.exp(_shifted(x, axis))
     out = exps / pt.sum(exps, axis=axis, keepdims=True)
-    _SOFTMAX_LOGITS[out] = (x, axis)
-    return out
+    return link_logits(out, x, "softmax", axis)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
@@ -137,7 +134,10 @@ def softsign(x: Any) -> Any:
 
 
 def _sigmoid_input(output: Any) -> Any | None:
-    """The logits ``output`` was computed from by ``sigmoid`` in this graph, if it was."""
+    """The logits behind a ``sigmoid`` output (``backends.logits``; or PyTensor's own op)."""
+    linked = logits_of(output, "sigmoid")
+    if linked is not None:
+        return linked
     node = output.owner
     if node is not None and isinstance(node.op, Elemwise):
         if isinstance(node.op.scalar_op, ps.Sigmoid):
@@ -146,10 +146,10 @@ def _sigmoid_input(output: Any) -> Any | None:
 
 
 def _softmax_input(output: Any, axis: int) -> Any | None:
-    """The logits ``output`` was computed from by ``softmax`` over ``axis``, if it was."""
-    recorded = _SOFTMAX_LOGITS.get(output)
-    if recorded is not None and recorded[1] == axis:
-        return recorded[0]
+    """The logits behind a ``softmax`` output along ``axis`` (``backends.logits``; ``Softmax``)."""
+    linked = logits_of(output, "softmax", axis, output.ndim)
+    if linked is not None:
+        return linked
     node = output.owner
     if node is not None and isinstance(node.op, Softmax):
         op_axis = node.op.axis
