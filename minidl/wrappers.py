@@ -5,7 +5,8 @@ as constructor parameters, so ``clone``, ``Pipeline``, ``GridSearchCV`` and ``cr
 work with them. Every ``fit`` builds a fresh model. Extra keyword arguments are routed by prefix:
 ``model__units=8`` (or plain ``units=8``) goes to the build function, ``fit__validation_split``
 to ``model.fit`` and ``optimizer__learning_rate`` to the optimizer. A build function that takes a
-``meta`` argument receives a dict with ``n_features_in_`` and ``n_classes_``/``classes_``
+``meta`` argument receives a dict with ``n_features_in_``, ``input_shape_`` (one sample's
+shape: ``X`` may have any rank) and ``n_classes_``/``classes_``
 (classifier) or ``n_outputs_`` (regressor), so one function fits any data set.
 
 >>> from minidl.layers import Dense
@@ -31,7 +32,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from minidl import initializers, optimizers
 
@@ -74,7 +75,7 @@ class BaseWrapper(BaseEstimator):
         metrics: list | None = None,
         **kwargs: Any,
     ) -> None:
-        self.model = model
+        self._model_param = model
         self.build_fn = build_fn
         self.epochs = epochs
         self.batch_size = batch_size
@@ -88,6 +89,17 @@ class BaseWrapper(BaseEstimator):
         self._set_routed(kwargs)
 
     # ------------------------------------------------------------------ parameters
+    @property
+    def model(self) -> Any:
+        """After ``fit``, the fitted minidl model (as Keras 2's wrapper had it); before, the
+        ``model`` constructor parameter. ``get_params`` always reports the parameter."""
+        fitted = self.__dict__.get("model_")
+        return fitted if fitted is not None else self.__dict__.get("_model_param")
+
+    @model.setter
+    def model(self, value: Any) -> None:
+        self._model_param = value
+
     def _set_routed(self, params: dict[str, Any]) -> None:
         for key, value in params.items():
             if key.startswith("_") or hasattr(type(self), key):
@@ -102,6 +114,7 @@ class BaseWrapper(BaseEstimator):
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Return the constructor parameters plus every routed parameter."""
         params = super().get_params(deep=deep)
+        params["model"] = self._model_param
         params.update({key: getattr(self, key) for key in self._routed_names})
         return params
 
@@ -131,12 +144,13 @@ class BaseWrapper(BaseEstimator):
 
     # -------------------------------------------------------------------- building
     def _build_function(self) -> Callable[..., Any]:
-        if self.model is not None and self.build_fn is not None:
+        model_param = self._model_param
+        if model_param is not None and self.build_fn is not None:
             raise ValueError(
                 f"{type(self).__name__} takes the build function as `model` or as `build_fn`, "
-                f"not both. Received: model={self.model!r}, build_fn={self.build_fn!r}"
+                f"not both. Received: model={model_param!r}, build_fn={self.build_fn!r}"
             )
-        build = self.model if self.model is not None else self.build_fn
+        build = model_param if model_param is not None else self.build_fn
         if not callable(build):
             raise ValueError(
                 f"{type(self).__name__} needs `model`: a function that returns a minidl model. "
@@ -213,7 +227,7 @@ class BaseWrapper(BaseEstimator):
         with self._seeded():
             model = self._call_build(self._meta)
             if not getattr(model, "built", True):
-                model.build((None, self.n_features_in_))
+                model.build((None, *self.input_shape_))
             self._compile(model, self._default_loss(model))
             self._check_output(model)
             kwargs = {
@@ -230,7 +244,12 @@ class BaseWrapper(BaseEstimator):
 
     def _predict_raw(self, X: Any) -> np.ndarray:
         check_is_fitted(self, "model_")
-        X = validate_data(self, X, dtype=np.float32, reset=False)
+        X = validate_data(self, X, dtype=np.float32, reset=False, allow_nd=True)
+        if tuple(X.shape[1:]) != self.input_shape_:
+            raise ValueError(
+                f"{type(self).__name__} was fitted on samples of shape {self.input_shape_}. "
+                f"Received: X with samples of shape {tuple(X.shape[1:])}"
+            )
         output = self.model_.predict(X, batch_size=self.batch_size, verbose=0)
         return np.asarray(output, dtype=np.float64).reshape(len(X), -1)
 
@@ -247,7 +266,7 @@ class BaseWrapper(BaseEstimator):
         if weights is not None:
             model = self._call_build(self._meta)
             if not getattr(model, "built", True):
-                model.build((None, self.n_features_in_))
+                model.build((None, *state.get("input_shape_", (self.n_features_in_,))))
             model.set_weights(weights)
             self.model_ = model
 
@@ -263,15 +282,26 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
     """
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> KerasClassifier:
-        """Build a fresh model and train it on ``X`` and labels ``y``; return self."""
-        X, y = validate_data(self, X, y, dtype=np.float32)
-        check_classification_targets(y)
-        if type_of_target(y) not in ("binary", "multiclass"):
-            raise ValueError(
-                "KerasClassifier supports one column of class labels. "
-                f"Received: y of type {type_of_target(y)!r}"
-            )
-        self.classes_, encoded = np.unique(y, return_inverse=True)
+        """Build a fresh model and train it on ``X`` and labels ``y``; return self.
+
+        ``X`` may have any rank (images too); ``y`` holds class labels or one-hot rows (then
+        the classes are the column indices, as in Keras 2).
+        """
+        X, y = validate_data(self, X, y, dtype=np.float32, allow_nd=True, multi_output=True)
+        self.input_shape_ = tuple(X.shape[1:])
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            encoded = _one_hot_labels(y)
+            self.classes_ = np.arange(y.shape[1])
+        else:
+            y = column_or_1d(y, warn=True) if y.ndim == 2 else y
+            check_classification_targets(y)
+            if type_of_target(y) not in ("binary", "multiclass"):
+                raise ValueError(
+                    "KerasClassifier supports one column of class labels or one-hot rows. "
+                    f"Received: y of type {type_of_target(y)!r}"
+                )
+            self.classes_, encoded = np.unique(y, return_inverse=True)
         self.n_classes_ = len(self.classes_)
         if self.n_classes_ < 2:
             raise ValueError(
@@ -280,6 +310,7 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
             )
         self._meta = {
             "n_features_in_": self.n_features_in_,
+            "input_shape_": self.input_shape_,
             "n_classes_": self.n_classes_,
             "classes_": self.classes_,
         }
@@ -288,6 +319,13 @@ class KerasClassifier(ClassifierMixin, BaseWrapper):
 
     def _default_loss(self, model: Any) -> str:
         return "binary_crossentropy" if self.n_classes_ == 2 else "sparse_categorical_crossentropy"
+
+    def score(self, X: Any, y: Any, sample_weight: Any = None) -> float:
+        """Mean accuracy on ``X``; ``y`` may be labels or one-hot rows (as at ``fit``)."""
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] > 1:
+            y = self.classes_[_one_hot_labels(y)]
+        return super().score(X, y, sample_weight=sample_weight)
 
     def _check_output(self, model: Any) -> None:
         units = model.output_shape[-1]
@@ -334,11 +372,18 @@ class KerasRegressor(RegressorMixin, BaseWrapper):
 
     def fit(self, X: Any, y: Any, **fit_params: Any) -> KerasRegressor:
         """Build a fresh model and train it on ``X`` and numeric targets ``y``; return self."""
-        X, y = validate_data(self, X, y, dtype=np.float32, multi_output=True, y_numeric=True)
+        X, y = validate_data(
+            self, X, y, dtype=np.float32, multi_output=True, y_numeric=True, allow_nd=True
+        )
+        self.input_shape_ = tuple(X.shape[1:])
         self.target_ndim_ = np.ndim(y)
         targets = np.asarray(y, dtype=np.float32).reshape(len(y), -1)
         self.n_outputs_ = targets.shape[1]
-        self._meta = {"n_features_in_": self.n_features_in_, "n_outputs_": self.n_outputs_}
+        self._meta = {
+            "n_features_in_": self.n_features_in_,
+            "input_shape_": self.input_shape_,
+            "n_outputs_": self.n_outputs_,
+        }
         self._fit_model(X, targets, fit_params)
         return self
 
@@ -359,6 +404,16 @@ class KerasRegressor(RegressorMixin, BaseWrapper):
         """Return predictions, ``(n,)`` when ``y`` was 1-D at fit, else ``(n, n_outputs_)``."""
         output = self._predict_raw(X)
         return output[:, 0] if self.target_ndim_ == 1 else output
+
+
+def _one_hot_labels(y: np.ndarray) -> np.ndarray:
+    """Column index of the 1 in each one-hot row; ``ValueError`` for other 2-D targets."""
+    if not (np.all((y == 0) | (y == 1)) and np.all(y.sum(axis=1) == 1)):
+        raise ValueError(
+            "KerasClassifier takes 2-D targets only as one-hot rows (a single 1 per row). "
+            f"Received: y of shape {y.shape} with other values"
+        )
+    return np.argmax(y, axis=1)
 
 
 __all__ = ["BaseWrapper", "KerasClassifier", "KerasRegressor"]
