@@ -183,24 +183,30 @@ def class_weight_to_sample_weight(y: np.ndarray, class_weight: dict[int, float])
 
 
 def standardize_sample_weight(
-    sample_weight: Any, num_samples: int, target_shape: Sequence[int] | None = None
+    sample_weight: Any, num_samples: int, position_shape: Sequence[int] | None = None
 ) -> np.ndarray:
-    """Return weights per sample ``(N,)``, or per position (the leading axes of ``y``).
+    """Return weights per sample ``(N,)``, or per loss position (``position_shape``).
 
-    A weight of shape ``(N, H, W)`` weighs each pixel of a ``(N, H, W, C)`` output.
+    ``position_shape`` is the shape of a loss's values before averaging: the targets' shape
+    without the class axis, e.g. ``(N, H, W)`` for a ``(N, H, W, C)`` output.
     """
     array = as_numeric_array(sample_weight, "sample_weight").astype("float32")
     if array.ndim == 2 and array.shape[1] == 1:
         array = array[:, 0]
     per_position = (
-        target_shape is not None
-        and 1 < array.ndim <= len(target_shape)
-        and tuple(array.shape) == tuple(target_shape)[: array.ndim]
+        position_shape is not None
+        and array.ndim > 1
+        and tuple(array.shape) == tuple(position_shape)
     )
     if array.shape != (num_samples,) and not per_position:
+        wanted = f" or one per position {tuple(position_shape)}" if position_shape else ""
         raise ValueError(
-            f"`sample_weight` must hold one weight per sample ({num_samples},) or one per "
-            f"position of the targets (leading axes of {tuple(target_shape or ())}). "
+            f"`sample_weight` must hold one weight per sample ({num_samples},){wanted}. "
             f"Received: sample_weight.shape={array.shape}"
         )
     return array
+
+
+def loss_position_shape(y: np.ndarray, loss_name: str) -> tuple[int, ...]:
+    """Shape of a loss's values for targets ``y``: ``y.shape`` less the class axis."""
+    return tuple(y.shape) if loss_name == SPARSE_LOSS else tuple(y.shape[:-1])

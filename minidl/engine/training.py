@@ -88,9 +88,13 @@ def prepare_arrays(
     if sample_weight is not None:
         weights = [
             standardize.standardize_sample_weight(
-                data, len(xs[0]), None if ys is None else ys[i].shape
+                data,
+                len(xs[0]),
+                None if ys is None else standardize.loss_position_shape(ys[i], out.loss_name),
             )
-            for i, data in enumerate(_for_trained(model, sample_weight, "sample_weight"))
+            for i, (data, out) in enumerate(
+                zip(_for_trained(model, sample_weight, "sample_weight"), trained)
+            )
         ]
     arrays = {f"x[{i}]": a for i, a in enumerate(xs)}
     arrays.update({f"y[{i}]": a for i, a in enumerate(ys or [])})
@@ -107,6 +111,8 @@ def _for_trained(model: Any, data: Any, what: str) -> list[Any]:
     """Split ``data`` by output name and keep the outputs that have a loss."""
     trained = model.output_training
     names = model.output_names
+    if isinstance(data, list) and len(data) == len(trained) < len(names):
+        return list(data)  # one entry per trained output: a batch already prepared
     if isinstance(data, dict) and len(trained) < len(names):
         names = [out.name for out in trained]
         return standardize.split_by_name(data, names, what, model.name)
