@@ -1,6 +1,6 @@
 """Static slicing, transposed and dilated convolution for numpy: forward and derivative rules.
 
-Each op's forward (``register``) and derivative rule (``rule``) sit side by side:
+Each op's forward and derivative rule sit side by side (entries of ``spec``):
 
 * ``slice`` is a view; its gradient writes the incoming gradient into zeros of the input's
   shape.
@@ -26,12 +26,8 @@ from ..shapes import (
     normalize_tuple,
 )
 from .conv import _check_nhwc, _prepare_conv2d_grad_input, conv2d
-from .graph import Node, as_node, register, xp
-
-try:  # the op table of the spec refactor; before it, the rule table in gradients.py
-    from .spec import derivative
-except ImportError:  # pragma: no cover - transitional
-    from .gradients import rule as derivative
+from .graph import Node, as_node, xp
+from .spec import OUT, WORKERS, derivative, forward
 
 # ------------------------------------------------------------------------------ slice
 
@@ -49,13 +45,13 @@ def _index(start: tuple, size: tuple) -> tuple:
     )
 
 
-@register("slice", view=True)
+@forward("slice", view=True)
 def _prepare_slice(node: Node) -> Any:
     index = _index(node.attrs["start"], node.attrs["size"])
     return lambda x: x[index]
 
 
-@register("slice_grad")
+@forward("slice_grad")
 def _prepare_slice_grad(node: Node) -> Any:
     index = _index(node.attrs["start"], node.attrs["size"])
     dtype = node.dtype
@@ -115,9 +111,9 @@ def _cast(x: Node, dtype: np.dtype) -> Node:
     return x if x.dtype == dtype else Node("cast", (x,), x.shape, dtype)
 
 
-@register("conv2d_transpose")
-def _prepare_conv2d_transpose(node: Node) -> Any:
-    return _prepare_conv2d_grad_input(node)
+@forward("conv2d_transpose", options=(OUT, WORKERS))
+def _prepare_conv2d_transpose(node: Node, out: Any = None, workers: int = 1) -> Any:
+    return _prepare_conv2d_grad_input(node, out=out, workers=workers)
 
 
 @derivative("conv2d_transpose")
