@@ -180,3 +180,89 @@ def test_spatial_dropout_drops_whole_channels_while_training(backend):
 def test_spatial_dropout_needs_images():
     with pytest.raises(ValueError, match=r"'sd' \(SpatialDropout2D\).*4-D.*Received"):
         layers.SpatialDropout2D(0.5, name="sd").compute_output_shape((None, 3, 4))
+
+
+# --------------------------------------------------------------- Keras 2 configs
+
+INIT = {
+    "class_name": "VarianceScaling",
+    "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None},
+}
+KERAS2_CONFIGS = {  # as Keras 2.2.4's get_config writes them
+    "Conv2D": {
+        "name": "c",
+        "trainable": True,
+        "filters": 3,
+        "kernel_size": [3, 3],
+        "strides": [1, 1],
+        "padding": "same",
+        "data_format": "channels_last",
+        "dilation_rate": [2, 2],
+        "activation": "relu",
+        "use_bias": True,
+        "kernel_initializer": INIT,
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": None,
+        "bias_regularizer": None,
+        "activity_regularizer": None,
+        "kernel_constraint": None,
+        "bias_constraint": None,
+    },
+    "Conv2DTranspose": {
+        "name": "t",
+        "trainable": True,
+        "filters": 3,
+        "kernel_size": [2, 2],
+        "strides": [2, 2],
+        "padding": "valid",
+        "data_format": "channels_last",
+        "activation": "linear",
+        "use_bias": True,
+        "kernel_initializer": INIT,
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": None,
+        "bias_regularizer": None,
+        "activity_regularizer": None,
+        "kernel_constraint": None,
+        "bias_constraint": None,
+        "output_padding": None,
+    },
+    "UpSampling2D": {
+        "name": "u",
+        "trainable": True,
+        "size": [2, 2],
+        "data_format": "channels_last",
+        "interpolation": "bilinear",
+    },
+    "Cropping2D": {
+        "name": "k",
+        "trainable": True,
+        "cropping": [[1, 1], [0, 2]],
+        "data_format": "channels_last",
+    },
+    "SpatialDropout2D": {
+        "name": "s",
+        "trainable": True,
+        "rate": 0.2,
+        "noise_shape": None,
+        "seed": None,
+    },
+    "Concatenate": {"name": "j", "trainable": True, "axis": -1},
+    "Multiply": {"name": "m", "trainable": True},
+}
+
+
+@pytest.mark.parametrize("class_name", list(KERAS2_CONFIGS))
+def test_keras2_configs_load(class_name):
+    from minidl.engine.serialization import deserialize_layer
+
+    spec = {"class_name": class_name, "config": KERAS2_CONFIGS[class_name]}
+    layer = deserialize_layer(spec)
+    assert type(layer).__name__ == class_name and layer.name == spec["config"]["name"]
+    for key in ("filters", "axis", "rate", "interpolation"):
+        if key in spec["config"]:
+            assert getattr(layer, key) == spec["config"][key]
+    if class_name == "Conv2D":
+        assert layer.dilation_rate == (2, 2)
+    if class_name == "Cropping2D":
+        assert layer.cropping == ((1, 1), (0, 2))

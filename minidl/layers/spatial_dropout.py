@@ -19,10 +19,17 @@ class SpatialDropout2D(Dropout):
     Args:
         rate: fraction of channels to drop, in ``[0, 1)``.
         seed: fixes the sequence of masks.
+        noise_shape: accepted for Keras 2 configs and ignored (as in Keras 2): the mask
+            shape is always ``(batch, 1, 1, channels)``.
     """
 
     def __init__(
-        self, rate: float, data_format: str | None = None, seed: int | None = None, **kwargs: Any
+        self,
+        rate: float,
+        data_format: str | None = None,
+        seed: int | None = None,
+        noise_shape: Any = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(rate, seed=seed, **kwargs)
         check_data_format(self, data_format)
