@@ -15,15 +15,23 @@ Build and compile inside a strategy's scope; ``fit`` takes the global batch size
 
 from minidl.distribute.collectives import DEFAULT_TIMEOUT, WorkerTimeoutError
 from minidl.distribute.context import Strategy, current_strategy
+from minidl.distribute.mirrored import (
+    MirroredStrategy,
+    MultiWorkerMirroredStrategy,
+    logical_cpu_devices,
+)
 from minidl.distribute.mpi import MPIStrategy
 from minidl.distribute.sharding import shard_indices, split_sizes
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "MPIStrategy",
+    "MirroredStrategy",
+    "MultiWorkerMirroredStrategy",
     "Strategy",
     "WorkerTimeoutError",
     "current_strategy",
+    "logical_cpu_devices",
     "shard_indices",
     "split_sizes",
 ]

@@ -52,10 +52,14 @@ class Collectives:
                 if time.monotonic() > deadline:
                     self._fail(what)
 
-    def _fail(self, what: str) -> None:
+    def abort_at_exit(self) -> None:
+        """End the whole MPI job when this process exits (the others stop waiting at once)."""
         if not self._aborting:
             self._aborting = True
             atexit.register(self.comm.Abort, 1)
+
+    def _fail(self, what: str) -> None:
+        self.abort_at_exit()
         raise WorkerTimeoutError(
             f"Worker {self.rank} of {self.size} waited {self.timeout:g} s for the others in "
             f"{what}: a worker died, hangs, or left the training loop early. The MPI job is "

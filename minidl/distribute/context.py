@@ -66,10 +66,6 @@ class Strategy:
         return contextlib.nullcontext()
 
     # ------------------------------------------------------------------ engine hooks
-    def attach(self, model: Any) -> None:
-        """Called by ``compile`` inside the scope: remember the strategy on ``model``."""
-        model.distribute_strategy = self
-
     def reduce_gradients(self, grads: Sequence[Any], params: Sequence[Any]) -> list[Any]:
         """Average ``grads`` of ``params`` (tensors of the traced train step) over all workers."""
         raise NotImplementedError

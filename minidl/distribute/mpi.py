@@ -156,6 +156,11 @@ class MPIStrategy(Strategy):
         options = dataclasses.replace(options, verbose=0, callbacks=callbacks)
         try:
             return fit_loop(model, x, y, options)
+        except BaseException:
+            # the others are, or will be, waiting in a collective: end the job when this
+            # process exits rather than leave them to their timeout
+            self.collectives.abort_at_exit()
+            raise
         finally:
             self._local_count = 1
 
