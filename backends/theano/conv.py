@@ -22,6 +22,7 @@ import pytensor.tensor as pt
 
 from minidl.backends import banded, shapes
 from minidl.backends.dilation import check_dilation, dilated_conv2d
+from minidl.backends.theano import conv_ops, settings
 from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
 
 
@@ -127,6 +128,8 @@ def conv2d(
         from minidl.backends import theano as ops
 
         return dilated_conv2d(ops, x, kernel, x.type.shape, kernel_shape, padding, rate)
+    if settings.mode_name() not in ("NUMBA", "JAX") and x.dtype == kernel.dtype:
+        return conv_ops.conv2d(x, kernel, strides, padding)  # the numpy backend's kernels
     rows, cols = _padding(x, (kh, kw), strides, padding, "conv2d")
     xp = pad_spatial(x, rows, cols, 0.0)
     oh, ow = _out_sizes(xp, (kh, kw), strides)
