@@ -89,7 +89,7 @@ def _unknown_label(line: str) -> str:
     [
         (_drop_a_number, 4, "line 5: expected 61 comma-separated fields.*Received: 60 fields"),
         (_add_a_number, 9, "line 10: expected 61 comma-separated fields.*Received: 62 fields"),
-        (_add_a_number, 0, "line 1: expected 61 comma-separated fields.*more than 61 fields"),
+        (_add_a_number, 0, "line 1: expected 61 comma-separated fields.*Received: 62 fields"),
         (_non_numeric, 6, "line 7, field 3: expected a finite number. Received: '0.12x'"),
         (lambda line: line.replace(line.split(",")[0], "nan", 1), 2, "line 3, field 1"),
         (_unknown_label, 207, "line 208: expected the label 'M' or 'R'.*Received: 'X'"),

@@ -44,6 +44,7 @@ logger = logging.getLogger("minidl")
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".tif", ".tiff", ".gif", ".webp")
 COLOR_MODES = {"rgb": ("RGB", 3), "rgba": ("RGBA", 4), "grayscale": ("L", 1)}
+HIGH_DEPTH_GRAY = ("I", "I;16", "I;16B", "I;16L", "I;16N")  # Pillow's integer gray modes
 CLASS_MODES = ("categorical", "binary", "sparse", "input", None)
 INTERPOLATIONS = {
     "nearest": Image.Resampling.NEAREST,
@@ -68,7 +69,13 @@ def load_img(
     target_size: tuple[int, int] | None = None,
     interpolation: str = "nearest",
 ) -> Image.Image:
-    """Open an image file with Pillow, convert it to ``color_mode`` and resize to ``(h, w)``."""
+    """Open an image file with Pillow, convert it to ``color_mode`` and resize to ``(h, w)``.
+
+    In ``"grayscale"`` mode 16-bit and 32-bit integer images keep their values (0..65535 for
+    16 bits; Keras' rule), so ``img_to_array`` gives them unscaled: divide by 65535 (or pass
+    ``rescale=1 / 65535``) to bring them to [0, 1]. Converting such an image to ``"rgb"`` or
+    ``"rgba"`` goes through Pillow, which clips values above 255.
+    """
     if color_mode not in COLOR_MODES:
         raise ValueError(
             f"`color_mode` must be one of {sorted(COLOR_MODES)}. Received: {color_mode!r}"
@@ -79,7 +86,10 @@ def load_img(
             f"Received: interpolation={interpolation!r}"
         )
     with Image.open(path) as opened:
-        img = opened.convert(COLOR_MODES[color_mode][0])
+        if color_mode == "grayscale" and opened.mode in HIGH_DEPTH_GRAY:
+            img = opened.convert("I")  # Keras' rule: 16- and 32-bit grayscale keep their values
+        else:
+            img = opened.convert(COLOR_MODES[color_mode][0])
     if target_size is not None:
         height, width = (int(d) for d in target_size)
         if img.size != (width, height):
@@ -99,13 +109,33 @@ def flow_from_directory(directory: str | os.PathLike, **kwargs: Any) -> Director
 
 
 def _list_class_files(class_dir: str, follow_links: bool) -> list[str]:
-    """Image files under ``class_dir`` (recursively), as sorted paths relative to it."""
-    found = []
-    for root, dirs, files in os.walk(class_dir, followlinks=follow_links):
-        dirs.sort()
-        for name in sorted(files):
-            if name.lower().endswith(IMAGE_EXTENSIONS):
-                found.append(os.path.relpath(os.path.join(root, name), class_dir))
+    """Image files under ``class_dir`` (recursively), as sorted paths relative to it.
+
+    The order is ``os.walk``'s (top-down, sorted). With ``follow_links`` linked folders are
+    entered, but each real folder (device and inode) only once: a link loop ends, and two
+    links to one folder do not list its files twice.
+    """
+    found: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [class_dir]
+    while pending:
+        folder = pending.pop()
+        try:
+            info = os.stat(folder)
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as err:
+            logger.warning("Skipping unreadable folder %r (%s).", folder, err)
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        subfolders = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=follow_links):
+                subfolders.append(entry.path)
+            elif not entry.is_dir() and entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                found.append(os.path.relpath(entry.path, class_dir))
+        pending.extend(reversed(subfolders))
     return found
 
 
@@ -139,8 +169,12 @@ class DirectoryIterator:
         interpolation: Pillow resampling filter for resizing (Keras' default ``"nearest"``).
         on_error: for unreadable files, ``"warn"`` (log a warning naming the file and skip
             it) or ``"raise"`` (``ValueError`` naming the file). Files whose header Pillow
-            cannot parse are found when the iterator is built; files that fail later (e.g.
-            truncated data) when first loaded, and are then left out of their batch.
+            cannot parse are found when the iterator is built and left out of ``filenames``.
+            Files that fail later (e.g. truncated data) are found when first loaded: with
+            labels they are left out of their batch (``x`` and ``y`` stay aligned); with
+            ``class_mode=None`` (batches for ``predict``) they always raise a ``ValueError``
+            naming the file, because leaving one out would shift every later prediction
+            against ``filenames``.
         prefetch: while batches are read in order, load the next one on a background thread
             (pass ``shuffle=False`` to ``fit``: this iterator shuffles the images itself).
         follow_links: follow symbolic links when listing the sub-folders.
@@ -402,6 +436,13 @@ class DirectoryIterator:
             if self.on_error == "raise":
                 raise ValueError(
                     f"Could not read the image file {path!r}. Received: {type(err).__name__}: {err}"
+                ) from err
+            if self.class_mode is None:
+                raise ValueError(
+                    f"Could not read the image file {path!r} (its header was readable when the "
+                    "iterator was built). With class_mode=None the rows of predict follow "
+                    "`filenames`, so the file cannot be left out; remove it and rebuild the "
+                    f"iterator. Received: {type(err).__name__}: {err}"
                 ) from err
             with self._lock:
                 first_time = filename not in self._skipped

@@ -4,6 +4,10 @@ The file has no header; each line holds 60 numbers and a label, ``M`` (mine) or 
 A copy ships with minidl (see ``minidl/data/resources/README.md`` for provenance and licence:
 CC BY 4.0, https://doi.org/10.24432/C5T01Q), so nothing is downloaded unless you pass a URL.
 
+Every non-blank line becomes one row or an error naming its line: the file is split on
+newlines and commas by this module (no CSV quoting rules), so a stray quote cannot merge
+lines and silently drop rows.
+
 >>> X, y = load_sonar()
 >>> X.shape, X.dtype, sorted(set(y.tolist()))
 ((208, 60), dtype('float32'), ['M', 'R'])
@@ -12,74 +16,74 @@ CC BY 4.0, https://doi.org/10.24432/C5T01Q), so nothing is downloaded unless you
 from __future__ import annotations
 
 import os
-import warnings
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 N_FEATURES = 60
 SONAR_LABELS = ("M", "R")
 DEFAULT_PATH = Path(__file__).resolve().parent / "resources" / "sonar.all-data"
-
-# A row with too many fields is replaced by this marker so that its line number is kept.
-_TOO_MANY_FIELDS = "\x1fminidl-too-many-fields:"
-
-
-def _source_name(source: str | os.PathLike | None) -> str:
-    return str(DEFAULT_PATH if source is None else source)
+DEFAULT_TIMEOUT = 30.0  # seconds a URL load may wait for the server (each connect / read)
+_QUOTES = "\"'"
 
 
-def _read_fields(source: str | os.PathLike, name: str) -> pd.DataFrame:
-    """Read every line as ``N_FEATURES + 1`` string fields; row ``i`` is line ``i + 1``."""
-    width = N_FEATURES + 1
+def _is_url(source: str) -> bool:
+    scheme = urllib.parse.urlsplit(source).scheme
+    return len(scheme) > 1 and "://" in source  # "C:\\data" is a Windows path, not a URL
 
-    def mark_long_row(fields: list[str]) -> list[str]:
-        return [f"{_TOO_MANY_FIELDS}{len(fields)}"]
 
+def _read_url(url: str, timeout: float) -> bytes:
+    """The bytes at ``url``; any failure (timeout included) is an ``OSError`` naming it."""
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", pd.errors.ParserWarning)
-            frame = pd.read_csv(
-                source,
-                header=None,
-                names=range(width),
-                index_col=False,
-                dtype=str,
-                na_filter=False,
-                skip_blank_lines=False,
-                engine="python",
-                on_bad_lines=mark_long_row,
-            )
-    except (pd.errors.ParserError, UnicodeDecodeError) as err:
-        raise ValueError(f"Sonar file {name} could not be parsed as CSV: {err}") from None
-    if any(issubclass(w.category, pd.errors.ParserWarning) for w in caught):
-        # pandas warns (and truncates) only when the first line is longer than ``names``.
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+            return response.read()
+    except urllib.error.HTTPError as err:
+        raise OSError(f"Could not download the Sonar file {url!r}: HTTP {err.code}.") from None
+    except (urllib.error.URLError, OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        if isinstance(err, TimeoutError) or isinstance(reason, TimeoutError):
+            raise TimeoutError(
+                f"Could not download the Sonar file {url!r}: no answer within {timeout} s "
+                "(pass a larger `timeout`)."
+            ) from None
+        raise OSError(f"Could not download the Sonar file {url!r}: {reason}") from None
+
+
+def _read_bytes(source: str | os.PathLike | None, timeout: float) -> bytes:
+    if source is None:
+        return DEFAULT_PATH.read_bytes()
+    if isinstance(source, str) and _is_url(source):
+        if urllib.parse.urlsplit(source).scheme == "file":
+            path = urllib.request.url2pathname(urllib.parse.urlsplit(source).path)
+            return Path(path).read_bytes()
+        return _read_url(source, timeout)
+    return Path(source).read_bytes()
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
         raise ValueError(
-            f"Sonar file {name}, line 1: expected {width} comma-separated fields "
-            f"({N_FEATURES} numbers and a label). Received: more than {width} fields."
-        )
-    return frame
+            f"Sonar file {name}, line {line}: expected ASCII numbers and labels. Received: "
+            f"the byte {data[err.start : err.start + 1]!r}, which is not UTF-8 text."
+        ) from None
 
 
-def _check_row(name: str, line: int, fields: list) -> None:
+def _check_row(name: str, line: int, fields: list[str]) -> None:
     """Raise ``ValueError`` naming ``name`` and ``line`` when a row is malformed."""
-    first = fields[0]
-    if isinstance(first, str) and first.startswith(_TOO_MANY_FIELDS):
-        count = first[len(_TOO_MANY_FIELDS) :]
+    if len(fields) != N_FEATURES + 1:
         raise ValueError(
             f"Sonar file {name}, line {line}: expected {N_FEATURES + 1} comma-separated fields "
-            f"({N_FEATURES} numbers and a label). Received: {count} fields."
-        )
-    present = [f for f in fields if isinstance(f, str)]
-    if len(present) != N_FEATURES + 1:
-        raise ValueError(
-            f"Sonar file {name}, line {line}: expected {N_FEATURES + 1} comma-separated fields "
-            f"({N_FEATURES} numbers and a label). Received: {len(present)} fields."
+            f"({N_FEATURES} numbers and a label). Received: {len(fields)} fields."
         )
     for column, text in enumerate(fields[:N_FEATURES], start=1):
         try:
-            value = float(text)
+            value = float(text) if "_" not in text else float("nan")
         except ValueError:
             value = float("nan")
         if not np.isfinite(value):
@@ -95,32 +99,45 @@ def _check_row(name: str, line: int, fields: list) -> None:
         )
 
 
-def load_sonar(source: str | os.PathLike | None = None) -> tuple[np.ndarray, np.ndarray]:
+def load_sonar(
+    source: str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT
+) -> tuple[np.ndarray, np.ndarray]:
     """Return the Sonar features ``X`` (float32, ``(n, 60)``) and labels ``y`` (``"M"``/``"R"``).
 
     Args:
-        source: a file path or a URL that pandas can read (``file://``, ``http(s)://``, ...).
-            ``None`` (the default) reads the copy shipped with minidl; nothing is downloaded.
-            Blank lines are skipped.
+        source: a file path, a ``file://`` URL or an ``http(s)://`` URL. ``None`` (the
+            default) reads the copy shipped with minidl; nothing is downloaded. Blank lines
+            are skipped; every other line is one row.
+        timeout: seconds a URL load waits for the server before it fails.
 
     Returns:
         ``(X, y)``: ``X`` has one row per sample; ``y`` is a NumPy array of ``str`` labels.
 
     Raises:
-        ValueError: for a malformed file (wrong number of fields, a value that is not a finite
-            number, a label other than ``M``/``R``, or no rows), naming the file and line.
+        ValueError: for a malformed file (wrong number of fields, a quote character, a value
+            that is not a finite number, a label other than ``M``/``R``, text that is not
+            UTF-8, or no rows), naming the file and line.
         FileNotFoundError: when a local path does not exist.
+        OSError: when a URL cannot be read (``TimeoutError`` after ``timeout``), naming it.
     """
-    name = _source_name(source)
-    frame = _read_fields(DEFAULT_PATH if source is None else source, name)
-    rows = frame.to_numpy(dtype=object)
-    blank = np.array([all(f is None or f != f or f == "" for f in row) for row in rows], bool)
-    for index, row in enumerate(rows):
-        if not blank[index]:
-            _check_row(name, index + 1, list(row))
-    rows = rows[~blank]
-    if len(rows) == 0:
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise ValueError(f"`timeout` must be a positive number of seconds. Received: {timeout!r}")
+    name = str(DEFAULT_PATH if source is None else source)
+    text = _decode(_read_bytes(source, float(timeout)), name)
+    features, labels = [], []
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        quote = next((c for c in line if c in _QUOTES), None)
+        if quote is not None:
+            raise ValueError(
+                f"Sonar file {name}, line {number}: expected unquoted numbers and a label. "
+                f"Received: a {quote} at column {line.index(quote) + 1}."
+            )
+        fields = line.rstrip("\r").split(",")
+        _check_row(name, number, fields)
+        features.append([float(f) for f in fields[:N_FEATURES]])
+        labels.append(fields[N_FEATURES].strip())
+    if not features:
         raise ValueError(f"Sonar file {name} holds no data rows. Received: only blank lines.")
-    features = rows[:, :N_FEATURES].astype(np.float32)
-    labels = np.array([label.strip() for label in rows[:, N_FEATURES]], dtype=str)
-    return features, labels
+    return np.asarray(features, dtype=np.float32), np.array(labels, dtype=str)
