@@ -477,8 +477,9 @@ def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: Shape, 
     them. ``gradients`` treats the result as a constant.
 
     Args:
-        fn: called with one NumPy array per input; returns an array of ``shape`` (``None``
-            sizes may vary) and ``dtype``, which it owns (not a view of an input).
+        fn: called with one NumPy array per input, which it must not modify or keep;
+            returns a new array of ``shape`` (``None`` sizes may vary) and ``dtype`` (not a
+            view of an input).
         inputs: tensors or variables.
         shape: the static shape of the result.
         dtype: the dtype name of the result.

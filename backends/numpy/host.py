@@ -22,7 +22,7 @@ def _prepare_numpy_function(node: Node) -> Callable[..., Any]:
     fn, dtype = node.attrs["fn"], node.dtype
 
     def run(*arrays: Any) -> Any:
-        result = fn(*[np.array(to_numpy(a)) for a in arrays])
+        result = fn(*[to_numpy(a) for a in arrays])
         return xp.asarray(np.asarray(result, dtype=dtype))
 
     return run

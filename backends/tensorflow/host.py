@@ -15,7 +15,7 @@ def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, 
     out_dtype = np.dtype(dtype)
 
     def call(*arrays: Any) -> np.ndarray:
-        return np.asarray(fn(*[np.array(a) for a in arrays]), dtype=out_dtype)
+        return np.asarray(fn(*arrays), dtype=out_dtype)
 
     tensors = [tf.convert_to_tensor(x) for x in inputs]
     result = tf.numpy_function(call, tensors, tf.as_dtype(out_dtype), stateful=True)

@@ -28,7 +28,7 @@ class NumpyFunction(Op):
         return Apply(self, [as_tensor(x) for x in inputs], [output])
 
     def perform(self, node: Apply, inputs: Sequence[Any], output_storage: list) -> None:
-        result = self.fn(*[np.array(value) for value in inputs])
+        result = self.fn(*inputs)
         output_storage[0][0] = np.asarray(result, dtype=self.dtype)
 
     def grad(self, inputs: Sequence[Any], output_grads: Sequence[Any]) -> list[Any]:

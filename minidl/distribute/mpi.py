@@ -108,14 +108,19 @@ class MPIStrategy(Strategy):
             checked[0] = True
         count = self._local_count
         buffer = np.empty(sum(g.size for g in grads) + 1, dtype=dtype)
-        if count > 0:
-            np.concatenate([g.ravel() for g in grads], out=buffer[:-1])
-            buffer[:-1] *= count
-        else:
-            buffer[:-1] = 0
+        start = 0
+        for grad in grads:  # this worker's gradients times its sample count, in one pass
+            part = buffer[start : start + grad.size]
+            if count > 0:
+                np.multiply(grad.reshape(-1), count, out=part)
+            else:  # a placeholder step: its gradients may not even be finite
+                part.fill(0)
+            start += grad.size
         buffer[-1] = count
         summed = self.collectives.allreduce_sum(buffer, what="the gradient all-reduce")
-        return summed[:-1] / max(summed[-1], 1)
+        flat = summed[:-1]
+        flat /= max(summed[-1], 1)
+        return flat
 
     # ----------------------------------------------------------------------- fit
     def fit(self, model: Any, fit_loop: Callable[..., Any], x: Any, y: Any, options: Any) -> Any:

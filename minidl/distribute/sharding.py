@@ -28,9 +28,9 @@ def split_sizes(total: int, parts: int) -> np.ndarray:
 
 def shard_bounds(total: int, rank: int, size: int) -> tuple[int, int]:
     """``(start, stop)`` of worker ``rank``'s consecutive piece of ``total`` items."""
-    sizes = split_sizes(total, size)
-    start = int(sizes[:rank].sum())
-    return start, start + int(sizes[rank])
+    base, extra = divmod(total, size)
+    start = rank * base + min(rank, extra)
+    return start, start + base + (rank < extra)
 
 
 def shard_indices(num_samples: int, rank: int, size: int) -> np.ndarray:
@@ -91,7 +91,8 @@ class GlobalBatchShards:
     def local_count(self, index: int) -> int:
         """How many real samples this worker holds in global batch ``index``."""
         start, stop = self.global_batch(index)
-        return int(split_sizes(stop - start, self.size)[self.rank])
+        low, high = shard_bounds(stop - start, self.rank, self.size)
+        return high - low
 
     def __getitem__(self, index: int) -> tuple[Any, Any, Any]:
         if not self._drawn:
