@@ -200,3 +200,26 @@ def test_bad_arguments_fail_the_same_way(backend, build, message):
     with pytest.raises(ValueError, match=message) as error:
         K.function(step, [((None, 4, 4, 2), "float32")])
     assert "Received: " in str(error.value)
+
+
+@pytest.mark.skipif("theano" not in installed_backends(), reason="needs the theano backend")
+@settings(SPATIAL_SETTINGS, max_examples=4)
+@given(case=transpose_cases())
+def test_theano_graph_transpose_equals_its_op(case):
+    """The graph form NUMBA/JAX modes compile gives the Op's values and gradients."""
+    from minidl.backends.theano import spatial
+
+    previous = K.name()
+    K.set_backend("theano")
+    try:
+        shape, strides, padding = case.key[3], case.key[4], case.key[5]
+
+        def graph_build(x, kernel):
+            return spatial._col2im_graph(x, kernel, shape[1:3], strides, padding)
+
+        graph_case = case._replace(build=graph_build, key=("graph", *case.key))
+        with_op, with_graph = _step(case)(*case.arrays), _step(graph_case)(*case.arrays)
+    finally:
+        K.set_backend(previous)
+    for got, want in zip(with_graph, with_op):
+        np.testing.assert_allclose(got, want, **CROSS_BACKEND_TOLERANCE["float64"])

@@ -1,10 +1,12 @@
-"""Static slicing and transposed convolution as PyTensor graph expressions.
+"""Static slicing and transposed convolution on PyTensor tensors.
 
-``conv2d_transpose`` multiplies every input pixel by the kernel (one GEMM giving, per pixel,
-its ``kh * kw`` output patches) and adds the patches into the output (col2im) with one strided
-``inc_subtensor`` per kernel tap; when the kernel does not overlap itself (``kernel ==
-strides``, ``"valid"``) the patches are only reshaped into place. PyTensor derives the
-gradients of both forms.
+In the C and Python modes ``conv2d_transpose`` is one ``Conv2DTranspose`` node running the
+numpy backend's convolution input-gradient kernel (as ``conv_ops`` does for ``conv2d``); its
+gradients are the ``conv_ops`` nodes of a convolution (w.r.t. ``x``) and of a convolution's
+kernel gradient. NUMBA and JAX modes get a graph they compile themselves: one GEMM giving
+every input pixel's ``kh * kw`` output patches, added into the output (col2im) with one strided
+``inc_subtensor`` per kernel tap, or only reshaped into place when the patches tile the output
+(``kernel == strides``); PyTensor derives its gradients.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ import builtins
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytensor.tensor as pt
+from pytensor.graph.basic import Apply
 
-from minidl.backends import shapes
+from minidl.backends import im2col, shapes
+from minidl.backends.theano import conv_ops, settings
 from minidl.backends.theano.tensors import as_tensor, pad_spatial
 
 
@@ -73,6 +78,52 @@ def conv2d_transpose(
     shapes.check_transpose_output(
         "conv2d_transpose", (h, w), (out_h, out_w), (kh, kw), strides, padding
     )
+    if settings.mode_name() not in ("NUMBA", "JAX") and x.dtype == kernel.dtype:
+        return Conv2DTranspose(strides, padding, (kh, kw), (out_h, out_w))(x, kernel)
+    return _col2im_graph(x, kernel, (out_h, out_w), strides, padding)
+
+
+class Conv2DTranspose(conv_ops._ConvKernelOp):
+    """``conv2d_transpose(x, kernel)`` to a static ``output_hw`` (numpy backend's kernel)."""
+
+    __props__ = ("strides", "padding", "window", "output_hw")
+
+    def __init__(self, strides: tuple, padding: str, window: tuple, output_hw: tuple) -> None:
+        super().__init__(strides, padding, window)
+        self.output_hw = tuple(int(d) for d in output_hw)
+
+    def make_node(self, x: Any, kernel: Any) -> Apply:
+        x, kernel = pt.as_tensor_variable(x), pt.as_tensor_variable(kernel)
+        shape = (x.type.shape[0], *self.output_hw, kernel.type.shape[2])
+        return Apply(self, [x, kernel], [pt.TensorType(x.dtype, shape=shape)()])
+
+    def perform(self, node: Apply, inputs: list, outputs: list) -> None:
+        x, kernel = inputs
+        height, width = self.output_hw
+        (top, bottom), (left, right) = conv_ops._pads(
+            height, width, self.window, self.strides, self.padding
+        )
+        padded = (x.shape[0], height + top + bottom, width + left + right, kernel.shape[2])
+        image = im2col.conv2d_input_gradient(x, kernel, padded, self.strides, conv_ops._scratch)
+        image = image[:, top : top + height, left : left + width]
+        outputs[0][0] = np.ascontiguousarray(image, dtype=node.outputs[0].dtype)
+
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
+        (batch, _, _, _), kernel = input_shapes
+        return [(batch, *self.output_hw, kernel[2])]
+
+    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
+        x, kernel = inputs
+        (g,) = output_grads
+        props = (self.strides, self.padding, self.window)
+        return [conv_ops.Conv2D(*props)(g, kernel), conv_ops.Conv2DKernelGradient(*props)(g, x)]
+
+
+def _col2im_graph(x: Any, kernel: Any, output_hw: tuple, strides: tuple, padding: str) -> Any:
+    """``conv2d_transpose`` as PyTensor graph ops (for modes that compile graphs themselves)."""
+    kh, kw, out_c, in_c = (int(d) for d in kernel.type.shape)
+    h, w = int(x.type.shape[1]), int(x.type.shape[2])
+    out_h, out_w = output_hw
     (sh, sw), dtype = strides, x.dtype
     kernel = pt.cast(kernel, dtype)
     rows = shapes.padding_amounts(out_h, kh, sh, padding)
