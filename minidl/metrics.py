@@ -1,6 +1,8 @@
 """Metrics ``fn(y_true, y_pred) -> per-sample tensor``; ``accuracy`` is resolved from the loss.
 
-The training loop averages the per-sample values over all samples of an epoch.
+Like the losses, a metric may return one value per sample or per position (e.g. per pixel of
+a ``(N, H, W, C)`` output); the engine averages it over every axis, then over the samples of
+an epoch.
 
 >>> from minidl import metrics
 >>> metrics.get("accuracy", "binary_crossentropy").__name__
