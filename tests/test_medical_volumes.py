@@ -78,6 +78,8 @@ def test_save_nifti_of_a_plain_array_and_an_explicit_affine(tmp_path):
 def test_nifti_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"ends with \.nii or \.nii\.gz.*vol\.img"):
         save_nifti(np.zeros((1, 1, 1)), tmp_path / "vol.img")
+    with pytest.raises(FileNotFoundError, match=r"missing does not exist.*x\.nii"):
+        save_nifti(np.zeros((1, 1, 1)), tmp_path / "missing" / "x.nii")
     broken = tmp_path / "broken.nii"
     broken.write_bytes(b"\x00" * 400)
     with pytest.raises(ValueError, match=r"broken\.nii is not a readable NIfTI file"):

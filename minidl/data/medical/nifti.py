@@ -106,6 +106,11 @@ def save_nifti(
     image.header.set_xyzt_units("mm")
     image.set_qform(nifti_affine, code=1)
     image.set_sform(nifti_affine, code=1)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"Cannot write {path}: the folder {path.parent} does not exist. "
+            f"Received: path={str(path)!r}"
+        )
     suffix = ".nii.gz" if path.name.lower().endswith(".nii.gz") else ".nii"
     temporary = path.with_name(f".{path.name}.{os.getpid()}.partial{suffix}")
     try:
