@@ -25,11 +25,16 @@ logger = logging.getLogger("minidl")
 
 
 class Callback:
-    """Base class: override any ``on_*`` method; ``self.model`` and ``self.params`` are set."""
+    """Base class: override any ``on_*`` method; ``self.model`` and ``self.params`` are set.
+
+    When ``fit`` validates on arrays, ``self.validation_data`` holds them as Keras 2 had it:
+    ``[x..., y..., sample_weight...]`` (None otherwise).
+    """
 
     def __init__(self) -> None:
         self.model: Any = None
         self.params: dict[str, Any] = {}
+        self.validation_data: list[Any] | None = None
 
     def set_params(self, params: dict[str, Any]) -> None:
         self.params = params
@@ -252,6 +257,9 @@ class ModelCheckpoint(_MonitorMixin, Callback):
 
     ``filepath`` may hold ``str.format`` fields filled from the epoch (1-based) and the
     logs, e.g. ``"weights.{epoch:02d}-{val_loss:.2f}.h5"``. Files are written atomically.
+    ``save_freq`` (Keras 2.3): ``"epoch"``, or an int: save at the end of the batch where
+    that many samples have been seen since the last save (then ``period`` is not used and
+    the logs are the batch's).
     """
 
     def __init__(
@@ -263,11 +271,22 @@ class ModelCheckpoint(_MonitorMixin, Callback):
         save_weights_only: bool = False,
         mode: str = "auto",
         period: int = 1,
+        save_freq: str | int = "epoch",
     ) -> None:
         super().__init__()
         self._init_monitor(monitor, mode, "ModelCheckpoint")
         if period < 1:
             raise ValueError(f"`period` must be >= 1. Received: period={period}")
+        if save_freq != "epoch" and (
+            isinstance(save_freq, bool) or not isinstance(save_freq, int) or save_freq < 1
+        ):
+            raise ValueError(
+                f"`save_freq` must be 'epoch' or a positive integer (samples). "
+                f"Received: save_freq={save_freq!r}"
+            )
+        self.save_freq = save_freq
+        self._samples_since_save = 0
+        self._epoch = 0
         self.filepath = os.fspath(filepath)
         self.verbose = verbose
         self.save_best_only = save_best_only
@@ -277,6 +296,18 @@ class ModelCheckpoint(_MonitorMixin, Callback):
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         self.best = self._initial_best()
+        self._samples_since_save = 0
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch = epoch
+
+    def on_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        if self.save_freq == "epoch":
+            return
+        self._samples_since_save += int((logs or {}).get("size", 0))
+        if self._samples_since_save >= self.save_freq:
+            self._samples_since_save = 0
+            self._save(self._epoch, logs)
 
     def format_path(self, epoch: int, logs: dict[str, Any] | None) -> str:
         """The file name for ``epoch`` (0-based), formatted with ``epoch + 1`` and ``logs``."""
@@ -289,8 +320,11 @@ class ModelCheckpoint(_MonitorMixin, Callback):
             ) from None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if (epoch + 1) % self.period:
+        if self.save_freq != "epoch" or (epoch + 1) % self.period:
             return
+        self._save(epoch, logs)
+
+    def _save(self, epoch: int, logs: dict[str, Any] | None) -> None:
         path = self.format_path(epoch, logs)
         if self.save_best_only:
             current = self._monitored_value(

@@ -126,6 +126,7 @@ def run_graph(
         layer_input = args if node.input_was_list else args[0]
         kwargs = {"training": training, **node.call_kwargs}
         result = node.layer.call(layer_input, **kwargs)
+        node.layer.add_activity_penalty(result)
         results = list(result) if isinstance(result, (list, tuple)) else [result]
         for tensor, value in zip(node.outputs, results):
             computed[id(tensor)] = value

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from minidl import backend as K
-from minidl.engine import compile_utils, training
+from minidl.engine import compile_utils, keras2_arguments, training
 from minidl.engine.data_adapters import ArrayAdapter, is_array_like, make_adapter
 from minidl.engine.network import Network
 
@@ -184,6 +184,8 @@ class Model(Network):
         initial_epoch: int = 0,
         steps_per_epoch: int | None = None,
         validation_steps: int | None = None,
+        validation_freq: int | Sequence[int] = 1,
+        **kwargs: Any,
     ) -> Any:
         """Train for ``epochs`` epochs and return a ``History``.
 
@@ -191,8 +193,12 @@ class Model(Network):
         by output name), a Sequence of ``(x, y[, sample_weight])`` batches, or a generator
         (with ``steps_per_epoch``). ``validation_split`` keeps the last fraction of the
         arrays, taken before shuffling, for validation. ``verbose``: 0 silent, 1 progress
-        bar, 2 one line per epoch.
+        bar, 2 one line per epoch. ``validation_freq``: validate every that many epochs, or
+        after the (1-based) epochs listed. Keras 1's ``nb_epoch`` and Keras 2's
+        ``max_queue_size``/``workers``/``use_multiprocessing`` are accepted (see
+        ``minidl.engine.keras2_arguments``).
         """
+        epochs = keras2_arguments.check_extra_arguments("fit", kwargs, epochs)
         x = self._prepare_run(x)
         options = training.FitOptions(
             batch_size,
@@ -207,6 +213,7 @@ class Model(Network):
             initial_epoch,
             steps_per_epoch,
             validation_steps,
+            validation_freq,
         )
         return training.fit_loop(self, x, y, options)
 
@@ -219,8 +226,10 @@ class Model(Network):
         sample_weight: Any = None,
         steps: int | None = None,
         callbacks: Sequence[Any] | None = None,
+        **kwargs: Any,
     ) -> float | list[float]:
         """Return the loss (a float) or ``[loss, ...]`` as named by ``metrics_names``."""
+        keras2_arguments.check_extra_arguments("evaluate", kwargs)
         batch_size = 32 if batch_size is None else training.check_batch_size(batch_size)
         x = self._prepare_run(x)
         if is_array_like(x):
@@ -240,8 +249,10 @@ class Model(Network):
         verbose: int = 0,
         steps: int | None = None,
         callbacks: Sequence[Any] | None = None,
+        **kwargs: Any,
     ) -> Any:
         """Return the outputs for ``x``: one array, or a list for several outputs."""
+        keras2_arguments.check_extra_arguments("predict", kwargs)
         batch_size = 32 if batch_size is None else training.check_batch_size(batch_size)
         x = self._prepare_run(x, compiled=False)
         if is_array_like(x):

@@ -169,6 +169,19 @@ class Sequential(Model):
             self.build((None, *np.shape(sample)[1:]))
         return super()._prepare_run(x, compiled)
 
+    # ------------------------------------------------------ Keras 2 predictions
+    def predict_proba(self, x: Any, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """Keras 2's ``Sequential.predict_proba``: ``predict`` (the outputs as probabilities)."""
+        return self.predict(x, batch_size=batch_size, verbose=verbose)
+
+    def predict_classes(self, x: Any, batch_size: int = 32, verbose: int = 0) -> np.ndarray:
+        """Keras 2's ``Sequential.predict_classes``: the argmax of each output, or, for a single
+        sigmoid unit, 1 where the output exceeds 0.5 (int32)."""
+        proba = np.asarray(self.predict(x, batch_size=batch_size, verbose=verbose))
+        if proba.shape[-1] > 1:
+            return proba.argmax(axis=-1)
+        return (proba > 0.5).astype("int32")
+
     # ---------------------------------------------------------------- config
     def get_config(self) -> dict[str, Any]:
         """Name, layer configs and input shape (JSON-serialisable)."""

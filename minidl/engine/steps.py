@@ -36,6 +36,21 @@ def _discard_layer_updates(model: Any) -> None:
         layer.pop_updates()
 
 
+def _weight_constraints(model: Any, params: Sequence[Any]) -> list[Any] | None:
+    """Each parameter's constraint (``kernel_constraint`` ...), searched through nested models;
+    None when no layer has one."""
+    found: dict[int, Any] = {}
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop()
+        stack.extend(getattr(layer, "layers", None) or [])
+        for weight in layer.weights:
+            constraint = layer.weight_constraint(weight)
+            if constraint is not None:
+                found[id(weight)] = constraint
+    return [found.get(id(p)) for p in params] if found else None
+
+
 def _regularization_penalty(model: Any) -> Any | None:
     """Sum of the layers' weight penalties (``kernel_regularizer`` and the like), or None."""
     terms = model.regularization_losses()
@@ -89,6 +104,7 @@ def make_train_step(model: Any, targets: TargetSpecs) -> Step:
     params = list(model.compiled_trainable_weights)
     optimizer = model.optimizer
     n_in, n_out = len(model.inputs), len(model.output_training)
+    constraints = _weight_constraints(model, params)
 
     def train_step(*arrays: Any) -> tuple[list, list]:
         xs, ys, weights = arrays[:n_in], arrays[n_in : n_in + n_out], arrays[n_in + n_out :]
@@ -96,7 +112,10 @@ def make_train_step(model: Any, targets: TargetSpecs) -> Step:
         state_updates = _collect_layer_updates(model)
         values = _loss_and_metrics(model, outputs, ys, weights)
         grads = K.gradients(values[0], params) if params else []
-        updates = optimizer.get_updates(params, grads) + state_updates
+        if constraints is None:  # custom optimizers may take only (params, grads)
+            updates = optimizer.get_updates(params, grads) + state_updates
+        else:
+            updates = optimizer.get_updates(params, grads, constraints=constraints) + state_updates
         return values, updates
 
     specs = _input_specs(model) + _target_specs(model, targets)

@@ -219,6 +219,27 @@ class FitOptions:
     initial_epoch: int = 0
     steps_per_epoch: int | None = None
     validation_steps: int | None = None
+    validation_freq: int | Sequence[int] = 1
+
+
+def _validates_after(epoch: int, freq: int | Sequence[int]) -> bool:
+    """Whether validation runs after ``epoch`` (0-based): every ``freq``-th epoch, or the
+    1-based epochs listed (Keras 2.3's ``validation_freq``)."""
+    if isinstance(freq, int) and not isinstance(freq, bool):
+        if freq < 1:
+            raise ValueError(f"`validation_freq` must be >= 1. Received: validation_freq={freq}")
+        return (epoch + 1) % freq == 0
+    if isinstance(freq, Sequence) and not isinstance(freq, str):
+        return epoch + 1 in freq
+    raise ValueError(
+        f"`validation_freq` must be an int or a list of epochs. Received: validation_freq={freq!r}"
+    )
+
+
+def _as_arrays(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
 def fit_loop(model: TrainableModel, x: Any, y: Any, options: FitOptions) -> Any:
@@ -280,6 +301,15 @@ def fit_loop(model: TrainableModel, x: Any, y: Any, options: FitOptions) -> Any:
     all_callbacks += [*(callbacks or []), model.history]
     callback_list = callbacks_module.CallbackList(all_callbacks, model, params)
     model.history.params = params
+    if isinstance(val_adapter, ArrayAdapter):  # Keras 2: [x..., y..., sample_weight...]
+        val_ys = _as_arrays(val_adapter.y)
+        weights = _as_arrays(val_adapter.sample_weight)
+        if not weights:  # Keras 2 lists ones when no validation weights were given
+            weights = [np.ones(len(y_val), dtype="float32") for y_val in val_ys]
+        validation_arrays = [*_as_arrays(val_adapter.x), *val_ys, *weights]
+        for callback in callbacks or []:
+            callback.validation_data = validation_arrays
+    _validates_after(0, options.validation_freq)  # a bad value fails before training
 
     callback_list.call("on_train_begin", {})
     for epoch in range(initial_epoch, int(epochs)):
@@ -302,7 +332,8 @@ def fit_loop(model: TrainableModel, x: Any, y: Any, options: FitOptions) -> Any:
             if not averager.count:  # the data ran out before this epoch began
                 break
         epoch_logs = averager.result()
-        if val_adapter is not None and finished_epoch and averager.count:
+        validate = _validates_after(epoch, options.validation_freq)
+        if val_adapter is not None and finished_epoch and averager.count and validate:
             val_values = evaluate_loop(model, val_adapter, callbacks=None)
             epoch_logs.update({f"val_{n}": v for n, v in zip(model.metrics_names, val_values)})
         callback_list.call("on_epoch_end", epoch, epoch_logs)

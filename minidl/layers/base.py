@@ -49,6 +49,8 @@ class Layer:
         batch_input_shape: full input shape including the batch size (``None`` allowed).
         input_dim: shorthand for ``input_shape=(input_dim,)``.
         dtype: float dtype of the weights (default ``K.floatx()``).
+        activity_regularizer: a penalty on the layer's output added to the training loss
+            (Keras 2.2.4: summed over the whole batch), e.g. ``regularizers.l1(1e-5)``.
     """
 
     def __init__(
@@ -59,8 +61,14 @@ class Layer:
         batch_input_shape: Sequence[int | None] | None = None,
         input_dim: int | None = None,
         dtype: str | None = None,
+        activity_regularizer: Any = None,
         **kwargs: Any,
     ) -> None:
+        from minidl import regularizers
+
+        self.activity_regularizer = regularizers.get(activity_regularizer)
+        self._activity_penalties: list[Any] = []
+        self._constraints: dict[int, Callable[[Any], Any]] = {}
         if kwargs:
             raise TypeError(
                 f"Unrecognized keyword arguments passed to {type(self).__name__}: {kwargs}"
@@ -108,6 +116,10 @@ class Layer:
             config["batch_input_shape"] = list(self.batch_input_shape)
         if self.dtype != "float32":
             config["dtype"] = self.dtype
+        if self.activity_regularizer is not None:
+            from minidl import regularizers
+
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
         return config
 
     @classmethod
@@ -192,7 +204,9 @@ class Layer:
                 f"Layer {self.name!r} must be built before it is called: call "
                 f"layer.build_for(input_shape) or add it to a model first."
             )
-        return self.call(inputs, training=bool(training), **kwargs)
+        outputs = self.call(inputs, training=bool(training), **kwargs)
+        self.add_activity_penalty(outputs)
+        return outputs
 
     def _call_symbolic(self, inputs: Any, call_kwargs: dict[str, Any]) -> Any:
         """Build for the symbolic inputs' shapes and record the call as a graph node."""
@@ -323,13 +337,15 @@ class Layer:
         dtype: str | None = None,
         seed: int | None = None,
         regularizer: Callable[[Any], Any] | None = None,
+        constraint: Callable[[Any], Any] | None = None,
     ) -> Any:
         """Create a backend variable from a NumPy initializer and register it.
 
         ``initializer`` is a name from ``minidl.initializers`` or a callable
         ``(shape, dtype) -> np.ndarray``; Keras names the weight ``"<layer>/<name>:0"``.
         A ``seed`` replaces the seed of a random built-in initializer. A ``regularizer``
-        (``weight -> scalar tensor``) adds a penalty to the training loss.
+        (``weight -> scalar tensor``) adds a penalty to the training loss; a ``constraint``
+        (``weight -> weight``) projects the weight after every optimizer step.
         """
         from minidl import initializers
 
@@ -351,11 +367,25 @@ class Layer:
         (self._trainable_weights if trainable else self._non_trainable_weights).append(variable)
         if regularizer is not None:
             self._regularized.append((regularizer, variable))
+        if constraint is not None:
+            self._constraints[id(variable)] = constraint
         return variable
 
+    def weight_constraint(self, variable: Any) -> Callable[[Any], Any] | None:
+        """The constraint given to ``add_weight`` for ``variable`` (None when there is none)."""
+        return getattr(self, "_constraints", {}).get(id(variable))
+
+    def add_activity_penalty(self, outputs: Any) -> None:
+        """Record ``activity_regularizer(outputs)`` for the loss (called by the graph runner)."""
+        if getattr(self, "activity_regularizer", None) is not None:
+            for output in outputs if isinstance(outputs, (list, tuple)) else [outputs]:
+                self._activity_penalties.append(self.activity_regularizer(output))
+
     def regularization_losses(self) -> list[Any]:
-        """The weight penalties of this layer as scalar tensors (call while tracing a step)."""
-        return [regularizer(variable) for regularizer, variable in self._regularized]
+        """The weight and activity penalties of this layer as scalar tensors (call while
+        tracing a step, after the forward pass; the activity terms are handed out once)."""
+        activity, self._activity_penalties = getattr(self, "_activity_penalties", []), []
+        return [regularizer(variable) for regularizer, variable in self._regularized] + activity
 
     def add_update(self, variable: Any, new_value: Any) -> None:
         """Register a state update made during ``call`` (e.g. moving averages)."""

@@ -7,24 +7,27 @@ from typing import Any
 
 from minidl import backend as K
 from minidl.backends.shapes import conv_output_length, deconv_output_length
+from minidl.layers import legacy
 from minidl.layers.base import Layer
+from minidl.layers.data_format import channels_first_capable, resolve_data_format
 from minidl.layers.kernel_layer import KernelLayer
 
 ShapeTuple = tuple[int | None, ...]
 IMAGE_LAYOUT = "(batch, height, width, channels)"
 
 
-def check_data_format(layer: Layer, data_format: str | None) -> None:
-    """Accept only channels-last data (the one layout minidl uses)."""
-    if data_format not in (None, "channels_last"):
-        raise layer.invalid_argument(
-            "data_format",
-            "'channels_last' (minidl images are (batch, height, width, channels); transpose "
-            "channels-first data with numpy.transpose(x, (0, 2, 3, 1)))",
-            data_format,
-        )
+def check_data_format(layer: Layer, data_format: str | None, channels_first: bool = False) -> str:
+    """Set and return ``layer.data_format`` (None: ``K.image_data_format()``).
+
+    ``channels_first`` is accepted only by layers decorated with ``channels_first_capable``
+    (they transpose around their channels-last code); others accept only channels-last.
+    """
+    layer.data_format = resolve_data_format(layer, data_format, channels_first)
+    return layer.data_format
 
 
+@legacy.keras1_arguments(legacy.CONV_RENAMES, conv_positional=True)
+@channels_first_capable
 class Conv2D(KernelLayer):
     """2-D convolution (cross-correlation) with a ``(kh, kw, in, filters)`` kernel.
 
@@ -71,7 +74,7 @@ class Conv2D(KernelLayer):
         self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
         self.strides = self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
         if self.dilation_rate != (1, 1) and self.strides != (1, 1):
             raise self.invalid_argument(
@@ -284,6 +287,8 @@ Deconvolution2D = Conv2DTranspose
 Convolution2DTranspose = Conv2DTranspose
 
 
+@legacy.keras1_arguments(legacy.DIM_ORDERING_RENAMES)
+@channels_first_capable
 class ZeroPadding2D(Layer):
     """Add rows and columns of zeros around each image.
 
@@ -299,7 +304,7 @@ class ZeroPadding2D(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.padding = self._normalize(padding)
 
     def _normalize(self, padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:

@@ -9,7 +9,9 @@ from typing import Any
 from minidl import activations
 from minidl import backend as K
 from minidl.engine.node import KerasTensor, make_node
+from minidl.layers import legacy
 from minidl.layers.base import Layer
+from minidl.layers.data_format import channels_first_capable, resolve_data_format
 from minidl.layers.kernel_layer import KernelLayer
 
 ShapeTuple = tuple[int | None, ...]
@@ -96,6 +98,7 @@ def Input(  # noqa: N802 - the Keras name
     return layer.output
 
 
+@legacy.keras1_arguments(legacy.DENSE_RENAMES)
 class Dense(KernelLayer):
     """Fully connected layer: ``activation(inputs @ kernel + bias)``.
 
@@ -186,14 +189,32 @@ class Activation(Layer):
         return {**super().get_config(), "activation": activations.serialize(self.activation)}
 
 
+@legacy.keras1_arguments(legacy.DROPOUT_RENAMES)
 class Dropout(Layer):
     """Zero a fraction ``rate`` of the inputs while training and scale the rest up.
 
     At inference the layer is the identity. ``seed`` fixes the sequence of masks.
+    ``noise_shape`` (Keras 2) shares one mask along its axes of size 1: for inputs
+    ``(batch, timesteps, features)``, ``noise_shape=(None, 1, None)`` drops the same features
+    at every timestep (``None`` means the input's size).
     """
 
-    def __init__(self, rate: float, seed: int | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        rate: float,
+        noise_shape: Sequence[int | None] | None = None,
+        seed: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        if noise_shape is not None and (
+            not isinstance(noise_shape, list | tuple)
+            or not all(d is None or (isinstance(d, int) and d >= 1) for d in noise_shape)
+        ):
+            raise self.invalid_argument(
+                "noise_shape", "None or a tuple of positive integers or None", noise_shape
+            )
+        self.noise_shape = None if noise_shape is None else tuple(noise_shape)
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0 <= rate < 1:
             raise self.invalid_argument("rate", "a float in the range [0, 1)", rate)
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -201,17 +222,65 @@ class Dropout(Layer):
         self.rate = float(rate)
         self.seed = seed
 
+    def _shared_axes(self, shape: Sequence[int | None]) -> tuple[int, ...]:
+        """Axes along which the mask is shared (``noise_shape`` entries of 1)."""
+        if self.noise_shape is None:
+            return ()
+        if len(self.noise_shape) != len(shape):
+            raise ValueError(
+                f"Layer '{self.name}' (Dropout): noise_shape {self.noise_shape} must have the "
+                f"rank of the input. Received: input shape {tuple(shape)}"
+            )
+        shared = []
+        for axis, (noise, size) in enumerate(zip(self.noise_shape, shape)):
+            if noise is None or noise == size or (noise != 1 and size is None):
+                continue
+            if noise != 1:
+                raise ValueError(
+                    f"Layer '{self.name}' (Dropout): each noise_shape entry must be 1, None or "
+                    f"the input's size. Received: noise_shape={self.noise_shape} for input "
+                    f"shape {tuple(shape)}"
+                )
+            shared.append(axis)
+        return tuple(shared)
+
+    def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
+        self._shared_axes(input_shape)
+        return tuple(input_shape)
+
     def call(self, inputs: Any, training: bool = False) -> Any:
-        if training and self.rate > 0:
+        if not training or self.rate == 0:
+            return inputs
+        shape = self._build_input_shape
+        shared = self._shared_axes(shape if shape is not None else K.int_shape(inputs))
+        if not shared:
             return K.dropout(inputs, self.rate, seed=self.seed)
-        return inputs
+        # one cell along each shared axis, turned into ones (x ** 0 is 1 for every float),
+        # so the mask never depends on the values; it broadcasts back over the shared axes
+        rank = K.ndim(inputs)
+        size = tuple(1 if axis in shared else -1 for axis in range(rank))
+        corner = K.slice(inputs, (0,) * rank, size)
+        ones = K.stop_gradient(K.pow(corner, 0.0))
+        return inputs * K.dropout(ones, self.rate, seed=self.seed)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        config = {**super().get_config(), "rate": self.rate, "seed": self.seed}
+        if self.noise_shape is not None:
+            config["noise_shape"] = list(self.noise_shape)
+        return config
 
 
+@channels_first_capable
 class Flatten(Layer):
-    """Flatten every axis but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1*d2*...)``."""
+    """Flatten every axis but the batch axis: ``(batch, d1, d2, ...) -> (batch, d1*d2*...)``.
+
+    With ``data_format="channels_first"`` (or that global default) axis 1 is moved last
+    first, so the flattened order is the channels-last one, as in Keras 2.
+    """
+
+    def __init__(self, data_format: str | None = None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.data_format = resolve_data_format(self, data_format, channels_first=True)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         rank = K.ndim(inputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from minidl import activations, initializers, regularizers
+from minidl import activations, constraints, initializers, regularizers
 from minidl.layers.base import Layer
 
 
@@ -17,6 +17,8 @@ class KernelLayer(Layer):
         use_bias: whether to add a bias per output channel.
         kernel_initializer, bias_initializer: names, dicts or callables (see ``initializers``).
         kernel_regularizer, bias_regularizer: penalties added to the loss, e.g. ``"l2"``.
+        kernel_constraint, bias_constraint: projections applied after every optimizer step,
+            e.g. ``constraints.max_norm(3)`` (see ``minidl.constraints``).
     """
 
     def __init__(
@@ -27,9 +29,13 @@ class KernelLayer(Layer):
         bias_initializer: Any = "zeros",
         kernel_regularizer: Any = None,
         bias_regularizer: Any = None,
+        kernel_constraint: Any = None,
+        bias_constraint: Any = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.kernel_constraint = constraints.get(kernel_constraint)
+        self.bias_constraint = constraints.get(bias_constraint)
         self.activation = activations.get(activation)
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
@@ -42,7 +48,11 @@ class KernelLayer(Layer):
     def add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
         """Create ``kernel`` of ``kernel_shape`` and, with ``use_bias``, a bias of its last axis."""
         self.kernel = self.add_weight(
-            "kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer
+            "kernel",
+            kernel_shape,
+            self.kernel_initializer,
+            regularizer=self.kernel_regularizer,
+            constraint=self.kernel_constraint,
         )
         if self.use_bias:
             self.bias = self.add_weight(
@@ -50,6 +60,7 @@ class KernelLayer(Layer):
                 (kernel_shape[-1],),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
+                constraint=self.bias_constraint,
             )
         self.built = True
 
@@ -68,4 +79,14 @@ class KernelLayer(Layer):
             "bias_initializer": initializers.serialize(self.bias_initializer),
             "kernel_regularizer": regularizers.serialize(self.kernel_regularizer),
             "bias_regularizer": regularizers.serialize(self.bias_regularizer),
+            "activity_regularizer": regularizers.serialize(self.activity_regularizer),
+            "kernel_constraint": _serialize_constraint(self.kernel_constraint),
+            "bias_constraint": _serialize_constraint(self.bias_constraint),
         }
+
+
+def _serialize_constraint(constraint: Any) -> Any:
+    """A constraint for a layer config: minidl's serialized form; a plain function by name."""
+    if constraint is None or isinstance(constraint, constraints.Constraint):
+        return constraints.serialize(constraint)
+    return getattr(constraint, "__name__", repr(constraint))

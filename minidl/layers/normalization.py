@@ -6,11 +6,13 @@ from typing import Any
 
 from minidl import backend as K
 from minidl import initializers
+from minidl.layers import legacy
 from minidl.layers.base import Layer
 
 ShapeTuple = tuple[int | None, ...]
 
 
+@legacy.keras1_arguments(legacy.BATCHNORM_RENAMES)
 class BatchNormalization(Layer):
     """Normalize each feature of ``axis`` to zero mean and unit variance, then scale and shift.
 

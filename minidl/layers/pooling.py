@@ -6,12 +6,16 @@ from typing import Any
 
 from minidl import backend as K
 from minidl.backends.shapes import conv_output_length
+from minidl.layers import legacy
 from minidl.layers.base import Layer
 from minidl.layers.convolutional import IMAGE_LAYOUT, check_data_format
+from minidl.layers.data_format import channels_first_capable
 
 ShapeTuple = tuple[int | None, ...]
 
 
+@legacy.keras1_arguments(legacy.POOL_RENAMES)
+@channels_first_capable
 class _Pooling2D(Layer):
     """Shared code of MaxPooling2D and AveragePooling2D."""
 
@@ -29,7 +33,7 @@ class _Pooling2D(Layer):
         self.pool_size = self.int_tuple("pool_size", pool_size, 2)
         self.strides = self.pool_size if strides is None else self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return K.pool2d(inputs, self.pool_size, self.strides, self.padding, self.pool_mode)
@@ -73,6 +77,7 @@ MaxPool2D = MaxPooling2D
 AvgPool2D = AveragePooling2D
 
 
+@legacy.keras1_arguments(legacy.DIM_ORDERING_RENAMES)
 class _GlobalPooling2D(Layer):
     """Shared code of the global pooling layers."""
 
@@ -80,7 +85,7 @@ class _GlobalPooling2D(Layer):
         self, keepdims: bool = False, data_format: str | None = None, **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.keepdims = bool(keepdims)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
@@ -93,6 +98,7 @@ class _GlobalPooling2D(Layer):
         return {**super().get_config(), "keepdims": self.keepdims}
 
 
+@channels_first_capable
 class GlobalAveragePooling2D(_GlobalPooling2D):
     """Mean over the height and width axes: ``(b, h, w, c) -> (b, c)``."""
 
@@ -100,6 +106,7 @@ class GlobalAveragePooling2D(_GlobalPooling2D):
         return K.mean(inputs, axis=(1, 2), keepdims=self.keepdims)
 
 
+@channels_first_capable
 class GlobalMaxPooling2D(_GlobalPooling2D):
     """Maximum over the height and width axes: ``(b, h, w, c) -> (b, c)``."""
 
