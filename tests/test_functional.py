@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl
 from minidl import backend as K
@@ -26,6 +28,8 @@ from minidl.layers import (
     add,
 )
 from minidl.models import Model, Sequential
+from tests.conftest import installed_backends
+from tests.strategies import float_arrays, shapes
 
 RNG = np.random.default_rng(5)
 XA = RNG.normal(size=(20, 3)).astype("float32")
@@ -431,3 +435,50 @@ def test_frozen_pretrained_base_inside_a_new_model_trains_saves_and_reloads(back
     again.fit(images, labels, epochs=1, verbose=0)  # compiled, with the optimizer state
     for a, b in zip(frozen, again.get_layer("cnn").get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------- the reduction rule
+@st.composite
+def _values_and_weights(draw):
+    """Loss values of any rank >= 1 and weights per sample or per leading positions."""
+    shape = draw(shapes(min_dims=1, max_dims=4))
+    weight_rank = draw(st.integers(1, len(shape)))
+    values = draw(float_arrays(shape, dtype="float32"))
+    weights = draw(float_arrays(shape[:weight_rank], low=0.0, high=2.0, dtype="float32"))
+    return values, weights
+
+
+@settings(max_examples=12, deadline=None)
+@given(_values_and_weights())
+def test_weighted_reduction_matches_numpy_on_every_backend(pair):
+    from minidl.engine.compile_utils import reduce_weighted
+
+    values, weights = pair
+    axes = tuple(range(weights.ndim, values.ndim))
+    want = (values.mean(axis=axes) * weights).mean() if axes else (values * weights).mean()
+    previous = K.name()
+    try:
+        for name in installed_backends():
+            K.set_backend(name)
+            step = K.function(
+                lambda v, w: ([reduce_weighted(v, w)], []),
+                [((None, *values.shape[1:]), "float32"), ((None, *weights.shape[1:]), "float32")],
+            )
+            (got,) = step(values, weights)
+            np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6, err_msg=name)
+    finally:
+        K.set_backend(previous)
+
+
+def test_vgg_feature_extraction_idiom():
+    from minidl.applications import vgg_like
+
+    minidl.set_random_seed(0)
+    vgg = vgg_like(input_shape=(32, 32, 3), widths=(2, 2, 3, 3, 3), dense_units=4, classes=3)
+    images = RNG.uniform(0, 1, size=(2, 32, 32, 3)).astype("float32")
+    features = Model(inputs=vgg.input, outputs=vgg.get_layer("block4_pool").output)
+    pooled = features.predict(images)
+    assert pooled.shape == (2, 2, 2, 3)
+    block5 = Model(vgg.input, vgg.get_layer("block5_pool").output).predict(images)
+    assert block5.shape == (2, 1, 1, 3)
+    np.testing.assert_allclose(Model(vgg.input, vgg.output).predict(images), vgg.predict(images))
