@@ -231,9 +231,25 @@ def test_batch_normalization_statistics_move_only_in_training(backend):
     assert not np.allclose(model.layers[1].get_weights()[2], moving_mean)
 
 
-def test_dropout_is_only_active_in_training():
+def test_dropout_is_only_active_in_training(backend):
+    """Inference equals the network without dropout; training steps drop (and rescale) units.
+
+    With a zero learning rate the weights never change, so the training loss differs from
+    the inference loss, and between steps, only because dropout masks units while training.
+    """
     model = Sequential([Dense(16, input_dim=4), Dropout(0.5), Dense(1)])
-    np.testing.assert_array_equal(model.predict(X4), model.predict(X4))
+    model.compile(SGD(learning_rate=0.0), "mse")
+    kernel, bias, head, head_bias = model.get_weights()
+    without_dropout = (X4 @ kernel + bias) @ head + head_bias
+    np.testing.assert_allclose(model.predict(X4, verbose=0), without_dropout, rtol=1e-5, atol=1e-5)
+    y = np.zeros((len(X4), 1), "float32")
+    inference_loss = model.test_on_batch(X4, y)
+    np.testing.assert_allclose(inference_loss, np.mean(without_dropout**2), rtol=1e-5)
+    training_losses = [float(model.train_on_batch(X4, y)) for _ in range(4)]
+    assert all(abs(loss - inference_loss) > 1e-4 for loss in training_losses), training_losses
+    assert len(set(training_losses)) > 1, training_losses  # a new mask each step
+    for before, after in zip([kernel, bias, head, head_bias], model.get_weights()):
+        np.testing.assert_array_equal(before, after)
 
 
 def test_nested_model_acts_as_a_layer_and_can_be_frozen():

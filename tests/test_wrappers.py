@@ -203,8 +203,25 @@ def test_pipeline_cross_val_score_and_grid_search():
     folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
     scores = cross_val_score(pipeline, X, y, cv=folds)
     assert scores.shape == (3,) and scores.mean() > 0.9
-    search = GridSearchCV(pipeline, {"mlp__hidden": [2, 8]}, cv=folds).fit(X, y)
-    assert search.best_params_["mlp__hidden"] in (2, 8)
+
+
+def test_grid_search_picks_the_hidden_size_that_can_solve_xor():
+    """One relu unit cannot separate XOR blobs, sixteen can: the search must tell them apart.
+
+    Fails if ``mlp__hidden`` does not reach the model (both candidates would score alike with
+    one seed) or if the refit best estimator is not built with the chosen size.
+    """
+    rng = np.random.default_rng(0)
+    corners = rng.integers(0, 4, 120)
+    X = np.array([[0, 0], [0, 4], [4, 0], [4, 4]])[corners] + rng.normal(0, 0.5, (120, 2))
+    y = np.array([0, 1, 1, 0])[corners]
+    pipeline = Pipeline([("scale", StandardScaler()), ("mlp", fast_classifier(epochs=40))])
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=0)
+    search = GridSearchCV(pipeline, {"mlp__hidden": [1, 16]}, cv=folds).fit(X, y)
+    one_unit, sixteen = search.cv_results_["mean_test_score"]
+    assert one_unit < 0.85 and sixteen > 0.95
+    assert search.best_params_ == {"mlp__hidden": 16}
+    assert search.best_estimator_.named_steps["mlp"].model_.layers[0].units == 16
 
 
 def test_wrapper_trains_on_every_backend(backend):

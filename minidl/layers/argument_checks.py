@@ -47,7 +47,7 @@ def layer_dtype(layer: Any, dtype: Any) -> str:
 
 
 def batch_shape(layer: Any, shape: Any) -> tuple[int | None, ...] | None:
-    """``batch_input_shape`` as a tuple of positive ints or None; else ``ValueError``."""
+    """``batch_input_shape`` as a tuple of ints (or None entries); else ``ValueError``."""
     if shape is None:
         return None
     if isinstance(shape, str) or not isinstance(shape, Sequence | np.ndarray):
@@ -56,10 +56,8 @@ def batch_shape(layer: Any, shape: Any) -> tuple[int | None, ...] | None:
     for d in shape:
         if d is None:
             dims.append(None)
-        elif isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 1:
-            dims.append(int(d))
+        elif isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0:
+            dims.append(int(d))  # sizes of 0 are left to the layer's own checks
         else:
-            raise _invalid(
-                layer, "batch_input_shape", "a tuple of positive ints or None", tuple(shape)
-            )
+            raise _invalid(layer, "batch_input_shape", "a tuple of ints or None", tuple(shape))
     return tuple(dims)
