@@ -155,12 +155,12 @@ class Network(layer_base.Layer):
     @property
     def input_names(self) -> list[str]:
         """Names of the input layers, the keys of a dict given as ``x``."""
-        return [layer.name for layer in self.input_layers]
+        return [t.node.layer.name for t in self.inputs]
 
     @property
     def output_names(self) -> list[str]:
         """Names of the layers making the outputs, the keys of dicts given as ``y``."""
-        return [layer.name for layer in self.output_layers]
+        return [t.node.layer.name for t in self.outputs]
 
     def _single_or_list(self, values: list[Any], was_list: bool = False) -> Any:
         return list(values) if len(values) > 1 or was_list else values[0]

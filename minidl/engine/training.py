@@ -96,12 +96,13 @@ def prepare_arrays(
                 zip(_for_trained(model, sample_weight, "sample_weight"), trained)
             )
         ]
-    arrays = {f"x[{i}]": a for i, a in enumerate(xs)}
-    arrays.update({f"y[{i}]": a for i, a in enumerate(ys or [])})
-    arrays.update({f"sample_weight[{i}]": a for i, a in enumerate(weights or [])})
-    standardize.check_same_length(
-        {name.replace("[0]", "") if len(xs) == 1 else name: a for name, a in arrays.items()}
-    )
+    if len({len(a) for a in (*xs, *(ys or ()), *(weights or ()))}) > 1:
+        arrays = {f"x[{i}]": a for i, a in enumerate(xs)}
+        arrays.update({f"y[{i}]": a for i, a in enumerate(ys or [])})
+        arrays.update({f"sample_weight[{i}]": a for i, a in enumerate(weights or [])})
+        standardize.check_same_length(
+            {name.replace("[0]", "") if len(xs) == 1 else name: a for name, a in arrays.items()}
+        )
     if class_weight is not None and ys is not None:
         weights = _apply_class_weight(model, ys, weights, class_weight)
     return xs, ys, weights
