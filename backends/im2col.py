@@ -334,8 +334,8 @@ def conv2d_forward(
     """Valid cross-correlation of padded NHWC ``x`` with HWIO ``kernel`` (in blocks).
 
     ``epilogue(block)``, when given, updates each block of the result in place while it is
-    still in cache (the bias and activation that follow a convolution layer). ``out`` is the
-    array to write the result into (default: a new one); ``workers`` caps the threads.
+    still in cache (the bias and activation that follow a convolution layer). ``out``: see
+    ``result_array``; ``workers`` caps the threads (default ``worker_count()``).
     """
     xp = array_module(x)
     scratch = scratch or Scratch()

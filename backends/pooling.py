@@ -47,11 +47,14 @@ def _pool_reduce(
     x: Any,
     window: tuple,
     strides: tuple,
-    scratch: Scratch | None,
+    scratch: Scratch | None = None,
     out: Any = None,
     workers: int | None = None,
 ) -> Any:
-    """Reduce every window of padded NHWC ``x`` with ``ufunc``: rows first, then columns."""
+    """Reduce every window of padded NHWC ``x`` with ``ufunc``: rows first, then columns.
+
+    ``out``: see ``im2col.result_array``; ``workers``: threads (default ``worker_count()``).
+    """
     xp = array_module(x)
     scratch = scratch or Scratch()
     (kh, kw), (sh, sw) = window, strides
@@ -73,27 +76,17 @@ def _pool_reduce(
 
 
 def max_pool_forward(
-    x: Any,
-    window: tuple[int, int],
-    strides: tuple[int, int],
-    scratch: Scratch | None = None,
-    out: Any = None,
-    workers: int | None = None,
+    x: Any, window: tuple[int, int], strides: tuple[int, int], *args: Any, **kwargs: Any
 ) -> Any:
-    """Max over every window of padded NHWC ``x`` (into ``out`` when given)."""
-    return _pool_reduce(array_module(x).maximum, x, window, strides, scratch, out, workers)
+    """Max over every window of padded NHWC ``x`` (``scratch``, ``out``, ``workers`` follow)."""
+    return _pool_reduce(array_module(x).maximum, x, window, strides, *args, **kwargs)
 
 
 def window_sums(
-    x: Any,
-    window: tuple[int, int],
-    strides: tuple[int, int],
-    scratch: Scratch | None = None,
-    out: Any = None,
-    workers: int | None = None,
+    x: Any, window: tuple[int, int], strides: tuple[int, int], *args: Any, **kwargs: Any
 ) -> Any:
-    """Sum over every window of padded NHWC ``x`` (into ``out`` when given)."""
-    return _pool_reduce(array_module(x).add, x, window, strides, scratch, out, workers)
+    """Sum over every window of padded NHWC ``x`` (``scratch``, ``out``, ``workers`` follow)."""
+    return _pool_reduce(array_module(x).add, x, window, strides, *args, **kwargs)
 
 
 def _first_winners(winners: Any, window: tuple[int, int]) -> Any:

@@ -33,17 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks import environment
-from benchmarks.harness import (
-    Prepared,
-    Row,
-    RowResult,
-    Schedule,
-    Skip,
-    import_or_skip,
-    measure_rows,
-    prepare_rows,
-)
+from benchmarks import environment, harness
+from benchmarks.harness import Prepared, Row, RowResult, Schedule, Skip
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "results"
 BACKENDS = ("numpy", "theano", "tensorflow")
@@ -188,7 +179,7 @@ def keras_row(config: Config) -> Prepared:
 
 def torch_row(config: Config) -> Prepared:
     """The same network in PyTorch (NCHW; weights converted from the Keras layout)."""
-    torch = import_or_skip("torch", "optional peer: pip install torch==2.13.0")
+    torch = harness.import_or_skip("torch", "optional peer: pip install torch==2.13.0")
     environment.apply_framework_threads("torch")
     nn = torch.nn
     weights = initial_weights(config.size)
@@ -303,8 +294,8 @@ def run_config(
 ) -> dict[str, Any]:
     """Prepare, time and (optionally) weigh every row of one configuration."""
     found = rows(config, backends, peers)
-    results, ready = prepare_rows(found, config.batch)
-    measure_rows(results, ready, schedule)
+    results, ready = harness.prepare_rows(found, config.batch)
+    harness.measure_rows(results, ready, schedule)
     keras = next((r for r in results if r.framework == "keras"), None)
     keras_s = _median(keras) if keras else None
     table = []
