@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import os
 import time
 from typing import Any
 
@@ -43,14 +44,19 @@ class Collectives:
         self._aborting = False
 
     def _wait(self, request: Any, what: str) -> None:
-        deadline = time.monotonic() + self.timeout
+        start = time.monotonic()
         polls = 0
         while not request.Test():
             polls += 1
-            if polls > 200:  # spin briefly (a step's collective), then leave the core free
-                time.sleep(0.0002 if polls < 20000 else 0.005)
-                if time.monotonic() > deadline:
-                    self._fail(what)
+            if polls < 100:  # a step's all-reduce usually completes while spinning
+                continue
+            waited = time.monotonic() - start
+            if waited < 0.01:
+                os.sched_yield()  # give a descheduled worker the core first
+            else:
+                time.sleep(0.0005)
+            if waited > self.timeout:
+                self._fail(what)
 
     def abort_at_exit(self) -> None:
         """End the whole MPI job when this process exits (the others stop waiting at once)."""

@@ -22,7 +22,7 @@ from minidl import backend as K
 from minidl.distribute import consistency, sync
 from minidl.distribute.collectives import DEFAULT_TIMEOUT, Collectives
 from minidl.distribute.context import Strategy
-from minidl.distribute.sharding import GlobalBatchShards
+from minidl.distribute.sharding import GlobalBatchShards, num_samples
 
 INSTALL_HINT = "pip install 'minidl[distributed]' (mpi4py and the mpich wheel)"
 
@@ -39,9 +39,20 @@ def _import_mpi() -> Any:
 
 
 def _as_rows(data: Any) -> Any:
-    """Arrays stay as they are (memory maps and h5py data sets are read lazily)."""
-    if data is None or isinstance(data, np.ndarray) or hasattr(data, "shape"):
-        return data.to_numpy() if hasattr(data, "to_numpy") else data
+    """Arrays stay as they are (memory maps and h5py data sets are read lazily).
+
+    A list of arrays (one per model input or output) or a dict of them keeps its structure.
+    """
+    if data is None or isinstance(data, np.ndarray):
+        return data
+    if hasattr(data, "to_numpy"):
+        return data.to_numpy()
+    if hasattr(data, "shape"):
+        return data
+    if isinstance(data, dict):
+        return {key: _as_rows(value) for key, value in data.items()}
+    if isinstance(data, (list, tuple)) and data and all(hasattr(v, "shape") for v in data):
+        return [_as_rows(value) for value in data]
     return np.asarray(data)
 
 
@@ -92,7 +103,8 @@ class MPIStrategy(Strategy):
         }
         reduce_all = functools.partial(self._allreduce_mean, description, [False], dtype)
         total = sum(sizes)
-        flat = K.numpy_function(reduce_all, [K.cast(g, dtype) for g in grads], (total,), dtype)
+        same_dtype = [g if K.dtype(g) == dtype else K.cast(g, dtype) for g in grads]
+        flat = K.numpy_function(reduce_all, same_dtype, (total,), dtype)
         averaged, start = [], 0
         for grad, shape, size in zip(grads, shapes, sizes):
             part = functools.partial(_part, start, start + size, shape)
@@ -149,15 +161,14 @@ class MPIStrategy(Strategy):
             count_of = lambda batch, logs: int(logs.get("size", 0))
         consistency.check_same_setup(self.collectives, description, "training")
         self.broadcast_weights(model)
-        callbacks: list[Any] = [
-            sync.StepSync(self.collectives, model.metrics_names, count_of, self.set_local_count)
-        ]
-        if options.verbose and self.is_chief:
-            callbacks.append(sync.ChiefProgbar(options.verbose, num_samples))
+        totals = sync.EpochTotals(model.metrics_names)
+        callbacks: list[Any] = [sync.StepCounts(totals, count_of, self.set_local_count)]
         callbacks += [
             c for c in options.callbacks or [] if sync.runs_on_this_worker(c, self.is_chief)
         ]
-        callbacks.append(sync.AgreeOnStop(self.collectives))
+        callbacks.append(sync.StepAgreement(self.collectives, totals, count_of))
+        if options.verbose and self.is_chief:
+            callbacks.append(sync.ChiefProgbar(options.verbose, num_samples))
         options = dataclasses.replace(options, verbose=0, callbacks=callbacks)
         try:
             return fit_loop(model, x, y, options)
@@ -182,11 +193,12 @@ class MPIStrategy(Strategy):
             )
         sample_weight = _as_rows(options.sample_weight)
         x, y = _as_rows(x), _as_rows(y)
-        lengths = {len(a) for a in (x, y, sample_weight) if a is not None}
+        lengths = {num_samples(a) for a in (x, y, sample_weight) if a is not None}
         if len(lengths) > 1:
             raise ValueError(
                 "`x`, `y` and `sample_weight` must have the same number of samples. Received: "
-                f"{len(x)}, {len(y)} and {None if sample_weight is None else len(sample_weight)}"
+                f"{num_samples(x)}, {num_samples(y)} and "
+                f"{None if sample_weight is None else num_samples(sample_weight)}"
             )
         validation_data = options.validation_data
         if options.validation_split and validation_data is None:
@@ -196,7 +208,9 @@ class MPIStrategy(Strategy):
                 x, y, sample_weight, options.validation_split
             )
             validation_data = tuple(v for v in val if v is not None)
-        draw = functools.partial(self._draw_order, len(x)) if options.shuffle else lambda: None
+        draw = (
+            functools.partial(self._draw_order, num_samples(x)) if options.shuffle else lambda: None
+        )
         shards = GlobalBatchShards(x, y, sample_weight, batch_size, self.rank, self.size, draw)
         options = dataclasses.replace(
             options,

@@ -39,10 +39,26 @@ def shard_indices(num_samples: int, rank: int, size: int) -> np.ndarray:
     return np.arange(start, stop)
 
 
+def num_samples(data: Any) -> int:
+    """Length of an array, or of the first array of a list or dict of them."""
+    if isinstance(data, dict):
+        return num_samples(next(iter(data.values())))
+    if isinstance(data, list):
+        return num_samples(data[0])
+    return len(data)
+
+
 def _rows(data: Any, index: np.ndarray) -> Any:
-    """Rows ``index`` of an array, a memory map, or any indexable data set (h5py: sorted)."""
+    """Rows ``index`` of an array, a memory map, or any indexable data set (h5py: sorted).
+
+    Lists and dicts of arrays (one per model input or output) keep their structure.
+    """
     if data is None:
         return None
+    if isinstance(data, dict):
+        return {key: _rows(value, index) for key, value in data.items()}
+    if isinstance(data, list):
+        return [_rows(value, index) for value in data]
     if isinstance(data, np.ndarray):
         return data[index]
     return np.asarray(data[np.sort(index).tolist()])  # h5py needs increasing indices
@@ -73,7 +89,7 @@ class GlobalBatchShards:
         draw_order: Callable[[], np.ndarray | None],
     ) -> None:
         self.x, self.y, self.sample_weight = x, y, sample_weight
-        self.num_samples = len(x)
+        self.num_samples = num_samples(x)
         self.batch_size = int(batch_size)
         self.rank, self.size = rank, size
         self.draw_order = draw_order
@@ -104,12 +120,15 @@ class GlobalBatchShards:
         if placeholder:  # no real sample here: one weightless sample keeps the step in step
             positions = np.arange(start, start + 1)
         rows = positions if self._order is None else self._order[positions]
+        y = _rows(self.y, rows)
         weights = _rows(self.sample_weight, rows)
-        if weights is None:
-            weights = np.ones(len(rows), dtype="float32")
-        if placeholder:
-            weights = np.zeros(len(rows), dtype="float32")
-        return _rows(self.x, rows), _rows(self.y, rows), weights
+        if placeholder:  # weight zero for every output
+            zeros = np.zeros(len(rows), dtype="float32")
+            if isinstance(y, dict):
+                weights = {key: zeros for key in y}
+            else:
+                weights = [zeros] * len(y) if isinstance(y, list) else zeros
+        return _rows(self.x, rows), y, weights
 
     def on_epoch_end(self) -> None:
         """The next epoch draws a new order."""

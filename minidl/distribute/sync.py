@@ -1,10 +1,13 @@
 """Callbacks that keep the workers of a data-parallel ``fit`` in agreement.
 
-``StepSync`` runs first: before a step it tells the strategy how many real samples this worker
-holds; after it, it replaces the worker's loss and metrics by their means over the global
-batch (so the progress bar, ``History``, ``EarlyStopping`` and ``ModelCheckpoint`` see the
-same numbers on every worker). ``AgreeOnStop`` runs last: a worker stops only when all do, and
-all do when any one asks. Callbacks that write files run on the chief alone.
+``StepCounts`` runs first: before a step it tells the strategy how many real samples this
+worker holds, and at the end of an epoch it puts the epoch's global means of the loss and
+metrics into the logs (so ``History``, ``EarlyStopping`` and ``ModelCheckpoint`` see the same
+numbers on every worker). ``StepAgreement`` runs after the user's callbacks, with one
+all-reduce per step: it replaces the step's loss and metrics by their means over the global
+batch (for the progress bar and the epoch means) and makes every worker stop when any one
+asks. Batch-level callbacks before it see this worker's own values. Callbacks that write
+files or print run on the chief alone.
 """
 
 from __future__ import annotations
@@ -29,76 +32,83 @@ def runs_on_this_worker(callback: Any, is_chief: bool) -> bool:
     return is_chief or not chief_only
 
 
-class StepSync(Callback):
-    """Sets the strategy's sample count before each step and makes the step's logs global.
+class EpochTotals:
+    """Global loss and metric sums of the current epoch, shared by the two callbacks."""
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self.names = list(names)
+        self.reset()
+
+    def reset(self) -> None:
+        self.sums = np.zeros(len(self.names))
+        self.seen = 0.0
+
+
+class StepCounts(Callback):
+    """First callback: the sample count of each step, the global epoch means at its end.
 
     Args:
-        collectives: the strategy's timed collectives.
-        names: the model's ``metrics_names``.
+        totals: the epoch's global sums, filled by ``StepAgreement``.
         count_of: ``(batch_index, batch_logs) -> samples this worker holds in the batch``.
         set_count: hands the count to the strategy's gradient all-reduce.
     """
 
     def __init__(
         self,
-        collectives: Any,
-        names: Sequence[str],
+        totals: EpochTotals,
         count_of: Callable[[int, dict], int],
         set_count: Callable[[int], None],
     ) -> None:
         super().__init__()
-        self.collectives = collectives
-        self.names = list(names)
+        self.totals = totals
         self.count_of = count_of
         self.set_count = set_count
-        self._sums = np.zeros(len(self.names))
-        self._seen = 0.0
 
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._sums = np.zeros(len(self.names))
-        self._seen = 0.0
+        self.totals.reset()
 
     def on_train_batch_begin(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         self.set_count(self.count_of(batch, logs or {}))
 
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        if logs is not None and self.totals.seen:
+            values = self.totals.sums / self.totals.seen
+            logs.update({name: float(v) for name, v in zip(self.totals.names, values)})
+
+
+class StepAgreement(Callback):
+    """After the user's callbacks: global step logs and one stop decision, in one all-reduce."""
+
+    def __init__(
+        self, collectives: Any, totals: EpochTotals, count_of: Callable[[int, dict], int]
+    ) -> None:
+        super().__init__()
+        self.collectives = collectives
+        self.totals = totals
+        self.count_of = count_of
+
     def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
         logs = logs if logs is not None else {}
         count = float(self.count_of(batch, logs))
-        local = np.array([logs[name] for name in self.names], dtype="float64")
+        local = np.array([logs[name] for name in self.totals.names], dtype="float64")
         weighted = local * count if count > 0 else np.zeros_like(local)
+        stop = 1.0 if self.model.stop_training else 0.0
         total = self.collectives.allreduce_sum(
-            np.append(weighted, count), what="the all-reduce of a step's loss and metrics"
+            np.concatenate([weighted, [count, stop]]),
+            what="the all-reduce of a step's loss, metrics and stop flag",
         )
-        seen = total[-1]
-        values = total[:-1] / max(seen, 1.0)
-        logs.update({name: float(v) for name, v in zip(self.names, values)})
+        seen = total[-2]
+        values = total[:-2] / max(seen, 1.0)
+        logs.update({name: float(v) for name, v in zip(self.totals.names, values)})
         logs["size"] = int(seen)
-        self._sums += values * seen
-        self._seen += seen
+        self.totals.sums += values * seen
+        self.totals.seen += seen
+        self.model.stop_training = bool(total[-1] > 0)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        if logs is not None and self._seen:
-            values = self._sums / self._seen
-            logs.update({name: float(v) for name, v in zip(self.names, values)})
-
-
-class AgreeOnStop(Callback):
-    """Every worker stops training when any worker's callbacks ask it to."""
-
-    def __init__(self, collectives: Any) -> None:
-        super().__init__()
-        self.collectives = collectives
-
-    def _agree(self) -> None:
         flag = np.array([1.0 if self.model.stop_training else 0.0])
         agreed = self.collectives.allreduce_max(flag, what="the agreement on stopping")
         self.model.stop_training = bool(agreed[0])
-
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-        self._agree()
-
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._agree()
 
 
 class ChiefProgbar(ProgbarLogger):
