@@ -66,6 +66,8 @@ def deserialize_layer(spec: Any, custom_objects: dict[str, Any] | None = None) -
             f'A layer description must be a dict with "class_name" and "config". Received: {spec!r}'
         )
     class_name = spec["class_name"]
+    if class_name == "Functional":  # tf.keras' name for a graph Model
+        class_name = "Model"
     config = spec.get("config") or {}
     if not isinstance(config, (dict, list)):
         raise ValueError(
