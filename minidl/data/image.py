@@ -171,10 +171,10 @@ class DirectoryIterator:
             it) or ``"raise"`` (``ValueError`` naming the file). Files whose header Pillow
             cannot parse are found when the iterator is built and left out of ``filenames``.
             Files that fail later (e.g. truncated data) are found when first loaded: with
-            labels they are left out of their batch (``x`` and ``y`` stay aligned); with
-            ``class_mode=None`` (batches for ``predict``) they always raise a ``ValueError``
-            naming the file, because leaving one out would shift every later prediction
-            against ``filenames``.
+            ``shuffle=True`` and labels (training) they are left out of their batch (``x``
+            and ``y`` stay aligned); read in order (``shuffle=False`` or ``class_mode=None``,
+            as for ``predict``) they always raise a ``ValueError`` naming the file, because
+            leaving one out would shift every later row against ``filenames``.
         prefetch: while batches are read in order, load the next one on a background thread
             (pass ``shuffle=False`` to ``fit``: this iterator shuffles the images itself).
         follow_links: follow symbolic links when listing the sub-folders.
@@ -437,10 +437,11 @@ class DirectoryIterator:
                 raise ValueError(
                     f"Could not read the image file {path!r}. Received: {type(err).__name__}: {err}"
                 ) from err
-            if self.class_mode is None:
+            if self.class_mode is None or not self.shuffle:
                 raise ValueError(
                     f"Could not read the image file {path!r} (its header was readable when the "
-                    "iterator was built). With class_mode=None the rows of predict follow "
+                    "iterator was built). Batches read in order (shuffle=False or "
+                    "class_mode=None, as for predict) keep their rows aligned with "
                     "`filenames`, so the file cannot be left out; remove it and rebuild the "
                     f"iterator. Received: {type(err).__name__}: {err}"
                 ) from err
