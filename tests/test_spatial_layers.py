@@ -38,6 +38,8 @@ TOL = {"rtol": 1e-4, "atol": 1e-5}
             (1, 6, 5, 2),
         ),
         ({"kernel_size": 1, "strides": 3, "use_bias": False}, (1, 2, 3, 2), (1, 6, 9, 2)),
+        ({"kernel_size": 3, "dilation_rate": 2, "padding": "same"}, (2, 4, 5, 3), (2, 4, 5, 2)),
+        ({"kernel_size": (3, 2), "dilation_rate": (2, 3)}, (1, 3, 4, 2), (1, 7, 7, 2)),
     ],
 )
 def test_conv2d_transpose(kwargs, input_shape, expected):
@@ -48,8 +50,11 @@ def test_conv2d_transpose(kwargs, input_shape, expected):
     kernel = result.weights[0]
     kh, kw = layer.kernel_size
     assert kernel.shape == (kh, kw, 2, input_shape[-1])  # Keras 2: (kh, kw, filters, in)
+    (dh, dw), (kh, kw) = layer.dilation_rate, kernel.shape[:2]
+    spread = np.zeros(((kh - 1) * dh + 1, (kw - 1) * dw + 1, *kernel.shape[2:]), kernel.dtype)
+    spread[::dh, ::dw] = kernel  # a dilated kernel: zeros between the taps
     want = naive_spatial.conv2d_transpose(
-        result.x, kernel, expected[1:3], layer.strides, layer.padding
+        result.x, spread, expected[1:3], layer.strides, layer.padding
     )
     if weights == 2:
         want = want + result.weights[1]
@@ -60,7 +65,7 @@ def test_conv2d_transpose(kwargs, input_shape, expected):
     "kwargs, message",
     [
         ({"output_padding": 2, "strides": 2}, r"output_padding.*smaller than its stride"),
-        ({"dilation_rate": 2}, r"dilation_rate"),
+        ({"dilation_rate": 2, "strides": 2}, r"dilation_rate.*unit strides"),
         ({"padding": "full"}, r"padding"),
         ({"data_format": "channels_first"}, r"data_format"),
     ],

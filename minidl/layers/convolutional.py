@@ -158,7 +158,8 @@ class Conv2DTranspose(KernelLayer):
         padding: ``"valid"`` or ``"same"``.
         output_padding: None, an int or ``(ph, pw)``, each smaller than its stride: extra
             rows/columns at the bottom/right of the output.
-        dilation_rate: only ``(1, 1)`` is supported.
+        dilation_rate: an int or ``(dh, dw)``; above 1 only with ``strides=1`` (as in Keras 2),
+            computed as the transposed convolution with zeros between the kernel taps.
         activation, use_bias, kernel_initializer, bias_initializer, kernel_regularizer,
             bias_regularizer: as in ``Conv2D``.
     """
@@ -194,13 +195,19 @@ class Conv2DTranspose(KernelLayer):
         self.strides = self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
         check_data_format(self, data_format)
-        if self.int_tuple("dilation_rate", dilation_rate, 2) != (1, 1):
+        self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
+        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
             raise self.invalid_argument(
                 "dilation_rate",
-                "(1, 1) (dilated transposed convolution is not supported)",
+                f"(1, 1) when strides are not 1 (strides={self.strides}; Keras 2 allows a "
+                "dilation rate above 1 only with unit strides)",
                 dilation_rate,
             )
         self.output_padding = self._output_padding(output_padding)
+
+    @property
+    def _effective_kernel_size(self) -> tuple[int, int]:
+        return tuple((k - 1) * d + 1 for k, d in zip(self.kernel_size, self.dilation_rate))
 
     def _output_padding(self, value: Any) -> tuple[int, int] | None:
         if value is None:
@@ -249,12 +256,12 @@ class Conv2DTranspose(KernelLayer):
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self._check_input(input_shape)
-        padding = self.output_padding or (None, None)
+        padding, window = self.output_padding or (None, None), self._effective_kernel_size
         rows, cols = (
             deconv_output_length(size, k, s, self.padding, p)
-            for size, k, s, p in zip(input_shape[1:3], self.kernel_size, self.strides, padding)
+            for size, k, s, p in zip(input_shape[1:3], window, self.strides, padding)
         )
-        for size, out, k, s in zip(input_shape[1:3], (rows, cols), self.kernel_size, self.strides):
+        for size, out, k, s in zip(input_shape[1:3], (rows, cols), window, self.strides):
             if out is not None and (out < 1 or conv_output_length(out, k, s, self.padding) != size):
                 raise ValueError(
                     f"Layer '{self.name}' (Conv2DTranspose) cannot map an input of "
@@ -267,7 +274,8 @@ class Conv2DTranspose(KernelLayer):
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         shape = self.compute_output_shape(tuple(K.int_shape(inputs)))
-        outputs = K.conv2d_transpose(inputs, self.kernel, shape, self.strides, self.padding)
+        kernel = dilated_kernel(self.kernel, self.dilation_rate)
+        outputs = K.conv2d_transpose(inputs, kernel, shape, self.strides, self.padding)
         return self.add_bias_and_activate(outputs)
 
     def get_config(self) -> dict[str, Any]:
@@ -278,13 +286,30 @@ class Conv2DTranspose(KernelLayer):
             "strides": list(self.strides),
             "padding": self.padding,
             "output_padding": None if self.output_padding is None else list(self.output_padding),
-            "dilation_rate": [1, 1],
+            "dilation_rate": list(self.dilation_rate),
             **self.kernel_config(),
         }
 
 
 Deconvolution2D = Conv2DTranspose
 Convolution2DTranspose = Conv2DTranspose
+
+
+def dilated_kernel(kernel: Any, dilation_rate: tuple[int, int]) -> Any:
+    """``kernel`` (taps on axes 0 and 1) with ``d - 1`` zero rows/columns between its taps."""
+    for axis, rate in enumerate(dilation_rate):
+        if rate == 1:
+            continue
+        shape = list(K.int_shape(kernel))
+        taps = K.expand_dims(kernel, axis + 1)
+        gaps = [K.expand_dims(kernel * 0.0, axis + 1)] * (rate - 1)
+        spread = K.concatenate([taps, *gaps], axis=axis + 1)  # tap, then rate - 1 zeros
+        shape[axis] *= rate
+        spread = K.reshape(spread, tuple(shape))
+        size = [-1] * len(shape)
+        size[axis] = (shape[axis] // rate - 1) * rate + 1  # drop the zeros after the last tap
+        kernel = K.slice(spread, (0,) * len(shape), tuple(size))
+    return kernel
 
 
 @legacy.keras1_arguments(legacy.DIM_ORDERING_RENAMES)
