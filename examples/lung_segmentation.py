@@ -19,6 +19,9 @@ reference, which is only a weak reference (no manual annotation exists for that 
   (default: labels must be 0/1) are foreground.
 
 Slices are resized to ``--size`` pixels; a seeded fifth of the volumes (or patients) is held out.
+Images are taken as Hounsfield units and put through the lung window (level -600, width 1500);
+``--window LEVEL,WIDTH`` picks another window and ``--window none`` scales each volume's 0.5-99.5
+percentile range onto [0, 1] instead, for images that are not in HU.
 
 Run from the repository root (after ``pip install -e '.[medical]'``)::
 
@@ -63,9 +66,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batch-size", type=int, default=8, help="batch size (8)")
     parser.add_argument("--learning-rate", type=float, default=3e-3, help="Adam's rate (3e-3)")
     parser.add_argument("--mask-threshold", type=float, help="masks above it are foreground")
+    parser.add_argument(
+        "--window", default="lung", help="a preset, LEVEL,WIDTH in HU, or none (default lung)"
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed (0)")
     parser.add_argument("--verbose", type=int, default=2, help="fit verbosity (0, 1 or 2)")
     args = parser.parse_args(argv)
+    try:
+        normalise(np.zeros(1, dtype="float32"), args.window)
+    except ValueError as err:
+        parser.error(f"--window: {err}")
     if args.size % 2**args.depth:
         parser.error(
             f"--size must be divisible by 2**depth = {2**args.depth}. Received: {args.size}"
@@ -77,6 +87,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 # ------------------------------------------------------------------------------------- data
+
+
+def normalise(values: np.ndarray, spec: str) -> np.ndarray:
+    """Map image values onto [0, 1]: a window preset, ``LEVEL,WIDTH`` in HU, or ``none``."""
+    from minidl.data.medical import window
+
+    if spec == "none":
+        low, high = np.percentile(values, [0.5, 99.5]) if values.size else (0.0, 1.0)
+        scaled = (values - low) / max(float(high - low), 1e-6)
+        return np.clip(scaled, 0.0, 1.0).astype("float32")
+    if "," in spec:
+        level, width = (float(part) for part in spec.split(","))
+        return window(values, level, width)
+    return window(values, spec)
 
 
 def write_and_read_synthetic(args: argparse.Namespace, folder: Path) -> tuple[list, list]:
@@ -205,11 +229,9 @@ def overlap(truth: np.ndarray, predicted: np.ndarray) -> tuple[float, float]:
     return float(dice), float(1.0 if union == 0 else both / union)
 
 
-def predict_volume(model, hu: np.ndarray, batch_size: int) -> np.ndarray:
-    """Binary lung mask (uint8) of a ``[slice, row, col]`` HU volume."""
-    from minidl.data.medical import window
-
-    scores = model.predict(window(hu, "lung")[..., None], batch_size=batch_size, verbose=0)
+def predict_volume(model, hu: np.ndarray, batch_size: int, spec: str) -> np.ndarray:
+    """Binary lung mask (uint8) of a ``[slice, row, col]`` volume, normalised by ``spec``."""
+    scores = model.predict(normalise(hu, spec)[..., None], batch_size=batch_size, verbose=0)
     return (scores[..., 0] > 0.5).astype("uint8")
 
 
@@ -239,7 +261,7 @@ def segment_ct_small(model, args: argparse.Namespace, train_pixel_mm: float):
     small, _ = resize_pair(hu, None, (side, side))  # about the training pixel size
     net = UNet((side, side, 1), depth=args.depth, filters=args.filters, name="unet_ct_small")
     net.set_weights(model.get_weights())
-    predicted_small = predict_volume(net, small[None], args.batch_size)[0]
+    predicted_small = predict_volume(net, small[None], args.batch_size, args.window)[0]
     _, predicted = resize_pair(small, predicted_small, hu.shape)
     reference = weak_reference(hu)
     dice, iou = overlap(reference, predicted)
@@ -251,8 +273,10 @@ def segment_ct_small(model, args: argparse.Namespace, train_pixel_mm: float):
     return hu, reference, predicted, dice
 
 
-def save_figure(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]) -> bool:
-    """Write a PNG: for each row, CT (lung window), ground truth and prediction overlays."""
+def save_figure(
+    path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], spec: str
+) -> bool:
+    """Write a PNG: for each row, CT (windowed by ``spec``), ground truth and prediction."""
     try:
         import matplotlib
 
@@ -261,11 +285,9 @@ def save_figure(path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.nda
     except ImportError:
         print("Figure skipped: matplotlib is missing (pip install matplotlib)")
         return False
-    from minidl.data.medical import window
-
     fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
     for row, (title, hu, truth, predicted) in zip(axes, rows):
-        shown = window(hu, "lung")
+        shown = normalise(hu, spec)
         for ax, label, mask, colour in (
             (row[0], f"{title}: CT", None, None),
             (row[1], "ground truth", truth, (0.1, 0.9, 0.2)),
@@ -327,10 +349,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     minidl.set_random_seed(args.seed)
     augment = PairedAugmenter(rotation_range=10, shift_range=0.05, zoom_range=0.1, seed=args.seed)
     sequence = SliceSequence(
-        [images[i] for i in train],
+        [normalise(images[i].array, args.window) for i in train],
         [masks[i] for i in train],
         batch_size=args.batch_size,
-        window="lung",
+        window=None,
         augment=augment,
         mask_threshold=threshold,
         seed=args.seed,
@@ -349,7 +371,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     dices, ious, rows = [], [], []
     for number, index in enumerate(test):
         ct, truth = images[index], masks[index].array
-        predicted = predict_volume(model, ct.array, args.batch_size)
+        predicted = predict_volume(model, ct.array, args.batch_size, args.window)
         dice, iou = overlap(truth, predicted)
         dices.append(dice)
         ious.append(iou)
@@ -367,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         rows.append(("CT_small.dcm", hu, reference, predicted))
     except (ImportError, OSError, ValueError) as err:
         print(f"CT_small.dcm skipped: {err}")
-    if save_figure(out / "lung_segmentation.png", rows):
+    if save_figure(out / "lung_segmentation.png", rows, args.window):
         print(f"Figure: {out / 'lung_segmentation.png'} (ground truth of CT_small: weak reference)")
     print(f"Training {train_seconds:.1f} s, total {time.perf_counter() - start:.1f} s")
     print(f"mean held-out IoU {np.mean(ious):.4f} over {len(test)} volumes")

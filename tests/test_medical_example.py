@@ -81,6 +81,7 @@ def test_kaggle_layout_trains_and_holds_out_patients(tmp_path, capsys):
     example = _load_example()
     _kaggle_layout(tmp_path / "kaggle")
     args = [*TINY, "--data", str(tmp_path / "kaggle"), "--mask-threshold", "127"]
+    args += ["--window=-600,1500"]
     example.main([*args, "--out", str(tmp_path / "out")])
     output = capsys.readouterr().out
     assert "Kaggle 2d_images/2d_masks: 10 volumes from 5 patients" in output
@@ -108,14 +109,27 @@ def test_msd_layout_reads_nifti_volume_pairs(tmp_path, capsys):
         save_nifti(ct, root / "imagesTr" / f"lung_{index:03d}.nii.gz")
         save_nifti(lungs, root / "labelsTr" / f"lung_{index:03d}.nii.gz")
     save_nifti(Volume(np.zeros((3, 32, 32), "float32")), root / "imagesTr" / "._lung_000.nii.gz")
-    example.main([*TINY, "--data", str(root), "--out", str(tmp_path / "out")])
+    example.main([*TINY, "--data", str(root), "--out", str(tmp_path / "out"), "--window", "none"])
     output = capsys.readouterr().out
     assert "MSD imagesTr/labelsTr: 5 volumes from 5 patients" in output
     assert output.count("held-out lung_") == 1
     assert output.strip().splitlines()[-1].startswith("held-out Dice ")
 
 
-def test_unknown_layout_is_refused(tmp_path):
+def test_unknown_layout_and_window_are_refused(tmp_path, capsys):
     example = _load_example()
     with pytest.raises(SystemExit, match="neither layout.*2d_images.*imagesTr"):
         example.main([*TINY, "--data", str(tmp_path)])
+    with pytest.raises(SystemExit):
+        example.main([*TINY, "--window", "lungs"])
+    assert "--window: Unknown window preset 'lungs'" in capsys.readouterr().err
+
+
+def test_normalise_scales_non_hu_images_by_percentiles():
+    example = _load_example()
+    values = np.linspace(0, 4000, 1001, dtype="float32")
+    scaled = example.normalise(values, "none")
+    assert scaled.min() == 0 and scaled.max() == 1 and abs(scaled[500] - 0.5) < 1e-3
+    np.testing.assert_allclose(
+        example.normalise(values, "40,400"), np.clip((values + 160) / 400, 0, 1)
+    )
