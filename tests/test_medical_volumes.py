@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 nibabel = pytest.importorskip("nibabel")
 
@@ -22,6 +26,7 @@ from minidl.data.medical import (  # noqa: E402
     load_nifti,
     resample,
     resize_pair,
+    save_dicom_series,
     save_nifti,
     window,
 )
@@ -218,3 +223,44 @@ def test_importing_minidl_and_the_medical_package_pulls_in_no_medical_dependency
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@st.composite
+def oriented_volumes(draw):
+    """A Volume of any small shape with a random rotation, spacing and origin."""
+    shape = tuple(draw(st.integers(1, 5)) for _ in range(3))
+    quaternion = np.array([draw(st.floats(-1, 1)) for _ in range(4)])
+    assume(np.linalg.norm(quaternion) > 0.1)
+    w, x, y, z = quaternion / np.linalg.norm(quaternion)
+    rotation = np.array(
+        [
+            [1 - 2 * (y * y + z * z), 2 * (x * y - z * w), 2 * (x * z + y * w)],
+            [2 * (x * y + z * w), 1 - 2 * (x * x + z * z), 2 * (y * z - x * w)],
+            [2 * (x * z - y * w), 2 * (y * z + x * w), 1 - 2 * (x * x + y * y)],
+        ]
+    )
+    spacing = [draw(st.floats(0.3, 5.0)) for _ in range(3)]
+    affine = np.eye(4)
+    affine[:3, :3] = rotation @ np.diag(spacing)
+    affine[:3, 3] = [draw(st.floats(-200, 200)) for _ in range(3)]
+    values = RNG.integers(-1024, 3000, size=shape).astype("float32")
+    return Volume(values, affine=affine)
+
+
+@settings(max_examples=15, deadline=None)
+@given(volume=oriented_volumes())
+def test_nifti_and_dicom_round_trips_keep_every_voxel_in_place(volume):
+    with tempfile.TemporaryDirectory() as folder:
+        again = load_nifti(save_nifti(volume, Path(folder) / "v.nii.gz"))
+        np.testing.assert_array_equal(again.array, volume.array)
+        np.testing.assert_allclose(again.affine, volume.affine, atol=1e-3)
+        save_dicom_series(volume, Path(folder) / "dicom")
+        series = load_dicom(Path(folder) / "dicom")
+    assert series.shape == volume.shape
+    np.testing.assert_allclose(series.spacing, volume.spacing, rtol=1e-5)
+    # the loader orders slices along the normal: maybe reversed, each voxel where it was
+    index = np.indices(volume.shape).reshape(3, -1)
+    world = (volume.affine[:3, :3] @ index + volume.affine[:3, 3:4]).T
+    found = np.linalg.solve(series.affine[:3, :3], (world - series.affine[:3, 3]).T).T
+    found = np.rint(found).astype(int)
+    np.testing.assert_array_equal(series.array[tuple(found.T)], volume.array.reshape(-1))

@@ -66,7 +66,7 @@ def axial_affine(spacing: Sequence[float], origin: Sequence[float] = (0.0, 0.0, 
     return affine
 
 
-@dataclass
+@dataclass(eq=False)
 class Volume:
     """A 3-D image (or mask) with its voxel spacing, affine and non-identifying metadata.
 
