@@ -266,3 +266,164 @@ def test_graph_weights_move_across_backends_and_by_name(backend, tmp_path):
     )
     partial.load_weights(path, by_name=True)
     np.testing.assert_allclose(partial.predict(X), expected[1], rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------- a Keras 2 U-Net config, as Keras 2.2.4 writes
+def _keras2_unet_config() -> dict:
+    """The config Keras 2.2.4's ``to_json`` writes for a small U-Net (every default key kept)."""
+    scaling = {
+        "class_name": "VarianceScaling",
+        "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None},
+    }
+    zeros = {"class_name": "Zeros", "config": {}}
+    ones = {"class_name": "Ones", "config": {}}
+
+    def conv(name, filters, k, act="relu", cls="Conv2D", strides=(1, 1), extra=None):
+        c = {
+            "name": name,
+            "trainable": True,
+            "filters": filters,
+            "kernel_size": [k, k],
+            "strides": list(strides),
+            "padding": "same",
+            "data_format": "channels_last",
+            "dilation_rate": [1, 1],
+            "activation": act,
+            "use_bias": True,
+            "kernel_initializer": scaling,
+            "bias_initializer": zeros,
+            "kernel_regularizer": None,
+            "bias_regularizer": None,
+            "activity_regularizer": None,
+            "kernel_constraint": None,
+            "bias_constraint": None,
+        }
+        c.update(extra or {})
+        return cls, c
+
+    def bn(name):
+        return "BatchNormalization", {
+            "name": name,
+            "trainable": True,
+            "axis": -1,
+            "momentum": 0.99,
+            "epsilon": 0.001,
+            "center": True,
+            "scale": True,
+            "beta_initializer": zeros,
+            "gamma_initializer": ones,
+            "moving_mean_initializer": zeros,
+            "moving_variance_initializer": ones,
+            "beta_regularizer": None,
+            "gamma_regularizer": None,
+            "beta_constraint": None,
+            "gamma_constraint": None,
+        }
+
+    layers = []
+
+    def add(cls_cfg, inbound):
+        cls, cfg = cls_cfg
+        layers.append(
+            {
+                "name": cfg["name"],
+                "class_name": cls,
+                "config": cfg,
+                "inbound_nodes": [[[n, 0, 0, {}] for n in inbound]] if inbound else [],
+            }
+        )
+
+    add(
+        (
+            "InputLayer",
+            {
+                "batch_input_shape": [None, 16, 16, 1],
+                "dtype": "float32",
+                "sparse": False,
+                "name": "input_1",
+            },
+        ),
+        [],
+    )
+    add(conv("conv2d_1", 4, 3), ["input_1"])
+    add(bn("batch_normalization_1"), ["conv2d_1"])
+    add(
+        (
+            "MaxPooling2D",
+            {
+                "name": "max_pooling2d_1",
+                "trainable": True,
+                "pool_size": [2, 2],
+                "padding": "valid",
+                "strides": [2, 2],
+                "data_format": "channels_last",
+            },
+        ),
+        ["batch_normalization_1"],
+    )
+    add(conv("conv2d_2", 8, 3), ["max_pooling2d_1"])
+    add(
+        (
+            "Dropout",
+            {
+                "name": "dropout_1",
+                "trainable": True,
+                "rate": 0.5,
+                "noise_shape": None,
+                "seed": None,
+            },
+        ),
+        ["conv2d_2"],
+    )
+    add(
+        conv(
+            "conv2d_transpose_1",
+            4,
+            2,
+            act="linear",
+            cls="Conv2DTranspose",
+            strides=(2, 2),
+            extra={"output_padding": None},
+        ),
+        ["dropout_1"],
+    )
+    add(
+        (
+            "UpSampling2D",
+            {
+                "name": "up_sampling2d_1",
+                "trainable": True,
+                "size": [1, 1],
+                "data_format": "channels_last",
+                "interpolation": "nearest",
+            },
+        ),
+        ["conv2d_transpose_1"],
+    )
+    add(
+        ("Concatenate", {"name": "concatenate_1", "trainable": True, "axis": -1}),
+        ["up_sampling2d_1", "batch_normalization_1"],
+    )
+    add(conv("conv2d_3", 1, 1, act="linear"), ["concatenate_1"])
+    add(
+        ("Activation", {"name": "activation_1", "trainable": True, "activation": "sigmoid"}),
+        ["conv2d_3"],
+    )
+    config = {
+        "name": "model_1",
+        "layers": layers,
+        "input_layers": [["input_1", 0, 0]],
+        "output_layers": [["activation_1", 0, 0]],
+    }
+    return {"class_name": "Model", "config": config, "keras_version": "2.2.4"}
+
+
+def test_a_keras_2_unet_config_with_every_default_key_loads(backend):
+    model = model_from_json(json.dumps(_keras2_unet_config()))
+    assert model.output_shape == (None, 16, 16, 1)
+    assert model.get_layer("concatenate_1").input_shape == [(None, 16, 16, 4), (None, 16, 16, 4)]
+    assert model.count_params() == (40 + 16) + 296 + 132 + 9
+    images = RNG.uniform(size=(2, 16, 16, 1)).astype("float32")
+    again = model_from_json(model.to_json())
+    again.set_weights(model.get_weights())
+    np.testing.assert_allclose(again.predict(images), model.predict(images), rtol=1e-6)

@@ -20,6 +20,8 @@ KERAS2_DEFAULT_ONLY_KEYS = (
     "bias_constraint",
     "beta_constraint",
     "gamma_constraint",
+    "beta_regularizer",
+    "gamma_regularizer",
     "sparse",
     "ragged",
 )
