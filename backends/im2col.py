@@ -39,6 +39,11 @@ from . import banded
 # or of output rows); 1 MiB fits a core's L2 cache and measured fastest on ConvLarge
 IM2COL_BUDGET_BYTES = 2**20
 
+# ... but at least this many output pixels per block: with many channels (VGG16's 3x3x512
+# windows are 18 KiB of columns each) a 1 MiB block holds a few dozen pixels, and its matrix
+# products are too thin for BLAS (several times slower per FLOP)
+MIN_BLOCK_PIXELS = 1024
+
 # col2im adds a block's window gradients with kh * kw calls: bigger blocks, fewer calls
 COL2IM_BUDGET_FACTOR = 4
 
@@ -90,17 +95,17 @@ def conv_output_size(size: int, k: int, s: int) -> int:
 
 
 def column_blocks(
-    batch: int, out_h: int, row_bytes: int, factor: int = 1
+    batch: int, out_h: int, row_bytes: int, factor: int = 1, min_budget: int = 0
 ) -> Iterator[tuple[slice, slice]]:
     """Yield ``(samples, output_rows)`` blocks whose columns fit ``factor`` budgets.
 
-    Whole samples are grouped while one sample's columns fit the budget; larger samples are
-    cut into bands of output rows, one sample at a time (so a block of the NHWC output is
-    always contiguous).
+    Whole samples are grouped while one sample's columns fit the budget (at least
+    ``min_budget`` bytes); larger samples are cut into bands of output rows, one sample at a
+    time (so a block of the NHWC output is always contiguous).
     """
     if batch == 0 or out_h == 0 or row_bytes == 0:
         return
-    budget = IM2COL_BUDGET_BYTES * factor
+    budget = max(IM2COL_BUDGET_BYTES * factor, min_budget)
     sample_bytes = row_bytes * out_h
     if sample_bytes <= budget:
         step = max(1, budget // sample_bytes)
@@ -200,6 +205,11 @@ class _Layout:
         self.taps = kh * length * c if self.band > 1 else kh * kw * c  # per column row
         self.row_bytes = (out_w // self.band) * self.taps * itemsize  # of one output row
         self.outputs = self.band * out_c  # outputs per column-matrix row
+        self.min_budget = MIN_BLOCK_PIXELS * self.taps * itemsize // self.band
+
+    def blocks(self, batch: int, out_h: int, factor: int = 1) -> list[tuple[slice, slice]]:
+        """The ``column_blocks`` of this layout."""
+        return list(column_blocks(batch, out_h, self.row_bytes, factor, self.min_budget))
 
     def kernel_matrix(self, kernel: Any) -> Any:
         """The kernel as the matrix the columns multiply."""
@@ -355,7 +365,7 @@ def conv2d_forward(
             if epilogue is not None:
                 epilogue(block)
 
-    blocks = list(column_blocks(n, out_h, layout.row_bytes))
+    blocks = layout.blocks(n, out_h)
     run_in_parts(convolve, blocks, n * out_h * layout.row_bytes, workers)
     return out
 
@@ -379,7 +389,7 @@ def conv2d_kernel_gradient(
     n = x.shape[0]
     out_h, out_w = grad.shape[1:3]
     layout = _Layout(kernel_shape, out_w, strides, x.itemsize)
-    blocks = list(column_blocks(n, out_h, layout.row_bytes))
+    blocks = layout.blocks(n, out_h)
     count = min(len(blocks), REDUCTION_CHUNKS)
     runs = [
         (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
@@ -426,7 +436,7 @@ def conv2d_input_gradient(
     (sh, sw), width = strides, padded_shape[2]
     layout = _Layout(kernel.shape, out_w, strides, grad.itemsize)
     matrix = layout.kernel_matrix(kernel)
-    blocks = list(column_blocks(n, out_h, layout.row_bytes, COL2IM_BUDGET_FACTOR))
+    blocks = layout.blocks(n, out_h, COL2IM_BUDGET_FACTOR)
     overlapping = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
     image = result_array(out, tuple(padded_shape), grad.dtype, xp)
     if overlapping or layout.band > 1:

@@ -104,6 +104,7 @@ def test_chunked_convolution_matches_unchunked(monkeypatch):
     specs = [((None, 9, 8, 2), "float64"), ((3, 3, 2, 3), "float64")]
     whole = K.function(step, specs)(x, kernel)
     monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # one sample per chunk
+    monkeypatch.setattr(im2col, "MIN_BLOCK_PIXELS", 0)
     chunked = K.function(step, specs)(x, kernel)
     np.testing.assert_allclose(whole[0], naive.conv2d(x, kernel, (1, 2), "same"), atol=1e-12)
     for a, b in zip(whole, chunked):
@@ -142,6 +143,7 @@ def test_threaded_blocks_match_the_naive_reference(monkeypatch):
     monkeypatch.setattr(im2col, "WORKERS", 2)
     monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)  # split even these tiny ops
     monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # many blocks (bands of rows)
+    monkeypatch.setattr(im2col, "MIN_BLOCK_PIXELS", 0)
     rng = np.random.default_rng(2)
     x, kernel = rng.normal(size=(3, 9, 8, 2)), rng.normal(size=(3, 3, 2, 4))
 

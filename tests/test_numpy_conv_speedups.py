@@ -82,6 +82,7 @@ def test_banded_blocks_and_threads_match_one_block(monkeypatch):
         im2col.conv2d_input_gradient(grad, kernel, x.shape, (1, 1)).copy(),
     ]
     monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # one output row per block
+    monkeypatch.setattr(im2col, "MIN_BLOCK_PIXELS", 0)
     monkeypatch.setattr(im2col, "WORKERS", 2)
     monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
     parts = [
@@ -220,6 +221,7 @@ def test_kernel_gradient_is_the_same_on_any_thread_count(monkeypatch, workers):
     kernel_shape = (3, 3, 3, 40)  # im2col columns; bands are covered below
     grad = rng.normal(size=(5, 10, 10, 40)).astype("float32")
     monkeypatch.setattr(im2col, "IM2COL_BUDGET_BYTES", 1)  # one block per output row
+    monkeypatch.setattr(im2col, "MIN_BLOCK_PIXELS", 0)
     monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(im2col, "WORKERS", 1)
     serial = [

@@ -266,6 +266,7 @@ def test_conv_networks_lowered_equal_the_spec(network, passes, many_blocks):
     with pytest.MonkeyPatch.context() as patch:
         if many_blocks:  # tiny blocks on two threads: the threads pass really splits work
             patch.setattr(im2col, "IM2COL_BUDGET_BYTES", 64)
+            patch.setattr(im2col, "MIN_BLOCK_PIXELS", 0)
             patch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
             patch.setattr(im2col, "WORKERS", 2)
         spec_run = _run_twice(build, (x, t), (x2, t), specs, "none")
