@@ -274,9 +274,9 @@ def segment_ct_small(model, args: argparse.Namespace, train_pixel_mm: float):
 
 
 def save_figure(
-    path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], spec: str
+    path: Path, rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray, str]], spec: str
 ) -> bool:
-    """Write a PNG: for each row, CT (windowed by ``spec``), ground truth and prediction."""
+    """Write a PNG: for each row, CT (windowed by ``spec``), reference mask and prediction."""
     try:
         import matplotlib
 
@@ -286,11 +286,11 @@ def save_figure(
         print("Figure skipped: matplotlib is missing (pip install matplotlib)")
         return False
     fig, axes = plt.subplots(len(rows), 3, figsize=(9, 3 * len(rows)), squeeze=False)
-    for row, (title, hu, truth, predicted) in zip(axes, rows):
+    for row, (title, hu, truth, predicted, truth_label) in zip(axes, rows):
         shown = normalise(hu, spec)
         for ax, label, mask, colour in (
             (row[0], f"{title}: CT", None, None),
-            (row[1], "ground truth", truth, (0.1, 0.9, 0.2)),
+            (row[1], truth_label, truth, (0.1, 0.9, 0.2)),
             (row[2], "prediction", predicted, (1.0, 0.3, 0.1)),
         ):
             ax.imshow(shown, cmap="gray", vmin=0, vmax=1)
@@ -380,17 +380,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         print(f"  held-out {name}: Dice {dice:.4f}  IoU {iou:.4f}  ({ct.shape[0]} slices)")
         if number < 2:
             middle = int(np.argmax(truth.sum(axis=(1, 2))))
-            rows.append((name, ct.array[middle], truth[middle], predicted[middle]))
+            rows.append((name, ct.array[middle], truth[middle], predicted[middle], "ground truth"))
     print(f"Predicted masks written as NIfTI to {out}")
     try:
         hu, reference, predicted, _ = segment_ct_small(
             model, args, train_pixel_mm=float(images[train[0]].spacing[1])
         )
-        rows.append(("CT_small.dcm", hu, reference, predicted))
+        rows.append(("CT_small.dcm", hu, reference, predicted, "weak reference (threshold)"))
     except (ImportError, OSError, ValueError) as err:
         print(f"CT_small.dcm skipped: {err}")
     if save_figure(out / "lung_segmentation.png", rows, args.window):
-        print(f"Figure: {out / 'lung_segmentation.png'} (ground truth of CT_small: weak reference)")
+        print(f"Figure: {out / 'lung_segmentation.png'}")
     print(f"Training {train_seconds:.1f} s, total {time.perf_counter() - start:.1f} s")
     print(f"mean held-out IoU {np.mean(ious):.4f} over {len(test)} volumes")
     print(f"held-out Dice {np.mean(dices):.4f}")

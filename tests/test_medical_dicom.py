@@ -255,3 +255,16 @@ def test_nifti_export_of_a_dicom_series_round_trips(tmp_path):
     np.testing.assert_array_equal(again.array, ct.array)
     np.testing.assert_allclose(again.affine, ct.affine, atol=1e-4)
     np.testing.assert_allclose(again.spacing, ct.spacing, rtol=1e-6)
+
+
+def test_uneven_slice_gaps_are_logged_without_patient_data(tmp_path, caplog):
+    paths = save_dicom_series(Volume(random_hu((4, 3, 3)), spacing=(2.0, 1.0, 1.0)), tmp_path)
+    _with_phi(paths)
+    ds = pydicom.dcmread(paths[3])
+    ds.ImagePositionPatient = [0.0, 0.0, 9.0]  # gaps 2, 2, 5 mm
+    ds.save_as(paths[3])
+    caplog.set_level(logging.WARNING, logger="minidl")
+    volume = load_dicom(tmp_path)
+    assert "uneven slice spacing (2 to 5 mm)" in caplog.text
+    assert "Doe" not in caplog.text
+    np.testing.assert_allclose(volume.spacing[0], 3.0)  # the mean step, first to last
