@@ -141,7 +141,12 @@ def main(argv: list[str] | None = None) -> None:
         if result is not None:
             print(json.dumps(result), flush=True)
         return
-    report: dict[str, Any] = {"backend": args.backend, "cpus": os.cpu_count(), "models": {}}
+    report: dict[str, Any] = {
+        "backend": args.backend,
+        "cpus": os.cpu_count(),
+        "load_average_at_start": os.getloadavg()[0],
+        "models": {},
+    }
     for name in args.models.split(","):
         runs: dict[str, list[dict]] = {label: [] for label in SETTINGS}
         for round_index in range(args.rounds):
@@ -183,6 +188,11 @@ def main(argv: list[str] | None = None) -> None:
             f"{summary['efficiency_vs_1_thread']:.2f}; speed-up vs 1 proc/2 threads: "
             f"{summary['speedup_vs_2_threads']:.2f}"
         )
+    report["load_average_at_end"] = os.getloadavg()[0]
+    print(
+        f"load average: {report['load_average_at_start']:.1f} at start, "
+        f"{report['load_average_at_end']:.1f} at the end ({os.cpu_count()} CPUs)"
+    )
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(report, handle, indent=2)
