@@ -482,3 +482,20 @@ def test_vgg_feature_extraction_idiom():
     block5 = Model(vgg.input, vgg.get_layer("block5_pool").output).predict(images)
     assert block5.shape == (2, 1, 1, 3)
     np.testing.assert_allclose(Model(vgg.input, vgg.output).predict(images), vgg.predict(images))
+
+
+def test_a_layer_shared_across_shapes_names_the_ambiguity():
+    pool = MaxPooling2D(2, name="pool")
+    small, large = Input(shape=(4, 4, 1)), Input(shape=(8, 8, 1))
+    pool(small), pool(large)
+    with pytest.raises(AttributeError, match=r"'pool'.*different shapes.*get_input_shape_at"):
+        _ = pool.input_shape
+    with pytest.raises(AttributeError, match=r"'pool'.*get_output_shape_at"):
+        _ = pool.output_shape
+    assert pool.get_input_shape_at(1) == (None, 8, 8, 1)
+    assert pool.get_output_shape_at(0) == (None, 2, 2, 1)
+    lines: list[str] = []
+    Model([small, large], [pool.get_output_at(0), pool.get_output_at(1)]).summary(
+        print_fn=lines.append
+    )
+    assert any(line.startswith("pool (MaxPooling2D)") and "multiple" in line for line in lines)

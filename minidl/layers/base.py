@@ -298,6 +298,14 @@ class Layer:
         node = self._node_at(node_index)
         return list(node.outputs) if len(node.outputs) > 1 else node.outputs[0]
 
+    def get_input_shape_at(self, node_index: int) -> Any:
+        """The input shape(s) of call ``node_index``."""
+        return self._node_at(node_index).input_shapes
+
+    def get_output_shape_at(self, node_index: int) -> Any:
+        """The output shape(s) of call ``node_index``."""
+        return self._node_at(node_index).output_shapes
+
     def _node_at(self, node_index: int) -> Any:
         if not 0 <= node_index < len(self.inbound_nodes):
             raise ValueError(
@@ -313,7 +321,8 @@ class Layer:
         if len(shapes) > 1:
             raise AttributeError(
                 f"Layer {self.name!r} has been called on inputs of different shapes, so its "
-                f"input shape is ambiguous. Received: {list(shapes.values())}"
+                "input shape is ambiguous: use get_input_shape_at(node_index). "
+                f"Received: {list(shapes.values())}"
             )
         return next(iter(shapes.values())) if shapes else self._build_input_shape
 
@@ -324,7 +333,8 @@ class Layer:
         if len(shapes) > 1:
             raise AttributeError(
                 f"Layer {self.name!r} has been called on inputs of different shapes, so its "
-                f"output shape is ambiguous. Received: {list(shapes.values())}"
+                "output shape is ambiguous: use get_output_shape_at(node_index). "
+                f"Received: {list(shapes.values())}"
             )
         return next(iter(shapes.values())) if shapes else self._build_output_shape
 
