@@ -193,6 +193,11 @@ def test_slice_sequence_visits_every_slice_once_per_epoch():
         seen.append(order)
         sequence.on_epoch_end()
     assert seen[0] != seen[1]  # reshuffled
+    x_all, y_all = sequence.arrays()
+    np.testing.assert_array_equal(
+        x_all[..., 0], np.concatenate([window(a, "lung") for a in images])
+    )
+    np.testing.assert_array_equal(y_all[..., 0], np.concatenate(masks))
 
 
 def test_slice_sequence_errors_name_the_files(tmp_path):
