@@ -14,6 +14,7 @@ from minidl.data.medical.dicom import PHI_TAGS, load_dicom
 from minidl.data.medical.dicom_writer import save_dicom_series
 from minidl.data.medical.nifti import load_nifti, save_nifti
 from minidl.data.medical.slices import SliceSequence, binary_mask, check_pair
+from minidl.data.medical.synthetic import synthetic_chest_ct
 from minidl.data.medical.transforms import PairedAugmenter, resize_pair
 from minidl.data.medical.volume import (
     WINDOW_PRESETS,
@@ -40,5 +41,6 @@ __all__ = [
     "save_dicom_series",
     "save_nifti",
     "spacing_from_affine",
+    "synthetic_chest_ct",
     "window",
 ]
