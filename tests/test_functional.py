@@ -499,3 +499,30 @@ def test_a_layer_shared_across_shapes_names_the_ambiguity():
         print_fn=lines.append
     )
     assert any(line.startswith("pool (MaxPooling2D)") and "multiple" in line for line in lines)
+
+
+def test_generators_validation_dicts_and_class_weight_per_output():
+    model = two_branch_model()
+    model.compile("sgd", loss=["binary_crossentropy", "mse"], metrics=["mae"])
+    assert model.metrics_names == ["loss", "cls_loss", "reg_loss", "cls_mae", "reg_mae"]
+
+    def batches():
+        while True:
+            yield {"a": XA[:5], "b": XB[:5]}, {"cls": Y_BIN[:5], "reg": Y_REG[:5]}
+
+    validation = ({"a": XA, "b": XB}, [Y_BIN, Y_REG])
+    history = model.fit(
+        batches(), steps_per_epoch=2, epochs=1, validation_data=validation, verbose=0
+    )
+    assert history.history["val_reg_mae"][0] == pytest.approx(
+        model.evaluate(*validation, verbose=0)[4], rel=1e-5
+    )
+    weighted = model.evaluate([XA, XB], [Y_BIN, Y_REG], verbose=0)
+    ones = [np.ones(20, "float32"), np.ones(20, "float32")]
+    assert model.evaluate([XA, XB], [Y_BIN, Y_REG], sample_weight=ones, verbose=0) == weighted
+    before = model.get_layer("cls").get_weights()[0].copy()
+    model.fit([XA, XB], [Y_BIN, Y_REG], class_weight={"cls": {0: 1.0, 1: 3.0}}, verbose=0)
+    assert not np.allclose(before, model.get_layer("cls").get_weights()[0])
+    cls_pred, reg_pred = model.predict(batches(), steps=2)
+    assert cls_pred.shape == (10, 1) and reg_pred.shape == (10, 2)
+    assert model.predict_on_batch({"a": XA, "b": XB})[1].shape == (20, 2)

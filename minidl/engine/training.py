@@ -125,7 +125,13 @@ def _apply_class_weight(model: Any, ys: Arrays, weights: Arrays | None, class_we
     trained = model.output_training
     names = [out.name for out in trained]
     if len(trained) > 1 or (class_weight and set(class_weight) <= set(names)):
-        per_output = standardize.split_by_name(class_weight, names, "class_weight", model.name)
+        unknown = sorted(map(str, set(class_weight) - set(names)))
+        if unknown or not isinstance(class_weight, dict):
+            raise ValueError(
+                f"With several outputs, `class_weight` must be a dict keyed by output name "
+                f"({names}). Received: keys {sorted(map(str, class_weight))}"
+            )
+        per_output = [class_weight.get(name) for name in names]
     else:
         per_output = [class_weight]
     result = list(weights) if weights is not None else [None] * len(ys)
