@@ -103,7 +103,6 @@ def test_keras2_bytecode_config_is_refused_without_running_it():
             "trainable": True,
             "function": [code, None, None],
             "function_type": "lambda",
-            "module": "__main__",
             "output_shape": None,
             "output_shape_type": "raw",
             "arguments": {},
