@@ -18,7 +18,25 @@ from typing import Any
 from minidl.engine.model import Model
 from minidl.engine.sequential import Sequential
 
-__all__ = ["Model", "Sequential", "load_model", "model_from_config", "model_from_json"]
+__all__ = [
+    "Model",
+    "Sequential",
+    "load_model",
+    "model_from_config",
+    "model_from_json",
+    "model_from_yaml",
+]
+
+
+def _yaml() -> Any:
+    try:
+        import yaml
+    except ImportError:
+        raise ImportError(
+            "YAML model configs need PyYAML, which is not installed. Install it with: "
+            "pip install pyyaml"
+        ) from None
+    return yaml
 
 
 def model_from_config(config: Any, custom_objects: dict[str, Any] | None = None) -> Any:
@@ -34,6 +52,20 @@ def model_from_json(json_string: str, custom_objects: dict[str, Any] | None = No
         spec = json.loads(json_string)
     except (TypeError, json.JSONDecodeError) as err:
         raise ValueError(f"`model_from_json` needs a JSON string. Received: {err}") from None
+    return model_from_config(spec, custom_objects)
+
+
+def model_from_yaml(yaml_string: str, custom_objects: dict[str, Any] | None = None) -> Any:
+    """Rebuild a model from ``to_yaml``'s output; read with ``yaml.safe_load`` (no code runs)."""
+    yaml = _yaml()
+    try:
+        spec = yaml.safe_load(yaml_string)
+    except yaml.YAMLError as err:
+        raise ValueError(f"`model_from_yaml` needs a YAML model config. Received: {err}") from None
+    if not isinstance(spec, dict):
+        raise ValueError(
+            f"`model_from_yaml` needs a mapping with class_name and config. Received: {spec!r}"
+        )
     return model_from_config(spec, custom_objects)
 
 

@@ -250,7 +250,12 @@ def load_weights(
     """Load weights from a weights file or a whole-model file into ``model``."""
     _require_built(model)
     path = os.fspath(filepath)
+    from minidl import keras3_format
+
     with open_hdf5(path) as handle:  # shapes are checked against the model before any read
+        if keras3_format.keras3_weights_file(handle):  # a Keras 3 .weights.h5 tree
+            keras3_format.assign_keras3_weights(model, handle, path)
+            return
         file_layers = read_weights(handle, path, lazy=True)
         assign_file_weights(model, file_layers, path, by_name, skip_mismatch)
 
@@ -274,6 +279,10 @@ def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -
 
     Configs written by Keras 2 (``Model`` with ``layers``/``inbound_nodes``) load too.
     """
+    from minidl import keras3_format
+
+    if isinstance(spec, dict) and keras3_format.is_keras3_config(spec):
+        spec = keras3_format.from_keras3(spec)  # Keras 3 layout -> minidl's (Keras 2's)
     classes = serialization.NETWORK_CLASSES
     found = spec.get("class_name") if isinstance(spec, dict) else type(spec).__name__
     if isinstance(spec, dict) and found == "Functional":  # tf.keras' name for a graph Model
@@ -344,8 +353,17 @@ def _with_custom_objects(identifier: Any, objects: dict[str, Any]) -> Any:
 def load_model(
     filepath: str | os.PathLike, custom_objects: dict[str, Any] | None = None, compile: bool = True
 ) -> Any:
-    """Rebuild a model written by ``save_model``: architecture, weights and compile settings."""
+    """Rebuild a model written by ``save_model``: architecture, weights and compile settings.
+
+    Keras 3 ``.keras`` zips (minidl's or Keras 3's) go to ``keras3_format.load_keras``.
+    """
+    import zipfile
+
+    from minidl import keras3_format
+
     path = os.fspath(filepath)
+    if os.path.isfile(path) and zipfile.is_zipfile(path):
+        return keras3_format.load_keras(path, custom_objects, compile)
     with open_hdf5(path) as handle:
         if "model_config" not in handle.attrs:
             raise ValueError(
@@ -356,14 +374,24 @@ def load_model(
         file_layers = read_weights(handle, path)
         training_config = None
         optimizer_state: list[np.ndarray] = []
+        keras3 = str(handle.attrs.get("keras_version", b"")).lstrip("b'").startswith("3")
         if "training_config" in handle.attrs:
             training_config = _json_attribute(handle, "training_config", path)
+            if keras3 and isinstance(training_config, dict):
+                training_config = keras3_format.keras3_training_config(training_config)
             hdf5_checks.check_training_config(training_config, path)
             group = handle.get("optimizer_weights")
             if isinstance(group, h5py.Group):
                 names = _read_name_list(group, "weight_names", path)
                 where = f"{path!r} optimizer"
                 optimizer_state = [_read_array(group, n, where).read() for n in names]
+            if keras3 and optimizer_state:  # Keras 3 orders optimizer state its own way
+                logger.warning(
+                    "%r: the optimizer state of a Keras 3 file is not loaded; the optimizer "
+                    "starts afresh.",
+                    path,
+                )
+                optimizer_state = []
     stored_values = sum(a.size for _, arrays in file_layers for _, a in arrays)
     try:
         with weight_budget.limit(stored_values, repr(path)):
@@ -375,6 +403,11 @@ def load_model(
         raise ValueError(
             f"{path!r}: attribute 'model_config' describes a model that cannot be built. "
             f"Received: {text}"
+        ) from None
+    except MemoryError:
+        raise ValueError(
+            f"{path!r}: not enough memory to build the model its 'model_config' describes "
+            f"({stored_values} weight values)."
         ) from None
     assign_file_weights(model, file_layers, path)
     if compile and training_config is not None:

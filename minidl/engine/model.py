@@ -318,6 +318,12 @@ class Model(Network):
             )
         print_summary(self, self.backend_module().int_shape, line_length, positions, print_fn)
 
+    def to_yaml(self, **kwargs: Any) -> str:
+        """The architecture as YAML (``models.model_from_yaml`` rebuilds it; needs PyYAML)."""
+        from minidl.models import _yaml
+
+        return _yaml().safe_dump(json.loads(self.to_json()), **kwargs)
+
     def to_json(self, **kwargs: Any) -> str:
         """The architecture as a JSON string (``model_from_json`` rebuilds it)."""
         from minidl import __version__
@@ -328,15 +334,26 @@ class Model(Network):
 
     # ----------------------------------------------------------------------- saving
     def save(self, filepath: str, overwrite: bool = True, include_optimizer: bool = True) -> None:
-        """Write architecture, weights and compile settings to one HDF5 file (atomically)."""
-        from minidl import saving
+        """Write architecture, weights and compile settings to one HDF5 file (atomically).
 
+        A name ending in ``.keras`` writes Keras 3's zip format (config and weights) instead,
+        which Keras 3 loads.
+        """
+        from minidl import keras3_format, saving
+
+        if str(filepath).endswith(".keras"):
+            keras3_format.save_keras(self, filepath, overwrite)
+            return
         saving.save_model(self, filepath, overwrite, include_optimizer)
 
     def save_weights(self, filepath: str, overwrite: bool = True) -> None:
-        """Write the weights to an HDF5 file in Keras 2's layout (atomically)."""
-        from minidl import saving
+        """Write the weights to an HDF5 file in Keras 2's layout (atomically); a name ending
+        in ``.weights.h5`` gets Keras 3's layout."""
+        from minidl import keras3_format, saving
 
+        if str(filepath).endswith(".weights.h5"):
+            keras3_format.write_keras3_weights(self, filepath, overwrite)
+            return
         saving.save_weights(self, filepath, overwrite)
 
     def load_weights(
