@@ -4,8 +4,9 @@ Each reduces over the last axis only (``dice_loss`` over every axis but the batc
 value per image), as in Keras 2. The engine then applies Keras' rule for every loss: the
 values are averaged over all axes after the batch axis, times the sample weights (one per
 sample, or one per position such as ``(N, H, W)``), then over the batch
-(``minidl.engine.compile_utils.reduce_weighted``); outputs of any rank train alike. The cross-entropies leave numerical stability to the backend's
-``K.*_crossentropy`` ops, which use the logits when ``y_pred`` came from a sigmoid or softmax.
+(``minidl.engine.compile_utils.reduce_weighted``); outputs of any rank train alike. The
+cross-entropies leave numerical stability to the backend's ``K.*_crossentropy`` ops, which use
+the logits when ``y_pred`` came from a sigmoid or softmax.
 
 >>> from minidl import losses
 >>> losses.get("mse").__name__, losses.get("categorical_crossentropy").__name__
