@@ -250,6 +250,26 @@ def function(*args: Any, **kwargs: Any) -> Any:
     return SymbolicFunction(*args, **kwargs)
 
 
+# ------------------------------------------ shapes of symbolic tensors (functional API)
+def _is_symbolic(x: Any) -> bool:
+    return type(x).__name__ == "KerasTensor"  # minidl.engine.node, not imported here
+
+
+def int_shape(x: Any) -> tuple[int | None, ...]:
+    """Static shape of a backend tensor or variable, or of a symbolic tensor from ``Input``."""
+    return x.shape if _is_symbolic(x) else current().int_shape(x)
+
+
+def ndim(x: Any) -> int:
+    """Rank of a backend tensor or variable, or of a symbolic tensor from ``Input``."""
+    return len(x.shape) if _is_symbolic(x) else current().ndim(x)
+
+
+def dtype(x: Any) -> str:
+    """Dtype name of a backend tensor or variable, or of a symbolic tensor from ``Input``."""
+    return x.dtype if _is_symbolic(x) else current().dtype(x)
+
+
 def __getattr__(attr: str) -> Any:
     if attr.startswith("__"):
         raise AttributeError(attr)

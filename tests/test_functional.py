@@ -61,6 +61,7 @@ def test_input_is_symbolic_and_layers_called_on_it_return_new_tensors():
     assert dense.input_shape == (None, 4) and dense.output_shape == (None, 3)
     with pytest.raises(TypeError, match="no value"):
         np.asarray(y)
+    assert K.int_shape(y) == (None, 3) and K.ndim(y) == 2 and K.dtype(y) == "float64"
 
 
 def test_model_inspection_as_in_keras_2():
