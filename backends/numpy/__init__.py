@@ -73,8 +73,8 @@ from .nn import (
     sparse_categorical_crossentropy,
     tanh,
 )
-from .ops_spatial import conv2d_transpose, slice
 from .random import dropout, random_normal, random_uniform
+from .spatial import conv2d_transpose, slice
 from .variables import (
     backend_device,
     constant,
