@@ -329,3 +329,20 @@ def test_fuzz_model_config_json_gives_only_clear_errors(files, data):
         load_model(model_path)
     except ValueError as err:
         assert model_path in str(err)
+
+
+def test_running_out_of_memory_is_a_clear_error(files, monkeypatch):
+    model_path, weights_path, _ = files
+
+    def no_memory(self, key):
+        raise MemoryError
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", no_memory)
+    target = _model()
+    before = target.get_weights()
+    with pytest.raises(ValueError, match="not enough memory") as info:
+        target.load_weights(weights_path)
+    assert weights_path in str(info.value) and "hidden/kernel:0" in str(info.value)
+    assert _same(before, target)
+    with pytest.raises(ValueError, match="not enough memory"):
+        load_model(model_path)
