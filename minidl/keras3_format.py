@@ -59,9 +59,21 @@ OBJECT_MODULES = {
 
 # --------------------------------------------------------------------- Keras 3 -> minidl
 def is_keras3_config(spec: Any) -> bool:
-    """Whether a model config was written by Keras 3 (objects carry a ``module`` key)."""
-    text = json.dumps(spec)
-    return '"module":' in text or '"batch_shape":' in text or "__keras_tensor__" in text
+    """Whether a model config was written by Keras 3: a serialized object carries
+    ``module``/``registered_name`` beside ``class_name`` and ``config`` (a ``module`` key
+    alone, as in a Keras 2 ``Lambda`` config, does not count)."""
+    pending = [spec]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(item)
+        elif isinstance(item, dict):
+            if "class_name" in item and "config" in item and "registered_name" in item:
+                return True
+            if item.get("class_name") in ("__keras_tensor__", "DTypePolicy"):
+                return True
+            pending.extend(item.values())
+    return False
 
 
 def _policy_dtype(value: Any) -> Any:
