@@ -219,3 +219,21 @@ def test_nan_input_corrupts_the_same_weights_on_every_backend():
     first, *others = patterns
     for other in others:
         assert patterns[other] == patterns[first], f"{first} vs {other}"
+
+
+@pytest.mark.parametrize(
+    ("activation", "loss", "units"),
+    [("softmax", "categorical_crossentropy", 3), ("sigmoid", "binary_crossentropy", 1)],
+)
+def test_nan_input_gives_nan_cross_entropy(backend, activation, loss, units):
+    model = Sequential(
+        [Dense(4, activation="relu", input_shape=(3,)), Dense(units, activation=activation)]
+    )
+    model.compile("sgd", loss)
+    x = np.ones((4, 3), "float32")
+    x[2, 0] = np.nan
+    y = np.zeros((4, units), "float32")
+    y[:, 0] = 1
+    assert np.isnan(model.evaluate(x, y, verbose=0))
+    assert np.isnan(model.train_on_batch(x, y))
+    assert all(np.isnan(w).any() for w in model.get_weights())
