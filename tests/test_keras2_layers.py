@@ -213,3 +213,13 @@ def test_keras_2_config_with_constraint_and_regularizer_keys():
         "config": {"max_value": 2.0, "axis": 0},
     }
     assert again["activity_regularizer"] is None
+
+
+def test_initial_weights_argument(backend):
+    kernel = RNG.normal(size=(3, 2)).astype("float32")
+    bias = np.array([0.5, -1.0], "float32")
+    model = Sequential([Dense(2, input_shape=(3,), weights=[kernel, bias])])
+    x = RNG.normal(size=(4, 3)).astype("float32")
+    np.testing.assert_allclose(model.predict(x), x @ kernel + bias, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        Sequential([Dense(2, input_shape=(3,), weights=[kernel.T, bias])])

@@ -51,6 +51,7 @@ class Layer:
         dtype: float dtype of the weights (default ``K.floatx()``).
         activity_regularizer: a penalty on the layer's output added to the training loss
             (Keras 2.2.4: summed over the whole batch), e.g. ``regularizers.l1(1e-5)``.
+        weights: initial weight arrays, set when the layer is built (Keras 2's ``weights=``).
     """
 
     def __init__(
@@ -62,10 +63,12 @@ class Layer:
         input_dim: int | None = None,
         dtype: str | None = None,
         activity_regularizer: Any = None,
+        weights: Sequence[Any] | None = None,
         **kwargs: Any,
     ) -> None:
         from minidl import regularizers
 
+        self._initial_weights = None if weights is None else [np.asarray(w) for w in weights]
         self.activity_regularizer = regularizers.get(activity_regularizer)
         self._activity_penalties: list[Any] = []
         self._constraints: dict[int, Callable[[Any], Any]] = {}
@@ -248,6 +251,10 @@ class Layer:
         if not self.built:
             self.build(input_shape)
             self.built = True
+            initial = getattr(self, "_initial_weights", None)
+            if initial is not None:
+                self._initial_weights = None
+                self.set_weights(initial)
         output_shape = self.compute_output_shape(input_shape)
         if (
             isinstance(output_shape, list)
