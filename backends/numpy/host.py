@@ -17,7 +17,9 @@ def numpy_function(fn: Callable[..., Any], inputs: Sequence[Any], shape: tuple, 
     return Node("numpy_function", nodes, shape, np.dtype(dtype), {"fn": fn})
 
 
-@register("numpy_function", differentiable=False)
+# ``view``: fn may return an array it keeps (or one of its inputs), so the lowering passes
+# never write into the result in place nor hand it to the caller without a copy
+@register("numpy_function", view=True, differentiable=False)
 def _prepare_numpy_function(node: Node) -> Callable[..., Any]:
     fn, dtype = node.attrs["fn"], node.dtype
 
