@@ -209,7 +209,7 @@ def torch_row(config: Config) -> Prepared:
         loss = loss_fn(model(x), y)
         loss.backward()
         optimizer.step()
-        return float(loss)
+        return loss.item()
 
     def predict(x: Any) -> Any:
         with torch.no_grad():
