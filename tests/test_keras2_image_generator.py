@@ -206,8 +206,33 @@ def test_bad_arguments():
         ImageDataGenerator(brightness_range=1.5)
     with pytest.raises(ValueError, match="validation_split"):
         ImageDataGenerator(validation_split=1.0)
+    with pytest.raises(ValueError, match="validation_split"):
+        ImageDataGenerator().flow_from_directory(".", subset="training")
+
+
+def test_flow_from_directory_subsets(tmp_path):
+    from PIL import Image
+
+    for label, count in (("cats", 5), ("dogs", 4)):
+        (tmp_path / label).mkdir()
+        for k in range(count):
+            Image.new("RGB", (4, 4), (k * 40, 0, 0)).save(tmp_path / label / f"{k}.png")
+    gen = ImageDataGenerator(validation_split=0.4, rescale=1 / 255)
+
+    def files(subset):
+        it = gen.flow_from_directory(
+            str(tmp_path), target_size=(4, 4), batch_size=2, subset=subset, shuffle=False
+        )
+        return it.filenames, it.classes.tolist(), len(it)
+
+    val_files, val_classes, val_batches = files("validation")
+    train_files, train_classes, _ = files("training")
+    assert val_files == ["cats/0.png", "cats/1.png", "dogs/0.png"]  # int(0.4 * n) per class
+    assert val_classes == [0, 0, 1] and val_batches == 2
+    assert sorted(train_files + val_files) == sorted(files(None)[0])
+    assert not set(train_files) & set(val_files)
     with pytest.raises(ValueError, match="subset"):
-        ImageDataGenerator(validation_split=0.2).flow_from_directory(".", subset="training")
+        gen.flow_from_directory(str(tmp_path), subset="test")
 
 
 def test_fit_on_flow_on_every_backend(backend):

@@ -403,19 +403,44 @@ class ImageDataGenerator:
         )
 
     def flow_from_directory(self, directory: str | os.PathLike, **kwargs: Any) -> DirectoryIterator:
-        """A ``DirectoryIterator`` over ``directory`` that augments with this generator."""
+        """A ``DirectoryIterator`` over ``directory`` that augments with this generator.
+
+        ``subset="validation"`` keeps the first ``validation_split`` of each class's files
+        (in listing order) and ``"training"`` the rest, as Keras 2 splits them.
+        """
         from minidl.data.image import DirectoryIterator
 
-        if kwargs.get("subset") is not None:
+        subset = kwargs.pop("subset", None)
+        if subset not in (None, "training", "validation"):
             raise ValueError(
-                "flow_from_directory does not support `subset` in minidl yet; split the folders "
-                "(train/ and validation/) or use flow() on arrays. "
-                f"Received: subset={kwargs['subset']!r}"
+                f"`subset` must be 'training', 'validation' or None. Received: {subset!r}"
             )
-        kwargs.pop("subset", None)
+        if subset is not None and not self.validation_split:
+            raise ValueError(
+                "`subset` needs an ImageDataGenerator created with validation_split > 0. "
+                f"Received: validation_split={self.validation_split}"
+            )
         if self.data_format == "channels_first":
             raise ValueError(
                 "flow_from_directory yields channels-last batches; create the generator with "
                 "data_format='channels_last'. Received: data_format='channels_first'"
             )
-        return DirectoryIterator(directory, image_data_generator=self, **kwargs)
+        iterator = DirectoryIterator(directory, image_data_generator=self, **kwargs)
+        if subset is not None:
+            _keep_subset(iterator, subset, self.validation_split)
+        return iterator
+
+
+def _keep_subset(iterator: DirectoryIterator, subset: str, validation_split: float) -> None:
+    """Restrict a fresh iterator to one side of a per-class validation split."""
+    keep = []
+    for label in range(iterator.num_classes):
+        members = np.flatnonzero(iterator.classes == label)
+        split = int(validation_split * len(members))
+        keep.extend(members[:split] if subset == "validation" else members[split:])
+    keep_index = np.asarray(sorted(keep), dtype=np.int64)
+    iterator.filenames = [iterator.filenames[i] for i in keep_index]
+    iterator.classes = iterator.classes[keep_index]
+    iterator.samples = len(keep_index)
+    iterator.reset()
+    iterator._index_array = iterator._epoch_order()
