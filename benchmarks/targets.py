@@ -163,7 +163,7 @@ def mlp_checks(task: TaskResult) -> list[Check]:
 
 
 def conv_checks(task: TaskResult) -> list[Check]:
-    """The numpy backend's ConvLarge step within 1.5x of the best minidl backend's."""
+    """ConvLarge: numpy within 1.5x of the best backend and, at batch 1, >= tensorflow."""
     candidates = [r for r in _minidl_rows(task) if _speed(r) is not None]
     numpy_row = _find(
         task, kind="minidl", framework="numpy", device="cpu", timed="model.train_on_batch"
@@ -171,7 +171,7 @@ def conv_checks(task: TaskResult) -> list[Check]:
     if not candidates or numpy_row is None:
         return []
     best = max(candidates, key=_speed)
-    return [
+    checks = [
         _ratio_check(
             task.task,
             "minidl numpy within 1.5x of best backend",
@@ -181,6 +181,21 @@ def conv_checks(task: TaskResult) -> list[Check]:
             f"best backend: {best.name}",
         )
     ]
+    tensorflow_row = _find(
+        task, kind="minidl", framework="tensorflow", device="cpu", timed="model.train_on_batch"
+    )
+    if task.task == "conv_b1" and tensorflow_row is not None:
+        checks.append(
+            _ratio_check(
+                task.task,
+                "minidl numpy >= 1.0x minidl tensorflow",
+                numpy_row,
+                tensorflow_row,
+                1.0,
+                "batch 1, same step",
+            )
+        )
+    return checks
 
 
 def gpu_checks(task: TaskResult) -> list[Check]:
