@@ -85,6 +85,22 @@ def _relu_grad(node: Node) -> Any:
     return relu_grad
 
 
+@into("relu_grad")
+def _relu_grad_into(node: Node, index: int, checked: bool) -> Any:
+    """``relu_grad`` written into ``g`` (index 0) or the array the slope is read from (1)."""
+    compute = _relu_grad(node)
+    if not node.attrs["alpha"] and node.attrs["max_value"] is None:
+        zero = node.dtype.type(0)
+        return lambda g, x: xp.multiply(g, x > zero, out=(g, x)[index])
+
+    def relu_grad_into(g: Any, x: Any) -> Any:
+        target = (g, x)[index]
+        target[...] = compute(g, x)
+        return target
+
+    return relu_grad_into
+
+
 def tanh(x: Any) -> Node:
     """Hyperbolic tangent."""
     x = as_node(x)
