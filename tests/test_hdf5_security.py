@@ -24,7 +24,7 @@ from minidl.models import Sequential
 from minidl.saving import load_model
 
 FUZZ = settings(
-    max_examples=40,
+    max_examples=100,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

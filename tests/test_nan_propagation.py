@@ -27,7 +27,7 @@ from .conftest import installed_backends
 from .strategies import arrays_with_specials, shapes
 
 SETTINGS = settings(
-    max_examples=25,
+    max_examples=50,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
