@@ -409,11 +409,6 @@ def load_model(
             f"{path!r}: not enough memory to build the model its 'model_config' describes "
             f"({stored_values} weight values)."
         ) from None
-    except MemoryError:
-        raise ValueError(
-            f"{path!r}: not enough memory to build the model its 'model_config' describes "
-            f"({stored_values} weight values)."
-        ) from None
     assign_file_weights(model, file_layers, path)
     if compile and training_config is not None:
         objects = custom_objects or {}
