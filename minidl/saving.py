@@ -412,12 +412,18 @@ def load_model(
     assign_file_weights(model, file_layers, path)
     if compile and training_config is not None:
         objects = custom_objects or {}
-        model.compile(
-            optimizer=training_config["optimizer_config"],
-            loss=_with_custom_objects(training_config["loss"], objects),
-            metrics=_with_custom_objects(training_config.get("metrics") or [], objects),
-            loss_weights=training_config.get("loss_weights"),
-        )
+        try:
+            model.compile(
+                optimizer=training_config["optimizer_config"],
+                loss=_with_custom_objects(training_config["loss"], objects),
+                metrics=_with_custom_objects(training_config.get("metrics") or [], objects),
+                loss_weights=training_config.get("loss_weights"),
+            )
+        except (ValueError, TypeError, KeyError) as err:
+            raise ValueError(
+                f"{path!r}: attribute 'training_config' cannot compile the model (pass "
+                f"compile=False to load it uncompiled). Received: {err}"
+            ) from None
         if optimizer_state:
             hdf5_checks.check_optimizer_state(
                 model.optimizer, model.trainable_weights, optimizer_state, path, K

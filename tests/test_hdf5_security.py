@@ -212,6 +212,11 @@ def test_optimizer_state_shapes_are_checked_at_load(files):
         (lambda c: c.update(loss=3), "field 'loss'"),
         (lambda c: c.update(optimizer_config={"class_name": 5}), "field 'optimizer_config'"),
         (lambda c: c.update(loss_weights=["a"]), "field 'loss_weights'"),
+        (lambda c: c.update(loss="no_such_loss"), "'training_config' cannot compile"),
+        (
+            lambda c: c.update(optimizer_config={"class_name": "Nope", "config": {}}),
+            "'training_config' cannot compile",
+        ),
     ],
 )
 def test_training_config_is_validated(files, change, match):
