@@ -68,6 +68,8 @@ def _dataset_problem(dataset: h5py.Dataset) -> str | None:
         return f"keeps its data in other files ({files}): external storage is refused"
     if dataset.is_virtual:
         return "is a virtual dataset (it maps data of other datasets or files): refused"
+    if dataset.shape is None:
+        return "has an empty dataspace (no array at all); a weight must be an array"
     dtype = dataset.dtype
     if dtype.kind not in NUMBER_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         return f"must hold numbers (bool, int or float). Received: dtype {dtype}"

@@ -252,6 +252,15 @@ def test_non_utf8_attributes_name_the_file_and_attribute(files):
     assert _same(before, target)
 
 
+def test_an_empty_dataspace_is_refused(files):
+    _, weights_path, _ = files
+    with h5py.File(weights_path, "a") as handle:
+        del handle["out/out/bias:0"]
+        handle["out"].create_dataset("out/bias:0", data=h5py.Empty("f4"))
+    with pytest.raises(ValueError, match="out/bias:0.*empty dataspace"):
+        _model().load_weights(weights_path)
+
+
 def test_object_dtype_datasets_are_refused(files):
     _, weights_path, _ = files
     with h5py.File(weights_path, "a") as handle:
