@@ -200,6 +200,7 @@ class StoredArray:
         self.shape: tuple[int, ...] = tuple(int(d) for d in dataset.shape)
         self.dtype = dataset.dtype
         self.ndim = len(self.shape)
+        self.size = math.prod(self.shape)
 
     def map(self, transform: Callable[[np.ndarray], np.ndarray]) -> StoredArray:
         """The same dataset, read through ``transform`` (which keeps the shape)."""

@@ -162,7 +162,7 @@ def load_keras(
     filepath: str | os.PathLike, custom_objects: dict[str, Any] | None = None, compile: bool = True
 ) -> Any:
     """Build the model stored in a Keras 3 ``.keras`` zip (minidl's or Keras 3's)."""
-    from minidl import hdf5_checks, saving
+    from minidl import hdf5_checks, saving, weight_budget
 
     path = os.fspath(filepath)
     if not zipfile.is_zipfile(path):
@@ -184,8 +184,11 @@ def load_keras(
             weights_path = os.path.join(scratch, WEIGHTS_FILE)
             with open(weights_path, "wb") as out:
                 out.write(_read_member(archive, WEIGHTS_FILE, path, limit))
-            model = saving.model_from_config(from_keras3(spec, where=path), custom_objects)
             with saving.open_hdf5(weights_path) as handle:
+                found = read_weights_h5(handle, path)
+                stored = sum(array.size for arrays in found.values() for _, array in arrays)
+                with weight_budget.limit(stored, repr(path)):  # no layer beyond the file's
+                    model = saving.model_from_config(from_keras3(spec, where=path), custom_objects)
                 assign_keras3_weights(model, handle, path)
     compile_config = spec.get("compile_config") if isinstance(spec, dict) else None
     if compile and compile_config:

@@ -360,3 +360,23 @@ def test_running_out_of_memory_is_a_clear_error(files, monkeypatch):
     assert _same(before, target)
     with pytest.raises(ValueError, match="not enough memory"):
         load_model(model_path)
+
+
+def test_a_keras_zip_cannot_build_layers_larger_than_its_weights(tmp_path):
+    import zipfile
+
+    path = str(tmp_path / "model.keras")
+    _model().save(path)
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    layers = config["config"]["layers"]
+    dense = next(layer for layer in layers if layer["class_name"] == "Dense")
+    dense["config"]["units"] = 2_000_000_000
+    members["config.json"] = json.dumps(config).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    with pytest.raises(ValueError, match="declares weight 'kernel'") as info:
+        load_model(path)
+    assert path in str(info.value)
