@@ -181,7 +181,9 @@ def run_keras3(script: str, folder: str) -> str:
     return done.stdout
 
 
+@pytest.mark.slow  # two Keras 3 + TensorFlow start-ups: about a minute
 def test_keras3_files_both_ways(tmp_path):
+    """Keras 3 writes .keras/.h5/.weights.h5 that minidl loads, and loads minidl's files."""
     pytest.importorskip("keras")
     pytest.importorskip("tensorflow")
     folder = str(tmp_path)
