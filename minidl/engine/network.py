@@ -126,8 +126,6 @@ class Network(layer_base.Layer):
         self.inputs, self.outputs = input_list, output_list
         self._plan = plan
         self._layers = list(plan.layers)
-        self._input_was_list = isinstance(inputs, (list, tuple))
-        self._output_was_list = isinstance(outputs, (list, tuple))
         shapes = [t.shape for t in input_list]
         self._build_input_shape = shapes if len(shapes) > 1 else shapes[0]
         out_shapes = [t.shape for t in output_list]
@@ -162,8 +160,9 @@ class Network(layer_base.Layer):
         """Names of the layers making the outputs, the keys of dicts given as ``y``."""
         return [t.node.layer.name for t in self.outputs]
 
-    def _single_or_list(self, values: list[Any], was_list: bool = False) -> Any:
-        return list(values) if len(values) > 1 or was_list else values[0]
+    def _single_or_list(self, values: list[Any]) -> Any:
+        """One value for one input or output (as Keras 2 returns), else the list."""
+        return list(values) if len(values) > 1 else values[0]
 
     @property
     def input(self) -> Any:
