@@ -121,6 +121,43 @@ def test_bad_keras_files(tmp_path):
         keras3_format.from_keras3({"class_name": "Dense", "config": {"units": 1, "dtype": policy}})
 
 
+KERAS3_FILES = os.path.join(os.path.dirname(__file__), "data", "keras3")
+
+
+def test_keras3_reference_files(backend):
+    """Files Keras 3 wrote (tests/data/keras3) load with Keras 3's predictions."""
+    folder = KERAS3_FILES
+    x = np.load(os.path.join(folder, "x.npy"))
+    seq_want = np.load(os.path.join(folder, "seq_pred.npy"))
+    graph_want = np.load(os.path.join(folder, "graph_pred.npy"))
+    for suffix in (".keras", ".h5"):
+        seq = load_model(os.path.join(folder, f"seq{suffix}"), compile=suffix == ".keras")
+        np.testing.assert_allclose(seq.predict(x), seq_want, rtol=1e-4, atol=1e-5)
+        assert isinstance(seq.layers[0].kernel_constraint, constraints.MaxNorm)
+        assert seq.layers[-1].kernel_regularizer.l2 == pytest.approx(0.01)
+        graph = load_model(os.path.join(folder, f"graph{suffix}"), compile=False)
+        np.testing.assert_allclose(
+            graph.predict(np.ones((2, 4), "float32")), graph_want, rtol=1e-4, atol=1e-5
+        )
+    plain = Sequential(
+        [
+            Conv2D(3, 3, activation="relu", input_shape=(6, 6, 2)),
+            BatchNormalization(),
+            MaxPooling2D(),
+            Flatten(),
+            minidl.layers.Dropout(0.2),
+            Dense(2, activation="softmax"),
+        ]
+    )
+    plain.load_weights(os.path.join(folder, "seq.weights.h5"))
+    np.testing.assert_allclose(plain.predict(x), seq_want, rtol=1e-4, atol=1e-5)
+    graph = small_graph()
+    graph.load_weights(os.path.join(folder, "graph.weights.h5"))
+    np.testing.assert_allclose(
+        graph.predict(np.ones((2, 4), "float32")), graph_want, rtol=1e-4, atol=1e-5
+    )
+
+
 KERAS3_WRITE = """
 import os, sys
 os.environ["KERAS_BACKEND"] = "tensorflow"
