@@ -4,7 +4,8 @@ The U-Net has skip connections through ``Concatenate``, upsampling through
 ``Conv2DTranspose`` and ``UpSampling2D``, and ``BatchNormalization`` after each convolution.
 One seed gives the same initial weights on every backend (NumPy initializers); each backend
 predicts, then trains three epochs of Adam without shuffling. Keras 3 (a test-only reference,
-skipped when absent) builds the same network with the same layer names and weights.
+skipped when absent) builds the same network with the same layer names and weights, and the
+HDF5 file it saves loads into minidl's U-Net by layer order and by name.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def test_unet_predictions_and_training_losses_agree_on_every_backend():
     _compare_backends(train=True)
 
 
-def test_unet_predicts_like_keras_3_with_the_same_weights():
+def test_unet_predicts_like_keras_3_with_the_same_weights(tmp_path):
     keras = pytest.importorskip("keras")
     if not keras.__version__.startswith("3"):
         pytest.skip(f"needs Keras 3, found {keras.__version__}")
@@ -155,3 +156,11 @@ def test_unet_predicts_like_keras_3_with_the_same_weights():
         theirs.get_layer(layer.name).set_weights(layer.get_weights())
     expected = np.asarray(theirs.predict(IMAGES, verbose=0))
     np.testing.assert_allclose(ours.predict(IMAGES), expected, rtol=KERAS_RTOL, atol=KERAS_ATOL)
+    path = tmp_path / "keras_unet.h5"  # Keras' HDF5 file, weights in Keras 2's layout
+    theirs.save(path)
+    for by_name in (False, True):
+        loaded = build_unet(_minidl_layers(), seed=7)
+        loaded.load_weights(path, by_name=by_name)
+        np.testing.assert_allclose(
+            loaded.predict(IMAGES), expected, rtol=KERAS_RTOL, atol=KERAS_ATOL, err_msg=by_name
+        )
