@@ -25,6 +25,7 @@ EPS = 1e-7
 
 CASES = {
     "sgd_momentum_decay": ("SGD", {"lr": 0.1, "momentum": 0.8, "decay": 0.3}),
+    "sgd_nesterov": ("SGD", {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
     "rmsprop": ("RMSprop", {"lr": 0.01}),
     "adagrad": ("Adagrad", {"lr": 0.1}),
     "adadelta": ("Adadelta", {}),
@@ -75,7 +76,10 @@ def keras2_reference(name: str, config: dict, steps: int = STEPS) -> list[np.nda
             if name == "SGD":
                 mom = config.get("momentum", 0.0)
                 s1[k] = mom * s1[k] - lr * g
-                params[k] = p + s1[k]
+                if config.get("nesterov"):
+                    params[k] = p + mom * s1[k] - lr * g
+                else:
+                    params[k] = p + s1[k]
             elif name == "RMSprop":
                 s1[k] = 0.9 * s1[k] + 0.1 * g**2
                 params[k] = p - lr * g / (np.sqrt(s1[k]) + EPS)
