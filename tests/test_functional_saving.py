@@ -427,3 +427,17 @@ def test_a_keras_2_unet_config_with_every_default_key_loads(backend):
     again = model_from_json(model.to_json())
     again.set_weights(model.get_weights())
     np.testing.assert_allclose(again.predict(images), model.predict(images), rtol=1e-6)
+
+
+def test_tf_keras_2_names_and_defaults_load_and_other_values_are_refused():
+    spec = _keras2_unet_config()
+    spec["class_name"] = "Functional"  # tf.keras 2.4+ names a graph model so
+    for layer in spec["config"]["layers"]:
+        if layer["class_name"] == "Conv2D":
+            layer["config"]["groups"] = 1
+        if layer["class_name"] == "InputLayer":
+            layer["config"]["ragged"] = False
+    assert model_from_json(json.dumps(spec)).output_shape == (None, 16, 16, 1)
+    spec["config"]["layers"][1]["config"]["groups"] = 2
+    with pytest.raises(TypeError, match=r"Conv2D: \{'groups': 2\}"):
+        model_from_json(json.dumps(spec))

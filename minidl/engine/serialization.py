@@ -13,18 +13,21 @@ import inspect
 from typing import Any
 
 NETWORK_CLASSES: dict[str, type] = {}
-# Keras 2 writes these keys with default values; minidl's constructors do not take them.
-KERAS2_DEFAULT_ONLY_KEYS = (
-    "activity_regularizer",
-    "kernel_constraint",
-    "bias_constraint",
-    "beta_constraint",
-    "gamma_constraint",
-    "beta_regularizer",
-    "gamma_regularizer",
-    "sparse",
-    "ragged",
-)
+# Keras 2 (and tf.keras) write these keys at their defaults; minidl's constructors may not
+# take them, so they are dropped when they hold exactly these values.
+KERAS2_DEFAULTS: dict[str, Any] = {
+    "activity_regularizer": None,
+    "kernel_constraint": None,
+    "bias_constraint": None,
+    "beta_constraint": None,
+    "gamma_constraint": None,
+    "beta_regularizer": None,
+    "gamma_regularizer": None,
+    "sparse": False,
+    "ragged": False,
+    "synchronized": False,
+    "groups": 1,
+}
 
 
 def register_network_class(cls: type) -> None:
@@ -44,14 +47,16 @@ def _accepts_custom_objects(method: Any) -> bool:
 
 
 def _strip_keras2_defaults(cls: type, config: dict[str, Any]) -> dict[str, Any]:
-    """Drop Keras 2 keys left at their defaults (``None``/``False``) that ``cls`` does not take."""
+    """Drop Keras 2 keys left at their defaults (``KERAS2_DEFAULTS``) that ``cls`` does not take."""
     try:
         parameters = inspect.signature(cls.__init__).parameters
     except (TypeError, ValueError):
         return config
-    for key in KERAS2_DEFAULT_ONLY_KEYS:
-        if key in config and key not in parameters and config[key] in (None, False):
-            config.pop(key)
+    for key, default in KERAS2_DEFAULTS.items():
+        value = config.get(key, default)
+        if key in config and key not in parameters and type(value) is type(default):
+            if value == default:
+                config.pop(key)
     return config
 
 
