@@ -158,8 +158,7 @@ def test_global_image_data_format_is_the_default():
     try:
         assert Conv2D(2, 3).data_format == "channels_first"
         assert Flatten().data_format == "channels_first"
-        with pytest.raises(ValueError, match="data_format"):
-            layers.Conv2DTranspose(2, 3)  # computes channels-last only: refuses, names it
+        assert layers.UpSampling2D().data_format == "channels_first"
     finally:
         K.set_image_data_format("channels_last")
     assert Conv2D(2, 3).data_format == "channels_last"
@@ -223,3 +222,36 @@ def test_initial_weights_argument(backend):
     np.testing.assert_allclose(model.predict(x), x @ kernel + bias, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match=r"\(3, 2\)"):
         Sequential([Dense(2, input_shape=(3,), weights=[kernel.T, bias])])
+
+
+def test_more_channels_first_layers(backend):
+    from minidl.layers import Conv2DTranspose, Cropping2D, SpatialDropout2D, UpSampling2D
+
+    def stack(data_format, shape):
+        minidl.set_random_seed(6)
+        return Sequential(
+            [
+                Conv2DTranspose(4, 3, strides=2, data_format=data_format, input_shape=shape),
+                UpSampling2D((2, 1), interpolation="bilinear", data_format=data_format),
+                Cropping2D(((1, 2), (0, 1)), data_format=data_format),
+                SpatialDropout2D(0.5, data_format=data_format),
+            ]
+        )
+
+    last = stack("channels_last", (5, 4, 3))
+    first = stack("channels_first", (3, 5, 4))
+    first.set_weights(last.get_weights())
+    assert first.output_shape == (None, 4, 19, 8) and last.output_shape == (None, 19, 8, 4)
+    x = RNG.normal(size=(2, 5, 4, 3)).astype("float32")
+    np.testing.assert_allclose(
+        first.predict(x.transpose(0, 3, 1, 2)),
+        last.predict(x).transpose(0, 3, 1, 2),
+        rtol=1e-5,
+        atol=1e-6,
+    )
+    inputs = Input(shape=(4, 6, 5))
+    dropped = SpatialDropout2D(0.5, data_format="channels_first", seed=1)(inputs)
+    out = K.function([inputs, K.learning_phase()], [dropped])([np.ones((8, 4, 6, 5)), 1])[0]
+    per_channel = out.reshape(8, 4, -1)
+    assert np.all(per_channel.min(axis=2) == per_channel.max(axis=2))  # whole maps dropped
+    assert 0 < (per_channel[:, :, 0] == 0).mean() < 1

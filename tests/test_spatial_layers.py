@@ -67,7 +67,7 @@ def test_conv2d_transpose(kwargs, input_shape, expected):
         ({"output_padding": 2, "strides": 2}, r"output_padding.*smaller than its stride"),
         ({"dilation_rate": 2, "strides": 2}, r"dilation_rate.*unit strides"),
         ({"padding": "full"}, r"padding"),
-        ({"data_format": "channels_first"}, r"data_format"),
+        ({"data_format": "channels_middle"}, r"data_format"),
     ],
 )
 def test_conv2d_transpose_bad_arguments(kwargs, message):

@@ -142,6 +142,7 @@ class Conv2D(KernelLayer):
 Convolution2D = Conv2D
 
 
+@channels_first_capable
 class Conv2DTranspose(KernelLayer):
     """Transposed 2-D convolution ("deconvolution"), e.g. to upsample in a U-Net decoder.
 
@@ -194,7 +195,7 @@ class Conv2DTranspose(KernelLayer):
         self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
         self.strides = self.int_tuple("strides", strides, 2)
         self.padding = self.padding_mode(padding)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
         if self.dilation_rate != (1, 1) and self.strides != (1, 1):
             raise self.invalid_argument(

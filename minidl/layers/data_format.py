@@ -72,11 +72,24 @@ def channels_first_capable(cls: type) -> type:
     gains the ``data_format`` key. Methods already wrapped (inherited) are left alone."""
 
     def first(self: Any) -> bool:
-        return getattr(self, "data_format", "channels_last") == "channels_first"
+        """channels_first, and not already inside a transposed method (whose own calls of
+        ``compute_output_shape`` and the like use channels-last shapes)."""
+        inside = self.__dict__.get("_inside_channels_last", 0)
+        return not inside and getattr(self, "data_format", "channels_last") == "channels_first"
+
+    def channels_last(self: Any, run: Any) -> Any:
+        self._inside_channels_last = self.__dict__.get("_inside_channels_last", 0) + 1
+        try:
+            return run()
+        finally:
+            self._inside_channels_last -= 1
 
     def build(method: Any) -> Any:
         def wrapped(self: Any, input_shape: Any) -> None:
-            method(self, to_channels_last_shape(input_shape) if first(self) else input_shape)
+            if not first(self):
+                return method(self, input_shape)
+            shape = to_channels_last_shape(input_shape)
+            return channels_last(self, lambda: method(self, shape))
 
         return wrapped
 
@@ -84,7 +97,10 @@ def channels_first_capable(cls: type) -> type:
         def wrapped(self: Any, inputs: Any, training: bool = False, **kwargs: Any) -> Any:
             if not first(self):
                 return method(self, inputs, training=training, **kwargs)
-            return _to_first(method(self, _to_last(inputs), training=training, **kwargs))
+            x = _to_last(inputs)
+            return _to_first(
+                channels_last(self, lambda: method(self, x, training=training, **kwargs))
+            )
 
         return wrapped
 
@@ -92,7 +108,8 @@ def channels_first_capable(cls: type) -> type:
         def wrapped(self: Any, input_shape: Any) -> ShapeTuple:
             if not first(self):
                 return method(self, input_shape)
-            return to_channels_first_shape(method(self, to_channels_last_shape(input_shape)))
+            shape = to_channels_last_shape(input_shape)
+            return to_channels_first_shape(channels_last(self, lambda: method(self, shape)))
 
         return wrapped
 

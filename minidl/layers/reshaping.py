@@ -11,6 +11,7 @@ from typing import Any
 from minidl import backend as K
 from minidl.layers.base import Layer
 from minidl.layers.convolutional import IMAGE_LAYOUT, ShapeTuple, check_data_format
+from minidl.layers.data_format import channels_first_capable
 
 INTERPOLATIONS = ("nearest", "bilinear")
 
@@ -79,6 +80,7 @@ def bilinear_along(x: Any, axis: int, factor: int, size: int) -> Any:
     return K.reshape(K.concatenate(phases, axis=axis + 1), (-1, *shape[1:]))
 
 
+@channels_first_capable
 class UpSampling2D(Layer):
     """Enlarge images by integer factors: repeat pixels, or interpolate bilinearly.
 
@@ -97,7 +99,7 @@ class UpSampling2D(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.size = self.int_tuple("size", size, 2)
         if interpolation not in INTERPOLATIONS:
             raise self.invalid_argument(
@@ -129,6 +131,7 @@ class UpSampling2D(Layer):
         }
 
 
+@channels_first_capable
 class Cropping2D(Layer):
     """Remove rows and columns at the borders of each image.
 
@@ -147,7 +150,7 @@ class Cropping2D(Layer):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
         self.cropping = self._normalize(cropping)
 
     def _normalize(self, cropping: Any) -> tuple[tuple[int, int], tuple[int, int]]:

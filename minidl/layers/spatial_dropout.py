@@ -7,8 +7,10 @@ from typing import Any
 from minidl import backend as K
 from minidl.layers.convolutional import IMAGE_LAYOUT, ShapeTuple, check_data_format
 from minidl.layers.core import Dropout
+from minidl.layers.data_format import channels_first_capable
 
 
+@channels_first_capable
 class SpatialDropout2D(Dropout):
     """Zero whole channels of each image with probability ``rate`` while training.
 
@@ -32,7 +34,7 @@ class SpatialDropout2D(Dropout):
         **kwargs: Any,
     ) -> None:
         super().__init__(rate, seed=seed, **kwargs)
-        check_data_format(self, data_format)
+        check_data_format(self, data_format, channels_first=True)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
