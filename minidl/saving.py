@@ -285,6 +285,8 @@ def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -
         spec = keras3_format.from_keras3(spec)  # Keras 3 layout -> minidl's (Keras 2's)
     classes = serialization.NETWORK_CLASSES
     found = spec.get("class_name") if isinstance(spec, dict) else type(spec).__name__
+    if not isinstance(found, str):
+        found = repr(found)
     if isinstance(spec, dict) and found == "Functional":  # tf.keras' name for a graph Model
         found = "Model"
     if custom_objects and found in custom_objects:

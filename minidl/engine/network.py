@@ -50,7 +50,9 @@ def _check_tensors(values: Any, what: str, model_name: str) -> list[KerasTensor]
                 f"{type(tensor).__name__}"
             )
     if not tensors:
-        raise ValueError(f"Model {model_name!r} needs at least one tensor in `{what}`.")
+        raise ValueError(
+            f"Model {model_name!r} needs at least one tensor in `{what}`. Received: {values!r}"
+        )
     return tensors
 
 

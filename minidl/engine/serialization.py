@@ -192,11 +192,18 @@ def graph_from_config(
                 f"All layer names in a Model config must be unique. Received: {spec['name']!r} "
                 "twice"
             )
-        layer = deserialize_layer(spec, custom_objects)
+        try:
+            layer = deserialize_layer(spec, custom_objects)
+        except (TypeError, ValueError) as err:
+            kind = spec.get("class_name")
+            raise type(err)(f"Layer {spec['name']!r} ({kind}) of the Model config: {err}") from None
         created[spec["name"]] = layer
         nodes = spec.get("inbound_nodes") or []
         if not isinstance(nodes, list):
-            raise ValueError(f"Layer {spec['name']!r}: `inbound_nodes` must be a list.")
+            raise ValueError(
+                f"Layer {spec['name']!r}: `inbound_nodes` must be a list. "
+                f"Received: inbound_nodes={nodes!r}"
+            )
         pending.append((layer, list(nodes)))
     # Keras 2's loop: call each layer on its inputs once the nodes they come from exist
     progress = True
@@ -256,7 +263,8 @@ def _try_node(layer: Any, node_data: Any, created: dict[str, Any]) -> bool:
         source = created.get(name)
         if source is None:
             raise ValueError(
-                f"Layer {layer.name!r} is called on unknown layer {name!r} in the config."
+                f"Layer {layer.name!r} is called on a layer the config does not define. "
+                f"Received: {name!r}"
             )
         position = node_index - (1 if _is_network(source) else 0)
         if position >= len(source.inbound_nodes):
