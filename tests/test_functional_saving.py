@@ -11,6 +11,8 @@ import json
 import h5py
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import minidl
 from minidl.layers import Concatenate, Dense, Input, Layer
@@ -441,3 +443,44 @@ def test_tf_keras_2_names_and_defaults_load_and_other_values_are_refused():
     spec["config"]["layers"][1]["config"]["groups"] = 2
     with pytest.raises(TypeError, match=r"Conv2D: \{'groups': 2\}"):
         model_from_json(json.dumps(spec))
+
+
+def _paths(obj, prefix=()):
+    """Every path (tuple of keys and indices) inside a JSON-like object."""
+    if prefix:
+        yield prefix
+    items = (
+        obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, list) else ()
+    )
+    for key, value in items:
+        yield from _paths(value, (*prefix, key))
+
+
+JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+    st.lists(st.integers(0, 3), max_size=3),
+    st.just(["input_1", 0, 0]),
+    st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(data=st.data())
+def test_mutated_model_configs_fail_only_with_clear_errors(data):
+    spec = _keras2_unet_config()
+    path = data.draw(st.sampled_from(list(_paths(spec))))
+    parent = spec
+    for key in path[:-1]:
+        parent = parent[key]
+    if data.draw(st.booleans()):
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = data.draw(JUNK)
+    try:
+        model_from_json(json.dumps(spec))
+    except (ValueError, TypeError) as err:
+        assert str(err)  # a message, never a bare KeyError/IndexError/AttributeError
