@@ -191,3 +191,19 @@ def test_utils_sequence_feeds_fit(backend):
     model.compile("sgd", "categorical_crossentropy", metrics=["acc"])
     history = model.fit(Batches(), epochs=2, verbose=0)
     assert len(history.history["acc"]) == 2
+
+
+def test_hashing_trick_and_one_hot():
+    from minidl.preprocessing.text import hashing_trick, one_hot
+
+    words = "The cat sat on the mat".split()
+    md5 = hashing_trick(" ".join(words), 7, "md5")
+    assert len(md5) == 6 and all(1 <= i <= 6 for i in md5)
+    assert md5[0] == md5[4]  # "The" and "the" lower-case to one word
+    assert md5 == hashing_trick("the CAT, sat on the mat!", 7, "md5")
+    custom = hashing_trick("a bb ccc", 100, hash_function=len)
+    assert custom == [2, 3, 4]  # (len % 99) + 1
+    indices = one_hot("x y x", 5)
+    assert indices[0] == indices[2] and all(1 <= i <= 4 for i in indices)
+    with pytest.raises(ValueError, match="n >= 2|`n`"):
+        one_hot("x", 1)

@@ -12,9 +12,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import OrderedDict, defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -37,6 +38,46 @@ def text_to_word_sequence(
         text = text.lower()
     text = text.translate(str.maketrans({c: split for c in filters}))
     return [word for word in text.split(split) if word]
+
+
+def hashing_trick(
+    text: str,
+    n: int,
+    hash_function: Callable[[str], int] | str | None = None,
+    filters: str = DEFAULT_FILTERS,
+    lower: bool = True,
+    split: str = " ",
+) -> list[int]:
+    """Each word's index in ``[1, n - 1]`` from a hash (0 is left for padding), as Keras 2.
+
+    ``hash_function``: None uses Python's ``hash`` (which varies between processes unless
+    ``PYTHONHASHSEED`` is set, as in Keras), ``"md5"`` a stable MD5 digest, or a callable.
+
+    >>> hashing_trick("the cat the", 10, "md5")[0] == hashing_trick("The", 10, "md5")[0]
+    True
+    """
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"`n` must be an integer >= 2. Received: n={n!r}")
+    if hash_function is None:
+        hash_function = hash
+    elif hash_function == "md5":
+
+        def hash_function(word: str) -> int:
+            return int(hashlib.md5(word.encode("utf-8")).hexdigest(), 16)
+
+    elif not callable(hash_function):
+        raise ValueError(
+            f"`hash_function` must be None, 'md5' or a callable. Received: {hash_function!r}"
+        )
+    words = text_to_word_sequence(text, filters=filters, lower=lower, split=split)
+    return [(hash_function(w) % (n - 1)) + 1 for w in words]
+
+
+def one_hot(
+    text: str, n: int, filters: str = DEFAULT_FILTERS, lower: bool = True, split: str = " "
+) -> list[int]:
+    """Keras 2's ``one_hot``: ``hashing_trick`` with Python's ``hash`` (indices, not vectors)."""
+    return hashing_trick(text, n, hash_function=None, filters=filters, lower=lower, split=split)
 
 
 class Tokenizer:
