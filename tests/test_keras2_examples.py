@@ -79,3 +79,17 @@ def test_keras2_example_runs(backend, name, tmp_path, monkeypatch):
     if name == "reuters_mlp":
         assert namespace["x_train"].shape[1] == 1000
     assert os.environ["MINIDL_EXAMPLE_SAMPLES"] == str(SAMPLES[name])
+
+
+def test_mnist_cnn_takes_its_channels_first_branch(tmp_path, monkeypatch):
+    """With K.set_image_data_format("channels_first") the port runs its NCHW branch."""
+    from minidl import backend as K
+
+    K.set_image_data_format("channels_first")
+    try:
+        namespace, printed = run_example("mnist_cnn", tmp_path, monkeypatch)
+    finally:
+        K.set_image_data_format("channels_last")
+    assert namespace["input_shape"] == (1, 28, 28)
+    assert namespace["model"].layers[0].data_format == "channels_first"
+    assert "Test accuracy:" in printed
