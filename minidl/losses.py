@@ -19,6 +19,18 @@ from collections.abc import Callable
 from typing import Any
 
 from minidl import backend as K
+from minidl import losses_keras2
+from minidl.losses_keras2 import (  # noqa: F401 - Keras 2 names: minidl.losses.hinge ...
+    categorical_hinge,
+    cosine_proximity,
+    hinge,
+    kullback_leibler_divergence,
+    logcosh,
+    mean_absolute_percentage_error,
+    mean_squared_logarithmic_error,
+    poisson,
+    squared_hinge,
+)
 
 LossFunction = Callable[[Any, Any], Any]
 
@@ -113,9 +125,14 @@ LOSSES: dict[str, LossFunction] = {
         categorical_crossentropy,
         sparse_categorical_crossentropy,
         dice_loss,
+        *losses_keras2.KERAS2_LOSSES,
     )
 }
-ALIASES = {"mse": "mean_squared_error", "mae": "mean_absolute_error"}
+ALIASES = {
+    "mse": "mean_squared_error",
+    "mae": "mean_absolute_error",
+    **losses_keras2.KERAS2_ALIASES,
+}
 
 
 def get(identifier: str | LossFunction) -> LossFunction:

@@ -152,8 +152,8 @@ def test_loss_lookup_names_and_errors():
         assert losses.get(name) is fn and fn.__name__ == name and losses.serialize(fn) == name
     assert losses.get("MSE") is losses.mean_squared_error
     assert losses.get("mae") is losses.mean_absolute_error
-    with pytest.raises(ValueError, match=r"Unknown loss 'hinge'. Valid names: .*mse"):
-        losses.get("hinge")
+    with pytest.raises(ValueError, match=r"Unknown loss 'hingey'. Valid names: .*mse"):
+        losses.get("hingey")
     with pytest.raises(TypeError, match=r"name or a callable"):
         losses.get(1)
     with pytest.raises(ValueError, match=r"Unknown metric 'f1'. Valid names: .*accuracy"):
