@@ -65,6 +65,15 @@ def exponential(x: Any) -> Any:
     return K.exp(x)
 
 
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def selu(x: Any) -> Any:
+    """Scaled ELU (Klambauer et al., 2017): ``scale * elu(x, alpha)`` with Keras' constants."""
+    return SELU_SCALE * K.elu(x, SELU_ALPHA)
+
+
 ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
     fn.__name__: fn
     for fn in (
@@ -78,6 +87,7 @@ ACTIVATIONS: dict[str, Callable[[Any], Any]] = {
         softplus,
         softsign,
         exponential,
+        selu,
     )
 }
 

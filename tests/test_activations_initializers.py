@@ -26,6 +26,7 @@ NUMPY_ACTIVATIONS = {
     "softplus": lambda z: np.log1p(np.exp(z)),
     "softsign": lambda z: z / (1 + np.abs(z)),
     "exponential": np.exp,
+    "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(z)),
 }
 
 
