@@ -238,6 +238,49 @@ def _preset(name: str, scale: float, mode: str, distribution: str, doc: str) -> 
     )
 
 
+class Orthogonal(Initializer):
+    """A random orthogonal matrix (Saxe et al., 2014) times ``gain``, as Keras 2 draws it.
+
+    The weight is seen as ``(prod(shape[:-1]), shape[-1])``; its orthonormal factor from the
+    SVD of a standard normal matrix is reshaped back.
+    """
+
+    def __init__(self, gain: float = 1.0, seed: int | None = None) -> None:
+        super().__init__(seed)
+        self.gain = float(gain)
+
+    def sample(self, shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) < 2:
+            raise ValueError(
+                f"Orthogonal needs a weight of rank 2 or more. Received: shape={shape}"
+            )
+        flat = (math.prod(shape[:-1]), shape[-1])
+        u, _, v = np.linalg.svd(self._rng().standard_normal(flat), full_matrices=False)
+        q = u if u.shape == flat else v
+        return self.gain * q.reshape(shape)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain, "seed": self.seed}
+
+
+class Identity(Initializer):
+    """``gain`` times the identity matrix (square 2-D weights only, as in Keras 2)."""
+
+    def __init__(self, gain: float = 1.0) -> None:
+        super().__init__(None)
+        self.gain = float(gain)
+
+    def sample(self, shape: tuple[int, ...]) -> np.ndarray:
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(
+                f"Identity can only initialize square 2-D weights. Received: shape={shape}"
+            )
+        return self.gain * np.eye(shape[0])
+
+    def get_config(self) -> dict[str, Any]:
+        return {"gain": self.gain}
+
+
 GlorotUniform = _preset("GlorotUniform", 1.0, "fan_avg", "uniform", "Glorot/Xavier uniform.")
 GlorotNormal = _preset("GlorotNormal", 1.0, "fan_avg", "truncated_normal", "Glorot normal.")
 HeUniform = _preset("HeUniform", 2.0, "fan_in", "uniform", "He (Kaiming) uniform.")
@@ -261,7 +304,11 @@ INITIALIZERS: dict[str, type] = {
     "he_normal": HeNormal,
     "lecun_uniform": LecunUniform,
     "lecun_normal": LecunNormal,
+    "orthogonal": Orthogonal,
+    "identity": Identity,
 }
+# Keras 2's other spellings; _BY_CLASS_NAME below keeps one class name per class
+INITIALIZER_ALIASES = {"zero": "zeros", "one": "ones"}
 _BY_CLASS_NAME = {cls.__name__: cls for cls in INITIALIZERS.values()}
 
 
@@ -284,6 +331,7 @@ def get(identifier: str | dict[str, Any] | Callable[..., np.ndarray] | None) -> 
         return cls.from_config(dict(identifier.get("config") or {}))
     if isinstance(identifier, str):
         key = identifier.strip().lower()
+        key = INITIALIZER_ALIASES.get(key, key)
         cls = INITIALIZERS.get(key) or _BY_CLASS_NAME.get(identifier)
         if cls is None:
             raise ValueError(

@@ -77,3 +77,28 @@ def test_training_lowers_each_loss(backend, name):
     history = model.fit(x, y, epochs=15, batch_size=32, verbose=0)
     assert history.history["loss"][-1] < history.history["loss"][0]
     assert name in history.history  # the metric is logged under the name asked for
+
+
+def test_keras_2_initializer_names():
+    from minidl import initializers
+
+    q = initializers.get("orthogonal")((12, 5), "float64")
+    np.testing.assert_allclose(q.T @ q, np.eye(5), atol=1e-12)
+    conv = initializers.Orthogonal(gain=2.0, seed=3)((3, 3, 2, 4), "float64").reshape(-1, 4)
+    np.testing.assert_allclose(conv.T @ conv, 4.0 * np.eye(4), atol=1e-12)
+    wide = initializers.Orthogonal(seed=3)((2, 6), "float64")
+    np.testing.assert_allclose(wide @ wide.T, np.eye(2), atol=1e-12)
+    assert np.array_equal(initializers.get("identity")((3, 3)), np.eye(3))
+    assert initializers.get("zero")((2,)).tolist() == [0, 0]
+    assert initializers.get("one")((2,)).tolist() == [1, 1]
+    again = initializers.get(initializers.serialize(initializers.Orthogonal(1.5, seed=2)))
+    assert np.array_equal(again((4, 4)), initializers.Orthogonal(1.5, seed=2)((4, 4)))
+    with pytest.raises(ValueError, match="square 2-D"):
+        initializers.get("identity")((3, 4))
+
+
+def test_orthogonal_kernel_trains(backend):
+    minidl.set_random_seed(0)
+    model = Sequential([Dense(3, kernel_initializer="orthogonal", input_shape=(3,))])
+    kernel = model.get_weights()[0]
+    np.testing.assert_allclose(kernel.T @ kernel, np.eye(3), atol=1e-5)
