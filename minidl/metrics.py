@@ -63,6 +63,14 @@ def top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
     return _in_top_k(true_score, y_pred, k)
 
 
+def sparse_top_k_categorical_accuracy(y_true: Any, y_pred: Any, k: int = 5) -> Any:
+    """1 where the integer label's class is among the ``k`` highest scores, else 0."""
+    classes = K.int_shape(y_pred)[-1] if K.ndim(y_pred) else None
+    one_hot = K.one_hot(_class_labels(y_true, y_pred), classes)
+    true_score = K.sum(K.cast(one_hot, K.dtype(y_pred)) * y_pred, axis=-1, keepdims=True)
+    return _in_top_k(true_score, y_pred, k)
+
+
 OVERLAP_EPSILON = 1e-7
 
 
@@ -95,6 +103,7 @@ METRICS: dict[str, MetricFunction] = {
         categorical_accuracy,
         sparse_categorical_accuracy,
         top_k_categorical_accuracy,
+        sparse_top_k_categorical_accuracy,
         dice_coefficient,
         iou,
         *losses.LOSSES.values(),

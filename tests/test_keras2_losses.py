@@ -102,3 +102,21 @@ def test_orthogonal_kernel_trains(backend):
     model = Sequential([Dense(3, kernel_initializer="orthogonal", input_shape=(3,))])
     kernel = model.get_weights()[0]
     np.testing.assert_allclose(kernel.T @ kernel, np.eye(3), atol=1e-5)
+
+
+def test_sparse_top_k_categorical_accuracy(backend):
+    from minidl import metrics
+
+    scores = RNG.normal(size=(20, 6)).astype("float32")
+    labels = RNG.integers(0, 6, size=20)
+    step = K.function(
+        lambda t, p: ([metrics.sparse_top_k_categorical_accuracy(t, p, k=2)], []),
+        [((None,), "int64"), ((None, 6), "float32")],
+    )
+    higher = (scores > scores[np.arange(20), labels][:, None]).sum(axis=1)
+    want = (higher < 2).astype("float32")
+    assert 0 < want.mean() < 1
+    np.testing.assert_array_equal(step(labels, scores)[0], want)
+    assert metrics.get("sparse_top_k_categorical_accuracy") is (
+        metrics.sparse_top_k_categorical_accuracy
+    )
