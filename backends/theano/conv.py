@@ -129,7 +129,12 @@ def conv2d(
 
         return dilated_conv2d(ops, x, kernel, x.type.shape, kernel_shape, padding, rate)
     if settings.mode_name() not in ("NUMBA", "JAX") and x.dtype == kernel.dtype:
-        return conv_ops.conv2d(x, kernel, strides, padding)  # the numpy backend's kernels
+        width = x.type.shape[2]
+        out_w = None if width is None else shapes.conv_output_length(width, kw, strides[1], padding)
+        # the numpy backend's kernels (VGG16 3x3x64..512: 2.6x faster than the graph); with
+        # few filters the graph's banded product, one GEMM over the image, is as fast
+        if out_w is None or banded.band_width(out_w, kw, strides[1], out_channels) == 1:
+            return conv_ops.conv2d(x, kernel, strides, padding)
     rows, cols = _padding(x, (kh, kw), strides, padding, "conv2d")
     xp = pad_spatial(x, rows, cols, 0.0)
     oh, ow = _out_sizes(xp, (kh, kw), strides)
