@@ -78,9 +78,7 @@ def passes(setting: str | Iterable[str]) -> Iterator[frozenset[str]]:
         _chosen.pop()
 
 
-def lower(
-    outputs: list[Node], updates: list[tuple[Node, Node]], enabled: frozenset[str]
-) -> Plan:
+def lower(outputs: list[Node], updates: list[tuple[Node, Node]], enabled: frozenset[str]) -> Plan:
     """Schedule the step and run the ``enabled`` passes over it, in a fixed order."""
     if "pooled_slopes" in enabled:
         outputs, updates = pooled_slopes.rewrite(outputs, updates)
