@@ -40,6 +40,27 @@ A *step* is a plain Python function over tensors; ``function`` traces it once an
 callable that runs the compiled step on NumPy arrays. Updates returned by the step are applied
 after all outputs are computed, all at once (every update reads the values from before the
 step), exactly like Theano's ``function(..., updates=...)``.
+
+NaN and inf, values and gradients, are the same on every backend (tests/test_nan_propagation.py,
+tests/test_nan_gradients.py):
+
+* Values are what NumPy computes: a NaN in ``relu``, ``maximum``, ``max``, a max-pooling
+  window, ``clip``, ``softmax`` and so on gives NaN, never a number; ``argmax`` picks the
+  first NaN. ``softsign`` is ``x / (1 + |x|)``, so it is NaN at +-inf.
+* Gradients are the chain rule in IEEE arithmetic (``inf * 0`` is NaN), with one rule for the
+  ops that pick a piece or an operand by comparing values (``relu`` and its leaky and capped
+  forms, ``elu``, ``hard_sigmoid``, ``clip``, ``maximum``, ``minimum``, ``max``, ``min``,
+  max-pooling): the incoming gradient goes to what the forward picked (times the piece's
+  slope); whatever was not picked gets an exact 0, even where the incoming gradient is inf
+  or NaN, as with ``where``. A NaN outranks every number, as in NumPy: ``maximum(NaN, 1)``
+  picks the NaN, and a slice or window holding NaN gives its gradient to its NaN cells only
+  (0 to the rest). The derivative at a NaN is NaN: every NaN input cell of these ops gets a
+  NaN gradient, never the incoming gradient passed on and never a silent 0. At +-inf the
+  comparison picks as usual (``relu``'s slope is 1 at inf, ``clip``'s is 0; max-pooling
+  gives a tie to the window's first maximum in row-major order, ``max`` and ``min`` split it).
+* The cross-entropies from logits (``from_logits=True``, or after ``sigmoid``/``softmax``)
+  differentiate in closed form, ``g * (sigmoid(z) - t)`` and ``g * (softmax(z) * sum(t) -
+  t)``, so an infinite logit gives an infinite gradient where its loss is inf, not NaN.
 """
 
 from __future__ import annotations

@@ -129,11 +129,15 @@ def _tile_max_gradient(
             wide[...] = pooled[samples, rows, :, None, :]
             winners = scratch.array("winners", shape, np.bool_, xp)
             xp.equal(tiles, wide.reshape(size, height, 1, out_w * kw, c), out=winners)
-            if int(xp.count_nonzero(winners)) != size * height * out_w * c:  # ties, NaN
+            # ties (a NaN window has no winner: it could hide a tie in the count)
+            ties = int(xp.count_nonzero(winners)) != size * height * out_w * c
+            if ties or xp.isnan(wide).any():
                 winners = _first_winners(winners, window)
             wide[...] = grad[samples, rows, :, None, :]
             routed = image[samples, cells, : out_w * kw].reshape(shape)
-            xp.multiply(winners, wide.reshape(size, height, 1, out_w * kw, c), out=routed)
+            # a pick, not a product: the other cells get 0 even for an inf or NaN gradient
+            routed[...] = 0
+            xp.copyto(routed, wide.reshape(size, height, 1, out_w * kw, c), where=winners)
 
     row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
     run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)

@@ -108,7 +108,11 @@ def _d_extremum(node: Node, g: Node) -> tuple:
     x, y = node.inputs
     pick_x = greater(x, y) if node.op == "maximum" else less(x, y)
     pick_x = binary("logical_or", pick_x, equal(x, y), dtype=np.dtype(bool))
-    return sum_to(where(pick_x, g, 0.0), x), sum_to(where(pick_x, 0.0, g), y)
+    # NumPy returns the NaN operand (x when both are), and the derivative at NaN is NaN
+    x_number, y_number = equal(x, x), equal(y, y)
+    gx = where(x_number, where(pick_x, g, 0.0), x)
+    gy = where(y_number, where(pick_x, 0.0, where(x_number, g, 0.0)), y)
+    return sum_to(gx, x), sum_to(gy, y)
 
 
 # op, ufunc, derivative rule: one line per element-wise op
@@ -234,7 +238,10 @@ def _clip_grad(node: Node) -> Any:
             inside &= x >= kind(low)
         if high is not None:
             inside &= x <= kind(high)
-        return g * inside
+        # a pick, not a product (0 outside even for an inf or NaN g); NaN where x is NaN
+        grad = xp.where(inside, g, kind(0))
+        xp.copyto(grad, x, where=xp.isnan(x), casting="unsafe")
+        return grad
 
     return clip_grad
 
@@ -451,10 +458,14 @@ def _extreme_grad(node: Node) -> Any:
         if not keepdims:
             keep = _reduced_shape(x.shape, axes, True)
             g, out = g.reshape(keep), out.reshape(keep)
-        mask = (x == out).astype(x.dtype)
-        mask /= mask.sum(axis=axes, keepdims=True)
-        mask *= g
-        return mask
+        # a NaN outranks every number (NumPy's max): a slice's NaN cells share its gradient,
+        # which is NaN there (the derivative at NaN); the other cells get 0
+        nan = xp.isnan(x)
+        winners = (x == out) | nan
+        share = g / winners.sum(axis=axes, keepdims=True).astype(g.dtype)
+        grad = xp.where(winners, share, g.dtype.type(0))  # a pick: 0 even for an inf or NaN g
+        xp.copyto(grad, x, where=nan)
+        return grad
 
     return extreme_grad
 

@@ -73,14 +73,16 @@ def _relu_grad(node: Node) -> Any:
     kind = node.dtype.type
     alpha, cap = kind(node.attrs["alpha"]), node.attrs["max_value"]
 
+    if not alpha and cap is None:  # ``x`` is relu's output: 0 or NaN where ``x > 0`` fails
+        return lambda g, x: xp.where(x > 0, g, x.astype(g.dtype, copy=False))
+
     def relu_grad(g: Any, x: Any) -> Any:
-        slope = (x > 0).astype(g.dtype)
-        if alpha:
-            slope[x <= 0] = alpha
+        # a pick, not a product: 0 where x <= 0 even for an inf or NaN g; NaN where x is NaN
+        grad = xp.where(x > 0, g, g * alpha if alpha else kind(0))
         if cap is not None:
-            slope[x >= kind(cap)] = 0
-        slope *= g
-        return slope
+            grad[x >= kind(cap)] = 0
+        xp.copyto(grad, x, where=xp.isnan(x), casting="unsafe")
+        return grad
 
     return relu_grad
 
@@ -91,7 +93,9 @@ def _relu_grad_into(node: Node, index: int, checked: bool) -> Any:
     compute = _relu_grad(node)
     if not node.attrs["alpha"] and node.attrs["max_value"] is None:
         zero = node.dtype.type(0)
-        return lambda g, x: xp.multiply(g, x > zero, out=(g, x)[index])
+        if index:  # ``x`` is relu's output: keep its 0 and NaN cells
+            return lambda g, x: xp.copyto(x, g, where=x > zero) or x
+        return lambda g, x: xp.copyto(g, x, where=xp.logical_not(x > zero)) or g
 
     def relu_grad_into(g: Any, x: Any) -> Any:
         target = (g, x)[index]

@@ -18,6 +18,17 @@ Axis = int | tuple[int, ...] | None
 # ------------------------------------------------------------------- element-wise math
 
 
+def nan_slope_at_nan(x: Any) -> Any:
+    """``x`` unchanged, but its gradient is NaN where ``x`` is NaN (the interface's rule).
+
+    A piecewise op's derivative has no value at NaN; TensorFlow's select-based gradients
+    would pass the incoming gradient (or a 0) through there instead.
+    """
+    if not x.dtype.is_floating:
+        return x
+    return x * tf.stop_gradient(tf.where(tf.math.is_nan(x), x, tf.ones_like(x)))
+
+
 def abs(x: Any) -> Any:  # noqa: A001
     """Element-wise absolute value (gradient ``sign(x)``)."""
     return tf.abs(to_tensor(x))
@@ -56,17 +67,24 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
 
 def maximum(x: Any, y: Any) -> Any:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
-    return tf.maximum(*checked_pair("maximum", x, y))
+    x, y = (nan_slope_at_nan(v) for v in checked_pair("maximum", x, y))
+    if not x.dtype.is_floating:
+        return tf.maximum(x, y)
+    # tf.maximum's gradient sends a NaN cell's gradient to the other operand
+    return tf.where((x >= y) | tf.math.is_nan(x), x, y)
 
 
 def minimum(x: Any, y: Any) -> Any:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
-    return tf.minimum(*checked_pair("minimum", x, y))
+    x, y = (nan_slope_at_nan(v) for v in checked_pair("minimum", x, y))
+    if not x.dtype.is_floating:
+        return tf.minimum(x, y)
+    return tf.where((x <= y) | tf.math.is_nan(x), x, y)
 
 
 def clip(x: Any, min_value: float, max_value: float) -> Any:
     """Clip values to ``[min_value, max_value]``; gradient is zero outside the interval."""
-    x = to_tensor(x)
+    x = nan_slope_at_nan(to_tensor(x))
     return tf.clip_by_value(x, like(min_value, x), like(max_value, x))
 
 
@@ -117,14 +135,40 @@ def mean(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:
     return tf.reduce_mean(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
 
 
+def _extreme(reduce: Any, x: Any, axis: Axis, keepdims: bool) -> Any:
+    """``reduce`` (max or min) whose gradient is split between the tied extrema.
+
+    A NaN outranks every number (NumPy's rule): only the NaN cells of a slice share its
+    gradient (NaN, by ``nan_slope_at_nan``); tf's own gradient would give the slice 0 / 0.
+    """
+    x, axis = to_tensor(x), _axis(axis)
+    if not x.dtype.is_floating:
+        return reduce(x, axis=axis, keepdims=keepdims)
+
+    @tf.custom_gradient
+    def extreme(v: Any) -> Any:
+        out = reduce(v, axis=axis, keepdims=True)
+
+        def gradient(g: Any) -> Any:
+            winners = tf.equal(v, out) | tf.math.is_nan(v)
+            count = tf.reduce_sum(tf.cast(winners, v.dtype), axis=axis, keepdims=True)
+            # a pick, not a product: the other cells get 0 even for an inf or NaN gradient
+            return tf.where(winners, g / count, tf.zeros_like(v))
+
+        return out, gradient
+
+    out = extreme(nan_slope_at_nan(x))
+    return out if keepdims else tf.reduce_sum(out, axis=axis)  # drops the size-1 axes
+
+
 def max(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Maximum over ``axis``; the gradient is split evenly between tied maxima."""
-    return tf.reduce_max(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+    return _extreme(tf.reduce_max, x, axis, keepdims)
 
 
 def min(x: Any, axis: Axis = None, keepdims: bool = False) -> Any:  # noqa: A001
     """Minimum over ``axis``; the gradient is split evenly between tied minima."""
-    return tf.reduce_min(to_tensor(x), axis=_axis(axis), keepdims=keepdims)
+    return _extreme(tf.reduce_min, x, axis, keepdims)
 
 
 def argmax(x: Any, axis: int = -1) -> Any:

@@ -17,6 +17,7 @@ from minidl.backends.dilation import check_dilation
 from minidl.backends.logits import link_logits, logits_of
 
 from ._runtime import epsilon, tf
+from .math_ops import nan_slope_at_nan
 from .variables import like, to_tensor
 
 
@@ -45,7 +46,7 @@ def _recorded_logits(output: Any, activation: str, axis: int) -> Any:
 
 def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
     """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
-    x = to_tensor(x)
+    x = nan_slope_at_nan(to_tensor(x))
     # Not tf.nn.relu: grappler fuses it into MatMul/Conv2D kernels that turn NaN into 0.
     # Testing ``x <= 0`` (false for NaN) lets NaN through, as NumPy's maximum does.
     negative = x * like(alpha, x) if alpha else tf.zeros_like(x)
@@ -65,7 +66,7 @@ def sigmoid(x: Any) -> Any:
 
 def hard_sigmoid(x: Any) -> Any:
     """Piece-wise linear sigmoid ``clip(0.2 * x + 0.5, 0, 1)``."""
-    x = to_tensor(x)
+    x = nan_slope_at_nan(to_tensor(x))
     return tf.clip_by_value(x * like(0.2, x) + like(0.5, x), like(0.0, x), like(1.0, x))
 
 
@@ -87,7 +88,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
-    x = to_tensor(x)
+    x = nan_slope_at_nan(to_tensor(x))
     if alpha == 1.0:
         return tf.nn.elu(x)
     # elu(x) is exp(x) - 1 on the negative side and never overflows, unlike exp(x) itself.
@@ -101,7 +102,9 @@ def softplus(x: Any) -> Any:
 
 def softsign(x: Any) -> Any:
     """``x / (1 + |x|)``."""
-    return tf.nn.softsign(to_tensor(x))
+    # this formula, as the other backends compute it (tf.nn.softsign gives 1, not NaN, at inf)
+    x = to_tensor(x)
+    return x / (like(1.0, x) + tf.abs(x))
 
 
 # ---------------------------------------------------------------------- cross-entropy
@@ -112,13 +115,25 @@ def _target_like(target: Any, output: Any) -> Any:
     return target if target.dtype == output.dtype else tf.cast(target, output.dtype)
 
 
+@tf.custom_gradient
+def _sigmoid_cross_entropy(target: Any, logits: Any) -> Any:
+    """tf's loss with its gradient in closed form, ``g * (sigmoid(z) - t)``, as on the other
+    backends; derived through tf's formula, an inf loss (an infinite logit) gives inf * 0."""
+    loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+
+    def gradient(g: Any) -> tuple:
+        return -g * logits, g * (tf.sigmoid(logits) - target)
+
+    return loss, gradient
+
+
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
     """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
     output = to_tensor(output)
     target = _target_like(target, output)
     logits = output if from_logits else _recorded_logits(output, "sigmoid", -1)
     if logits is not None:
-        return tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+        return _sigmoid_cross_entropy(target, logits)
     eps = epsilon()
     probs = tf.clip_by_value(output, like(eps, output), like(1.0 - eps, output))
     one = like(1.0, output)
@@ -192,11 +207,13 @@ def pool2d(
     strides = pool_size if strides is None else shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding).upper()
     if pool_mode == "max":
+        x = nan_slope_at_nan(x)
         pooled = tf.nn.max_pool2d(x, pool_size, strides, padding)
-        # tf's max-pool skips NaN; NumPy's max of a window holding NaN is NaN.
+        # tf's max-pool skips NaN; NumPy's max of a window holding NaN is NaN. Such a window
+        # sends no gradient to its other cells (tf.where), and its NaN cells get NaN.
         nan_cells = tf.cast(tf.math.is_nan(x), x.dtype)
         has_nan = tf.stop_gradient(tf.nn.max_pool2d(nan_cells, pool_size, strides, padding))
-        return pooled + tf.where(has_nan > 0, like(np.nan, x), tf.zeros_like(pooled))
+        return tf.where(has_nan > 0, like(np.nan, x), pooled)
     if pool_mode == "avg":
         return tf.nn.avg_pool2d(x, pool_size, strides, padding)
     raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")

@@ -23,7 +23,7 @@ import pytensor.tensor as pt
 from minidl.backends import banded, shapes
 from minidl.backends.dilation import check_dilation, dilated_conv2d
 from minidl.backends.theano import conv_ops, settings
-from minidl.backends.theano.tensors import EvenSplitMax, as_tensor, pad_spatial
+from minidl.backends.theano.tensors import FirstMax, as_tensor, nan_slope_at_nan, pad_spatial
 
 
 def _static_size(x: Any, axis: int, op: str, why: str) -> int:
@@ -187,7 +187,7 @@ def _block_pool(x: Any, window: tuple[int, int], pool_mode: str) -> Any:
     crop = x[:, : oh * ph, : ow * pw, :]
     blocks = pt.reshape(crop, (x.shape[0], oh, ph, ow, pw, channels))
     if pool_mode == "max":
-        out = EvenSplitMax((2, 4))(blocks)
+        out = FirstMax((2, 4))(blocks)
     else:
         out = pt.mean(blocks, axis=(2, 4))
     return _specify(out, x, oh, ow, x.type.shape[3])
@@ -210,6 +210,8 @@ def pool2d(
     strides = window if strides is None else shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding)
     static_hw = None not in x.type.shape[1:3]
+    if pool_mode == "max":  # a NaN cell's gradient is NaN; its window sends 0 to the others
+        x = nan_slope_at_nan(x)
     if padding == "valid" and strides == window and static_hw:
         return _block_pool(x, window, pool_mode)
     rows, cols = _padding(x, window, strides, padding, "pool2d")

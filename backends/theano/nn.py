@@ -9,7 +9,7 @@ import numpy as np
 import pytensor.scalar as ps
 import pytensor.tensor as pt
 import pytensor.tensor.random as ptr
-from pytensor.gradient import disconnected_grad
+from pytensor.gradient import disconnected_grad, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 from pytensor.tensor.elemwise import Elemwise
@@ -17,14 +17,14 @@ from pytensor.tensor.special import Softmax
 
 from minidl.backends.logits import link_logits, logits_of
 from minidl.backends.theano import settings
-from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor
+from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor, nan_slope_at_nan
 
 # ----------------------------------------------------------------------- activations
 
 
 def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
     """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
-    x = as_tensor(x)
+    x = nan_slope_at_nan(as_tensor(x))
     zero = np.asarray(0, dtype=x.dtype)
     negative = zero if alpha == 0 else np.asarray(alpha, dtype=x.dtype) * x
     # Comparisons with NaN are false: test the side that keeps ``x`` so NaN passes through.
@@ -43,7 +43,7 @@ def sigmoid(x: Any) -> Any:
 
 def hard_sigmoid(x: Any) -> Any:
     """Piece-wise linear sigmoid ``clip(0.2 * x + 0.5, 0, 1)``."""
-    x = as_tensor(x)
+    x = nan_slope_at_nan(as_tensor(x))
     kind = x.dtype
     linear = np.asarray(0.2, dtype=kind) * x + np.asarray(0.5, dtype=kind)
     return pt.clip(linear, np.asarray(0, dtype=kind), np.asarray(1, dtype=kind))
@@ -112,7 +112,7 @@ def softmax(x: Any, axis: int = -1) -> Any:
 
 def elu(x: Any, alpha: float = 1.0) -> Any:
     """Exponential linear unit: ``x`` for ``x > 0``, ``alpha * (exp(x) - 1)`` otherwise."""
-    x = as_tensor(x)
+    x = nan_slope_at_nan(as_tensor(x))
     zero = np.asarray(0, dtype=x.dtype)
     # expm1 of min(x, 0): the unused branch never overflows, so its zero gradient stays finite
     negative = np.asarray(alpha, dtype=x.dtype) * pt.expm1(pt.minimum(x, zero))
@@ -131,6 +131,48 @@ def softsign(x: Any) -> Any:
 
 
 # --------------------------------------------------------------------- cross-entropy
+
+
+class ClosedFormCrossEntropyGradient(Op):
+    """A cross-entropy's value, passed on; its gradient is the closed form, not derived.
+
+    Inputs ``(loss, target, logits)``. The gradient w.r.t. the logits is ``g * (sigmoid(z)
+    - t)`` or ``g * (softmax(z) * sum(t) - t)``, as on the numpy and tensorflow backends:
+    derived through the formula, an inf loss (an infinite logit) would give ``inf * 0``.
+    """
+
+    __props__ = ("activation", "axis")
+
+    def __init__(self, activation: str, axis: int | None = None) -> None:
+        self.activation, self.axis = activation, axis
+
+    def make_node(self, loss: Any, target: Any, logits: Any) -> Apply:
+        return Apply(self, [loss, target, logits], [loss.type()])
+
+    view_map = {0: [0]}  # noqa: RUF012 (PyTensor reads it from the class)
+
+    def perform(self, node: Apply, inputs: list, outputs: list) -> None:
+        outputs[0][0] = inputs[0]
+
+    def infer_shape(self, fgraph: Any, node: Apply, shapes: list) -> list:
+        return [shapes[0]]
+
+    def connection_pattern(self, node: Apply) -> list:
+        return [[False], [True], [True]]
+
+    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
+        _, t, z = inputs
+        (g,) = output_grads
+        if self.activation == "sigmoid":
+            return [disconnected_type(), -g * z, g * (pt.sigmoid(z) - t)]
+        g = pt.expand_dims(g, self.axis)
+        shifted = _shifted(z, self.axis)
+        exps = pt.exp(shifted)
+        total = pt.sum(exps, axis=self.axis, keepdims=True)
+        p = exps / total
+        log_p = shifted - pt.log(total)
+        g_z = g * (p * pt.sum(t, axis=self.axis, keepdims=True) - t)
+        return [disconnected_type(), -g * log_p, g_z]
 
 
 def _sigmoid_input(output: Any) -> Any | None:
@@ -169,7 +211,9 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
     if logits is not None:
         # softplus(z) - z * t equals max(z, 0) - z * t + log(1 + exp(-|z|)) but has no kink
         # at z = 0, so its gradient there is sigmoid(0) - t, not a mix of sub-gradients.
-        return pt.softplus(logits) - logits * target
+        target, logits = pt.broadcast_arrays(target, logits)
+        loss = pt.softplus(logits) - logits * target
+        return ClosedFormCrossEntropyGradient("sigmoid")(loss, target, logits)
     eps = np.asarray(_EPSILON, dtype=kind)
     one = np.asarray(1, dtype=kind)
     p = pt.clip(output, eps, one - eps)
@@ -185,7 +229,9 @@ def categorical_crossentropy(
     axis = axis % output.ndim
     logits = output if from_logits else _softmax_input(output, axis)
     if logits is not None:
-        return -pt.sum(target * _log_softmax(logits, axis), axis=axis)
+        target, logits = pt.broadcast_arrays(target, logits)
+        loss = -pt.sum(target * _log_softmax(logits, axis), axis=axis)
+        return ClosedFormCrossEntropyGradient("softmax", axis)(loss, target, logits)
     kind = output.dtype
     eps = np.asarray(_EPSILON, dtype=kind)
     p = output / pt.sum(output, axis=axis, keepdims=True)

@@ -12,6 +12,7 @@ import numpy as np
 import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
+from pytensor.gradient import disconnected_grad
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.math import Max
 from pytensor.tensor.variable import _tensor_py_operators
@@ -257,21 +258,33 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
     return pt.pow(x, as_tensor(exponent, like=x))
 
 
+def nan_slope_at_nan(x: Any) -> Any:
+    """``x`` unchanged, but its gradient is NaN where ``x`` is NaN (the interface's rule).
+
+    A piecewise op's derivative has no value at NaN; a ``switch``'s gradient would pass the
+    incoming gradient (or a 0) through there instead.
+    """
+    if not x.dtype.startswith("float"):
+        return x
+    one = np.asarray(1, dtype=x.dtype)
+    return x * disconnected_grad(pt.switch(pt.isnan(x), x, one))
+
+
 def maximum(x: Any, y: Any) -> Any:
     """Element-wise maximum with broadcasting (gradient goes to ``x`` on ties)."""
-    x, y = _pair("maximum", x, y)
+    x, y = (nan_slope_at_nan(v) for v in _pair("maximum", x, y))
     return pt.switch(pt.ge(x, y) | pt.isnan(x), x, y)  # NaN in either input gives NaN
 
 
 def minimum(x: Any, y: Any) -> Any:
     """Element-wise minimum with broadcasting (gradient goes to ``x`` on ties)."""
-    x, y = _pair("minimum", x, y)
+    x, y = (nan_slope_at_nan(v) for v in _pair("minimum", x, y))
     return pt.switch(pt.le(x, y) | pt.isnan(x), x, y)  # NaN in either input gives NaN
 
 
 def clip(x: Any, min_value: float, max_value: float) -> Any:
     """Clip values to ``[min_value, max_value]``; gradient is zero outside the interval."""
-    x = as_tensor(x)
+    x = nan_slope_at_nan(as_tensor(x))
     return pt.clip(x, as_tensor(min_value, like=x), as_tensor(max_value, like=x))
 
 
@@ -333,14 +346,36 @@ class EvenSplitMax(Max):
         [out] = outputs
         [g_out] = output_grads
         axis = tuple(range(x.ndim)) if self.axis is None else self.axis
-        winners = pt.cast(pt.eq(pt.expand_dims(out, axis), x), g_out.dtype)
-        share = winners / pt.sum(winners, axis=axis, keepdims=True)
-        return (share * pt.expand_dims(g_out, axis),)
+        # a NaN outranks every number (NumPy's max): only the NaN cells share a NaN result
+        winners = pt.eq(pt.expand_dims(out, axis), x)
+        if x.dtype.startswith("float"):
+            winners = winners | pt.isnan(x)
+        winners = self._chosen(winners, axis)
+        count = pt.sum(pt.cast(winners, g_out.dtype), axis=axis, keepdims=True)
+        # a pick, not a product: the other cells get 0 even for an inf or NaN gradient
+        zero = np.asarray(0, dtype=g_out.dtype)
+        return (pt.switch(winners, pt.expand_dims(g_out, axis) / count, zero),)
+
+    def _chosen(self, winners: Any, axis: tuple) -> Any:
+        return winners
+
+
+class FirstMax(EvenSplitMax):
+    """PyTensor's ``Max`` whose gradient goes to the row-major first maximum (max-pooling)."""
+
+    def _chosen(self, winners: Any, axis: tuple) -> Any:
+        rest = [d for d in range(winners.ndim) if d not in axis]
+        order = rest + list(axis)
+        moved = winners.transpose(order)
+        flat = pt.reshape(moved, [moved.shape[i] for i in range(len(rest))] + [-1])
+        first = flat & pt.eq(pt.cumsum(pt.cast(flat, "int64"), axis=-1), 1)
+        return pt.reshape(first, moved.shape).transpose(np.argsort(order).tolist())
 
 
 def _max(x: Any, axis: Axis, keepdims: bool) -> Any:
     axes = _axes(x, axis)
-    result = EvenSplitMax(axes if axes is None else tuple(sorted(set(axes))))(x)
+    axes = axes if axes is None else tuple(sorted(set(axes)))
+    result = EvenSplitMax(axes)(nan_slope_at_nan(x))
     if keepdims:
         result = pt.expand_dims(result, tuple(sorted(set(axes))) if axes else tuple(range(x.ndim)))
     return result
