@@ -62,6 +62,7 @@ WORKER = textwrap.dedent(
                 net.fit(x, y, batch_size=8, verbose=0, validation_split=0.25).history)
     print(json.dumps({
         "replicas": strategy.num_replicas_in_sync,
+        "steps": sorted({type(step).__name__ for step in model.steps._steps.values()}),
         "rank": strategy.rank,
         "devices": devices,
         "weight_diff": max(float(np.max(np.abs(a - b)))
@@ -81,6 +82,7 @@ needs_tf = pytest.mark.skipif(
 
 def check_report(report: dict) -> None:
     assert report["replicas"] == 2
+    assert "ReplicatedStep" in report["steps"]  # the train step really ran on every replica
     assert report["moved"] > 1e-3  # training changed the weights
     assert report["weight_diff"] < 1e-5  # equal to one device on the same global batches
     for got, want in zip(report["history"], report["reference"]):

@@ -75,6 +75,9 @@ class Model(Network):
         options = compile_utils.CompileOptions(loss, metrics, loss_weights)
         resolved = self._resolve(options) if self.built else None
         self.optimizer = optimizers.get(optimizer)
+        from minidl.distribute.context import current_strategy
+
+        self.distribute_strategy = current_strategy()  # compiled in a strategy's scope, or None
         self._compile_options = options
         self._output_training = resolved
         self._compiled_trainable = list(self.trainable_weights) if self.built else None
@@ -215,6 +218,9 @@ class Model(Network):
             validation_steps,
             validation_freq,
         )
+        strategy = getattr(self, "distribute_strategy", None)
+        if strategy is not None:
+            return strategy.fit(self, training.fit_loop, x, y, options)
         return training.fit_loop(self, x, y, options)
 
     def evaluate(

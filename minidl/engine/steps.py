@@ -103,6 +103,7 @@ def make_train_step(model: Any, targets: TargetSpecs) -> Step:
     """Compile ``step(*xs, *ys, *sample_weights) -> [loss, ...]`` that updates the weights."""
     params = list(model.compiled_trainable_weights)
     optimizer = model.optimizer
+    strategy = getattr(model, "distribute_strategy", None)  # minidl.distribute, or None
     n_in, n_out = len(model.inputs), len(model.output_training)
     constraints = _weight_constraints(model, params)
 
@@ -112,6 +113,8 @@ def make_train_step(model: Any, targets: TargetSpecs) -> Step:
         state_updates = _collect_layer_updates(model)
         values = _loss_and_metrics(model, outputs, ys, weights)
         grads = K.gradients(values[0], params) if params else []
+        if strategy is not None:  # averaged over the workers before the update rule
+            grads = strategy.reduce_gradients(grads, params)
         if constraints is None:  # custom optimizers may take only (params, grads)
             updates = optimizer.get_updates(params, grads) + state_updates
         else:
@@ -119,7 +122,8 @@ def make_train_step(model: Any, targets: TargetSpecs) -> Step:
         return values, updates
 
     specs = _input_specs(model) + _target_specs(model, targets)
-    return K.function(train_step, specs, name=f"{model.name}_train")
+    compile_step = K.function if strategy is None else strategy.compile_step
+    return compile_step(train_step, specs, name=f"{model.name}_train")
 
 
 def make_test_step(model: Any, targets: TargetSpecs) -> Step:
