@@ -135,9 +135,12 @@ def _tile_max_gradient(
                 winners = _first_winners(winners, window)
             wide[...] = grad[samples, rows, :, None, :]
             routed = image[samples, cells, : out_w * kw].reshape(shape)
-            # a pick, not a product: the other cells get 0 even for an inf or NaN gradient
-            routed[...] = 0
-            xp.copyto(routed, wide.reshape(size, height, 1, out_w * kw, c), where=winners)
+            spread = wide.reshape(size, height, 1, out_w * kw, c)
+            if xp.isfinite(xp.add.reduce(wide, axis=None)):
+                xp.multiply(winners, spread, out=routed)
+            else:  # a pick, not a product: the others get 0 even for an inf or NaN gradient
+                routed[...] = 0
+                xp.copyto(routed, spread, where=winners)
 
     row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
     run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
