@@ -202,6 +202,12 @@ def _softmax_input(output: Any, axis: int) -> Any | None:
     return None
 
 
+def _closed_form(activation: str, axis: int | None, loss: Any, target: Any, logits: Any) -> Any:
+    if settings.mode_name() in ("NUMBA", "JAX"):  # they compile no Python Op
+        return loss
+    return ClosedFormCrossEntropyGradient(activation, axis)(loss, target, logits)
+
+
 def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> Any:
     """Element-wise binary cross-entropy (same shape as ``output``, no reduction)."""
     output = as_tensor(output)
@@ -213,7 +219,7 @@ def binary_crossentropy(target: Any, output: Any, from_logits: bool = False) -> 
         # at z = 0, so its gradient there is sigmoid(0) - t, not a mix of sub-gradients.
         target, logits = pt.broadcast_arrays(target, logits)
         loss = pt.softplus(logits) - logits * target
-        return ClosedFormCrossEntropyGradient("sigmoid")(loss, target, logits)
+        return _closed_form("sigmoid", None, loss, target, logits)
     eps = np.asarray(_EPSILON, dtype=kind)
     one = np.asarray(1, dtype=kind)
     p = pt.clip(output, eps, one - eps)
@@ -231,7 +237,7 @@ def categorical_crossentropy(
     if logits is not None:
         target, logits = pt.broadcast_arrays(target, logits)
         loss = -pt.sum(target * _log_softmax(logits, axis), axis=axis)
-        return ClosedFormCrossEntropyGradient("softmax", axis)(loss, target, logits)
+        return _closed_form("softmax", axis, loss, target, logits)
     kind = output.dtype
     eps = np.asarray(_EPSILON, dtype=kind)
     p = output / pt.sum(output, axis=axis, keepdims=True)

@@ -13,7 +13,8 @@ import pytensor
 import pytensor.tensor as pt
 from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.gradient import disconnected_grad
-from pytensor.graph.basic import Constant, Variable
+from pytensor.graph.basic import Apply, Constant, Variable
+from pytensor.graph.op import Op
 from pytensor.tensor.math import Max
 from pytensor.tensor.variable import _tensor_py_operators
 
@@ -258,6 +259,34 @@ def pow(x: Any, exponent: float) -> Any:  # noqa: A001
     return pt.pow(x, as_tensor(exponent, like=x))
 
 
+class NanSlopeAtNan(Op):
+    """Passes ``x`` on; its gradient is ``switch(isnan(x), x, g)``: NaN at NaN cells.
+
+    An Op rather than ``x * disconnected_grad(switch(isnan(x), x, 1))``: PyTensor's rewrites
+    turn ``switch(c, 0, g) * s`` into ``switch(c, 0, g * s)``, which drops that NaN.
+    """
+
+    __props__ = ()
+    view_map = {0: [0]}  # noqa: RUF012 (PyTensor reads it from the class)
+
+    def make_node(self, x: Any) -> Apply:
+        x = pt.as_tensor_variable(x)
+        return Apply(self, [x], [x.type()])
+
+    def perform(self, node: Apply, inputs: list, outputs: list) -> None:
+        outputs[0][0] = inputs[0]
+
+    def infer_shape(self, fgraph: Any, node: Apply, shapes: list) -> list:
+        return shapes
+
+    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
+        (x,), (g,) = inputs, output_grads
+        return [pt.switch(pt.isnan(x), x, g)]
+
+
+_nan_slope_at_nan = NanSlopeAtNan()
+
+
 def nan_slope_at_nan(x: Any) -> Any:
     """``x`` unchanged, but its gradient is NaN where ``x`` is NaN (the interface's rule).
 
@@ -266,6 +295,9 @@ def nan_slope_at_nan(x: Any) -> Any:
     """
     if not x.dtype.startswith("float"):
         return x
+    if settings.mode_name() not in ("NUMBA", "JAX"):
+        return _nan_slope_at_nan(x)
+    # NUMBA and JAX compile no Python Op; there the rewrite above may drop the NaN
     one = np.asarray(1, dtype=x.dtype)
     return x * disconnected_grad(pt.switch(pt.isnan(x), x, one))
 
