@@ -79,6 +79,10 @@ class Collectives:
         self._wait(self.comm.Iallreduce(send, recv, op=self.MPI.SUM), what)
         return recv
 
+    def allreduce_sum_in_place(self, buffer: np.ndarray, what: str = "an all-reduce") -> None:
+        """Replace the contiguous ``buffer`` by its element-wise sum over all workers."""
+        self._wait(self.comm.Iallreduce(self.MPI.IN_PLACE, buffer, op=self.MPI.SUM), what)
+
     def allreduce_max(self, array: np.ndarray, what: str = "an all-reduce") -> np.ndarray:
         """Element-wise maximum of ``array`` over all workers (a new array)."""
         send = np.ascontiguousarray(array)

@@ -101,7 +101,8 @@ class MPIStrategy(Strategy):
             "gradient shapes": [list(s) for s in shapes],
             "dtype": dtype,
         }
-        reduce_all = functools.partial(self._allreduce_mean, description, [False], dtype)
+        state: dict[str, Any] = {"checked": False, "buffer": None}
+        reduce_all = functools.partial(self._allreduce_mean, description, state, dtype)
         total = sum(sizes)
         same_dtype = [g if K.dtype(g) == dtype else K.cast(g, dtype) for g in grads]
         flat = K.numpy_function(reduce_all, same_dtype, (total,), dtype)
@@ -113,13 +114,16 @@ class MPIStrategy(Strategy):
         return averaged
 
     def _allreduce_mean(
-        self, description: dict[str, Any], checked: list[bool], dtype: str, *grads: np.ndarray
+        self, description: dict[str, Any], state: dict[str, Any], dtype: str, *grads: np.ndarray
     ) -> np.ndarray:
-        if not checked[0]:  # the first call: compare the compiled steps before any all-reduce
+        if not state["checked"]:  # the first call: compare the compiled steps before any reduce
             consistency.check_same_setup(self.collectives, description, "the first train step")
-            checked[0] = True
+            state["checked"] = True
+        size = sum(g.size for g in grads) + 1
+        buffer = state["buffer"]
+        if buffer is None or buffer.size != size:  # one buffer per step, reused every call
+            buffer = state["buffer"] = np.empty(size, dtype=dtype)
         count = self._local_count
-        buffer = np.empty(sum(g.size for g in grads) + 1, dtype=dtype)
         start = 0
         for grad in grads:  # this worker's gradients times its sample count, in one pass
             part = buffer[start : start + grad.size]
@@ -129,10 +133,10 @@ class MPIStrategy(Strategy):
                 part.fill(0)
             start += grad.size
         buffer[-1] = count
-        summed = self.collectives.allreduce_sum(buffer, what="the gradient all-reduce")
-        flat = summed[:-1]
-        flat /= max(summed[-1], 1)
-        return flat
+        self.collectives.allreduce_sum_in_place(buffer, what="the gradient all-reduce")
+        flat = buffer[:-1]
+        flat /= max(buffer[-1], 1)
+        return flat  # read (and copied) by the step's per-gradient slices before the next call
 
     # ----------------------------------------------------------------------- fit
     def fit(self, model: Any, fit_loop: Callable[..., Any], x: Any, y: Any, options: Any) -> Any:
