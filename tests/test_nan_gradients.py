@@ -36,7 +36,7 @@ UPSTREAM = 0.7  # d sum(UPSTREAM * op) / d op
 
 def _off_kinks(array: np.ndarray, offset: float) -> np.ndarray:
     """``array`` with each finite cell moved by a distinct small amount (specials unchanged)."""
-    steps = np.arange(array.size, dtype=np.float64).reshape(array.shape) * 1e-3
+    steps = np.arange(array.size, dtype=np.float64).reshape(array.shape) * 1.37e-3
     return (array + offset + steps).astype(array.dtype)
 
 
