@@ -144,6 +144,9 @@ GROUPS = {
             "max_valid_2x2_s1": lambda x: K.pool2d(x, (2, 2), (1, 1), "valid", "max"),
             "avg_valid_2x2": lambda x: K.pool2d(x, (2, 2), (2, 2), "valid", "avg"),
             "avg_same_3x3_s2": lambda x: K.pool2d(x, (3, 3), (2, 2), "same", "avg"),
+            # numpy's lowering takes these slopes at the pooled size (pooled_slopes pass)
+            "relu_max_pool": lambda x: K.pool2d(K.relu(x), (2, 2), (2, 2), "valid", "max"),
+            "tanh_max_pool": lambda x: K.pool2d(K.tanh(x), (3, 3), (2, 2), "same", "max"),
         },
     ),
 }
