@@ -26,6 +26,66 @@ def check_data_format(layer: Layer, data_format: str | None, channels_first: boo
     return layer.data_format
 
 
+def set_conv_geometry(
+    layer: KernelLayer,
+    filters: int,
+    kernel_size: Any,
+    strides: Any,
+    padding: str,
+    data_format: str | None,
+    dilation_rate: Any,
+    dilation_allowed_by: str,
+) -> None:
+    """Validate and set the hyper-parameters Conv2D and Conv2DTranspose share.
+
+    ``dilation_allowed_by`` names who allows a dilation rate above 1 only with unit strides
+    (it ends the error message).
+    """
+    layer.filters = layer.positive_int("filters", filters)
+    layer.kernel_size = layer.int_tuple("kernel_size", kernel_size, 2)
+    layer.strides = layer.int_tuple("strides", strides, 2)
+    layer.padding = layer.padding_mode(padding)
+    check_data_format(layer, data_format, channels_first=True)
+    layer.dilation_rate = layer.int_tuple("dilation_rate", dilation_rate, 2)
+    if layer.dilation_rate != (1, 1) and layer.strides != (1, 1):
+        raise layer.invalid_argument(
+            "dilation_rate",
+            f"(1, 1) when strides are not 1 (strides={layer.strides}; {dilation_allowed_by} "
+            "a dilation rate above 1 only with unit strides)",
+            dilation_rate,
+        )
+
+
+def check_image_channels(
+    layer: KernelLayer, input_shape: ShapeTuple, kernel_axis: int, class_name: str
+) -> int:
+    """The channel count of a 4-D ``input_shape``, checked against the kernel's ``kernel_axis``."""
+    layer.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
+    channels = input_shape[-1]
+    if channels is None:
+        raise ValueError(
+            f"The channel axis of the input of layer '{layer.name}' ({class_name}) must be "
+            f"known. Received: input_shape={tuple(input_shape)}"
+        )
+    if layer.kernel is not None and channels != K.int_shape(layer.kernel)[kernel_axis]:
+        raise ValueError(
+            f"Input 0 of layer '{layer.name}' ({class_name}) is incompatible: expected "
+            f"{K.int_shape(layer.kernel)[kernel_axis]} channels. Received: input_shape="
+            f"{tuple(input_shape)}"
+        )
+    return int(channels)
+
+
+def conv_config(layer: KernelLayer) -> dict[str, Any]:
+    """The config keys Conv2D and Conv2DTranspose share (their geometry)."""
+    return {
+        "filters": layer.filters,
+        "kernel_size": list(layer.kernel_size),
+        "strides": list(layer.strides),
+        "padding": layer.padding,
+    }
+
+
 @legacy.keras1_arguments(legacy.CONV_RENAMES, conv_positional=True)
 @channels_first_capable
 class Conv2D(KernelLayer):
@@ -70,35 +130,19 @@ class Conv2D(KernelLayer):
             bias_regularizer,
             **kwargs,
         )
-        self.filters = self.positive_int("filters", filters)
-        self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
-        self.strides = self.int_tuple("strides", strides, 2)
-        self.padding = self.padding_mode(padding)
-        check_data_format(self, data_format, channels_first=True)
-        self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
-        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
-            raise self.invalid_argument(
-                "dilation_rate",
-                f"(1, 1) when strides are not 1 (strides={self.strides}; Keras 2 and "
-                "TensorFlow allow a dilation rate above 1 only with unit strides)",
-                dilation_rate,
-            )
+        set_conv_geometry(
+            self,
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            "Keras 2 and TensorFlow allow",
+        )
 
     def _check_input(self, input_shape: ShapeTuple) -> int:
-        self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"The channel axis of the input of layer '{self.name}' (Conv2D) must be known. "
-                f"Received: input_shape={tuple(input_shape)}"
-            )
-        if self.kernel is not None and channels != K.int_shape(self.kernel)[2]:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' (Conv2D) is incompatible: expected "
-                f"{K.int_shape(self.kernel)[2]} channels. Received: input_shape="
-                f"{tuple(input_shape)}"
-            )
-        return int(channels)
+        return check_image_channels(self, input_shape, 2, "Conv2D")
 
     def build(self, input_shape: ShapeTuple) -> None:
         channels = self._check_input(input_shape)
@@ -130,10 +174,7 @@ class Conv2D(KernelLayer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
+            **conv_config(self),
             "dilation_rate": list(self.dilation_rate),
             **self.kernel_config(),
         }
@@ -191,19 +232,16 @@ class Conv2DTranspose(KernelLayer):
             bias_regularizer,
             **kwargs,
         )
-        self.filters = self.positive_int("filters", filters)
-        self.kernel_size = self.int_tuple("kernel_size", kernel_size, 2)
-        self.strides = self.int_tuple("strides", strides, 2)
-        self.padding = self.padding_mode(padding)
-        check_data_format(self, data_format, channels_first=True)
-        self.dilation_rate = self.int_tuple("dilation_rate", dilation_rate, 2)
-        if self.dilation_rate != (1, 1) and self.strides != (1, 1):
-            raise self.invalid_argument(
-                "dilation_rate",
-                f"(1, 1) when strides are not 1 (strides={self.strides}; Keras 2 allows a "
-                "dilation rate above 1 only with unit strides)",
-                dilation_rate,
-            )
+        set_conv_geometry(
+            self,
+            filters,
+            kernel_size,
+            strides,
+            padding,
+            data_format,
+            dilation_rate,
+            "Keras 2 allows",
+        )
         self.output_padding = self._output_padding(output_padding)
 
     @property
@@ -228,20 +266,7 @@ class Conv2DTranspose(KernelLayer):
         return (int(pair[0]), int(pair[1]))
 
     def _check_input(self, input_shape: ShapeTuple) -> int:
-        self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
-        channels = input_shape[-1]
-        if channels is None:
-            raise ValueError(
-                f"The channel axis of the input of layer '{self.name}' (Conv2DTranspose) must "
-                f"be known. Received: input_shape={tuple(input_shape)}"
-            )
-        if self.kernel is not None and channels != K.int_shape(self.kernel)[3]:
-            raise ValueError(
-                f"Input 0 of layer '{self.name}' (Conv2DTranspose) is incompatible: expected "
-                f"{K.int_shape(self.kernel)[3]} channels. Received: input_shape="
-                f"{tuple(input_shape)}"
-            )
-        return int(channels)
+        return check_image_channels(self, input_shape, 3, "Conv2DTranspose")
 
     def build(self, input_shape: ShapeTuple) -> None:
         channels = self._check_input(input_shape)
@@ -282,10 +307,7 @@ class Conv2DTranspose(KernelLayer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "filters": self.filters,
-            "kernel_size": list(self.kernel_size),
-            "strides": list(self.strides),
-            "padding": self.padding,
+            **conv_config(self),
             "output_padding": None if self.output_padding is None else list(self.output_padding),
             "dilation_rate": list(self.dilation_rate),
             **self.kernel_config(),
