@@ -374,6 +374,25 @@ def _power(base: float, exponent: Any) -> Any:
     return K.exp(exponent * math.log(base))
 
 
+def _moving_average(decay: float, average: Any, value: Any) -> Any:
+    """``decay * average + (1 - decay) * value``: the running averages of the adaptive rules."""
+    return decay * average + (1.0 - decay) * value
+
+
+def _check_betas(owner: str, beta_1: Any, beta_2: Any, epsilon: Any) -> tuple[float, float, float]:
+    """``beta_1``, ``beta_2`` (each in [0, 1]) and ``epsilon`` of the Adam family, checked."""
+    return (
+        _check_number(owner, "beta_1", beta_1, 0.0, 1.0),
+        _check_number(owner, "beta_2", beta_2, 0.0, 1.0),
+        _epsilon(owner, epsilon),
+    )
+
+
+def _betas_config(optimizer: Any) -> dict[str, float]:
+    """The config keys the Adam family shares."""
+    return {"beta_1": optimizer.beta_1, "beta_2": optimizer.beta_2, "epsilon": optimizer.epsilon}
+
+
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015) with the bias correction folded into the step size.
 
@@ -395,17 +414,15 @@ class Adam(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
-        self.beta_1 = _check_number("Adam", "beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_number("Adam", "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _epsilon("Adam", epsilon)
+        self.beta_1, self.beta_2, self.epsilon = _check_betas("Adam", beta_1, beta_2, epsilon)
         self.amsgrad = bool(amsgrad)
         self.slot_names = ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
     def update_rule(self, param, grad, slots, lr, step):
         m, v = slots[:2]
         lr_t = lr * K.sqrt(1.0 - _power(self.beta_2, step)) / (1.0 - _power(self.beta_1, step))
-        m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
-        v_t = self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad)
+        m_t = _moving_average(self.beta_1, m, grad)
+        v_t = _moving_average(self.beta_2, v, K.square(grad))
         if not self.amsgrad:
             new_param = param - lr_t * m_t / (K.sqrt(v_t) + self.epsilon)
             return new_param, [(m, m_t), (v, v_t)]
@@ -416,9 +433,7 @@ class Adam(Optimizer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
+            **_betas_config(self),
             "amsgrad": self.amsgrad,
         }
 
@@ -445,7 +460,7 @@ class RMSprop(Optimizer):
 
     def update_rule(self, param, grad, slots, lr, step):
         (accumulator,) = slots
-        new_accumulator = self.rho * accumulator + (1.0 - self.rho) * K.square(grad)
+        new_accumulator = _moving_average(self.rho, accumulator, K.square(grad))
         new_param = param - lr * grad / (K.sqrt(new_accumulator) + self.epsilon)
         return new_param, [(accumulator, new_accumulator)]
 
@@ -504,11 +519,11 @@ class Adadelta(Optimizer):
 
     def update_rule(self, param, grad, slots, lr, step):
         accumulator, delta_accumulator = slots
-        new_accumulator = self.rho * accumulator + (1.0 - self.rho) * K.square(grad)
+        new_accumulator = _moving_average(self.rho, accumulator, K.square(grad))
         update = (
             grad * K.sqrt(delta_accumulator + self.epsilon) / K.sqrt(new_accumulator + self.epsilon)
         )
-        new_delta = self.rho * delta_accumulator + (1.0 - self.rho) * K.square(update)
+        new_delta = _moving_average(self.rho, delta_accumulator, K.square(update))
         return param - lr * update, [(accumulator, new_accumulator), (delta_accumulator, new_delta)]
 
     def get_config(self) -> dict[str, Any]:
@@ -534,23 +549,19 @@ class Adamax(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
-        self.beta_1 = _check_number("Adamax", "beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_number("Adamax", "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _epsilon("Adamax", epsilon)
+        self.beta_1, self.beta_2, self.epsilon = _check_betas("Adamax", beta_1, beta_2, epsilon)
 
     def update_rule(self, param, grad, slots, lr, step):
         m, u = slots
         lr_t = lr / (1.0 - _power(self.beta_1, step))
-        m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
+        m_t = _moving_average(self.beta_1, m, grad)
         u_t = K.maximum(self.beta_2 * u, K.abs(grad))
         return param - lr_t * m_t / (u_t + self.epsilon), [(m, m_t), (u, u_t)]
 
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
+            **_betas_config(self),
         }
 
 
@@ -577,9 +588,7 @@ class Nadam(Optimizer):
         **kwargs: Any,
     ) -> None:
         super().__init__(learning_rate, decay, **kwargs)
-        self.beta_1 = _check_number("Nadam", "beta_1", beta_1, 0.0, 1.0)
-        self.beta_2 = _check_number("Nadam", "beta_2", beta_2, 0.0, 1.0)
-        self.epsilon = _epsilon("Nadam", epsilon)
+        self.beta_1, self.beta_2, self.epsilon = _check_betas("Nadam", beta_1, beta_2, epsilon)
         self.schedule_decay = _check_number("Nadam", "schedule_decay", schedule_decay, 0.0)
         self._step_terms: tuple[Any, Any, Any, Any] | None = None
 
@@ -602,8 +611,8 @@ class Nadam(Optimizer):
             _as_dtype(term, dtype) for term in self._step_terms
         )
         g_prime = grad / (1.0 - schedule_new)
-        m_t = self.beta_1 * m + (1.0 - self.beta_1) * grad
-        v_t = self.beta_2 * v + (1.0 - self.beta_2) * K.square(grad)
+        m_t = _moving_average(self.beta_1, m, grad)
+        v_t = _moving_average(self.beta_2, v, K.square(grad))
         m_t_prime = m_t / (1.0 - schedule_next)
         v_t_prime = v_t / (1.0 - _power(self.beta_2, step))
         m_t_bar = (1.0 - mu_t) * g_prime + mu_next * m_t_prime
@@ -613,9 +622,7 @@ class Nadam(Optimizer):
     def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
-            "beta_1": self.beta_1,
-            "beta_2": self.beta_2,
-            "epsilon": self.epsilon,
+            **_betas_config(self),
             "schedule_decay": self.schedule_decay,
         }
 
