@@ -61,6 +61,9 @@ tests/test_nan_gradients.py):
 * The cross-entropies from logits (``from_logits=True``, or after ``sigmoid``/``softmax``)
   differentiate in closed form, ``g * (sigmoid(z) - t)`` and ``g * (softmax(z) * sum(t) -
   t)``, so an infinite logit gives an infinite gradient where its loss is inf, not NaN.
+  ``sparse_categorical_crossentropy`` picks the target class's log-probability, so an
+  ``-inf`` logit of another class adds 0 (``categorical_crossentropy`` computes
+  ``sum(t * log_p)``, where a zero target at an ``-inf`` logit gives ``0 * -inf``, NaN).
 """
 
 from __future__ import annotations

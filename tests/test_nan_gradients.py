@@ -60,8 +60,9 @@ def _domain(draw: st.DrawFn) -> tuple:
 
 
 @st.composite
-def _targets_logits(draw: st.DrawFn) -> tuple:
+def _targets_logits(draw: st.DrawFn, classes: int | None = None) -> tuple:
     shape = draw(shapes(2, 2, max_side=4))
+    shape = shape if classes is None else (shape[0], classes)
     raw = draw(arrays_with_specials(shape))
     targets = np.abs(np.nan_to_num(raw, nan=1.0, posinf=1.0, neginf=1.0)) + 0.05
     targets /= targets.sum(axis=-1, keepdims=True)
@@ -133,6 +134,18 @@ GROUPS = {
             "bce_after_sigmoid": lambda t, z: K.binary_crossentropy(t, K.sigmoid(z)),
             "cce_from_logits": lambda t, z: K.categorical_crossentropy(t, z, from_logits=True),
             "cce_after_softmax": lambda t, z: K.categorical_crossentropy(t, K.softmax(z)),
+        },
+    ),
+    "sparse_losses": Group(
+        [((None, 3), "float32"), ((None, 3), "float32")],
+        _targets_logits(classes=3),
+        {
+            "from_logits": lambda t, z: K.sparse_categorical_crossentropy(
+                K.argmax(t), z, from_logits=True
+            ),
+            "after_softmax": lambda t, z: K.sparse_categorical_crossentropy(
+                K.argmax(t), K.softmax(z)
+            ),
         },
     ),
     "pooling": Group(

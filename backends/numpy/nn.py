@@ -329,6 +329,14 @@ def categorical_crossentropy(
     target: Any, output: Any, from_logits: bool = False, axis: int = -1
 ) -> Node:
     """Cross-entropy between one-hot (or soft) ``target`` and ``output`` along ``axis``."""
+    return _categorical_crossentropy(target, output, from_logits, axis, pick=False)
+
+
+def _categorical_crossentropy(
+    target: Any, output: Any, from_logits: bool, axis: int, pick: bool
+) -> Node:
+    """``categorical_crossentropy``; with ``pick`` (a one-hot target made from class
+    indices) it picks the target's log-probability: an -inf logit elsewhere adds 0, not NaN."""
     output = as_node(output)
     target = cast(as_node(target, output.dtype), output.dtype)
     (axis,) = normalize_axes(axis, output.ndim)
@@ -337,7 +345,8 @@ def categorical_crossentropy(
         shape = tuple(d for i, d in enumerate(output.shape) if i != axis)
         # the softmax output, when there is one, is read by the gradient rule (p - t)
         inputs = (target, logits) if from_logits else (target, logits, output)
-        return Node("softmax_cross_entropy", inputs, shape, output.dtype, {"axis": axis})
+        attrs = {"axis": axis, "pick": pick}
+        return Node("softmax_cross_entropy", inputs, shape, output.dtype, attrs)
     p = output / m.sum(output, axis=axis, keepdims=True)
     p = m.clip(p, EPSILON, 1.0 - EPSILON)
     return -m.sum(target * m.log(p), axis=axis)
@@ -347,8 +356,12 @@ def categorical_crossentropy(
 def _softmax_cross_entropy(node: Node) -> Any:
     axis = node.attrs["axis"]
 
+    pick = node.attrs.get("pick", False)
+
     def softmax_cross_entropy(t: Any, z: Any, p: Any = None) -> Any:
         log_p = log_softmax_array(z, axis)
+        if pick:
+            log_p = xp.where(t != 0, log_p, log_p.dtype.type(0))
         log_p *= t
         return -xp.add.reduce(log_p, axis=axis)
 
@@ -399,4 +412,4 @@ def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool 
             f"The last axis of `output` must have a known size. Received: shape={output.shape}"
         )
     one_hot = cast(m.one_hot(target, classes), output.dtype)
-    return categorical_crossentropy(one_hot, output, from_logits=from_logits, axis=-1)
+    return _categorical_crossentropy(one_hot, output, from_logits, -1, pick=True)

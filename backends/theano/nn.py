@@ -259,9 +259,14 @@ def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool 
         )
     classes = pt.arange(output.shape[-1], dtype="int64")
     one_hot = pt.eq(pt.expand_dims(pt.cast(target, "int64"), -1), classes)
-    return categorical_crossentropy(
-        pt.cast(one_hot, output.dtype), output, from_logits=from_logits, axis=-1
-    )
+    axis = output.ndim - 1
+    logits = output if from_logits else _softmax_input(output, axis)
+    if logits is None:
+        return categorical_crossentropy(pt.cast(one_hot, output.dtype), output, axis=-1)
+    # the loss picks the target's log-probability: an -inf logit of another class adds 0
+    log_p = pt.switch(one_hot, _log_softmax(logits, axis), np.asarray(0, dtype=output.dtype))
+    loss = -pt.sum(log_p, axis=axis)
+    return _closed_form("softmax", axis, loss, pt.cast(one_hot, output.dtype), logits)
 
 
 # ------------------------------------------------------------------------ randomness
