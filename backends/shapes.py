@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 PADDINGS = ("valid", "same")
 
@@ -111,6 +112,34 @@ def check_transpose_output(
                 f"{tuple(strides)} and padding={padding!r}: a convolution of the output must "
                 f"give back the input's size. Received: output_shape with {tuple(output_hw)}"
             )
+
+
+def check_conv2d_transpose(
+    input_shape: tuple, kernel_shape: tuple, output_shape: tuple, strides: Any, padding: str
+) -> tuple[tuple[int, int], str, tuple[int, int]]:
+    """Check ``conv2d_transpose``'s arguments against each other (None: unknown size).
+
+    ``kernel_shape`` is ``(kh, kw, out_channels, in_channels)``. Returns ``strides`` and
+    ``padding`` normalized and the output's ``(height, width)``.
+    """
+    if len(kernel_shape) != 4 or (input_shape[3] is not None and kernel_shape[3] != input_shape[3]):
+        raise ValueError(
+            "`conv2d_transpose` expects a kernel of shape (kh, kw, out_channels, in_channels) "
+            f"matching the input's {input_shape[3]} channels. Received: kernel.shape="
+            f"{tuple(kernel_shape)}"
+        )
+    strides = normalize_tuple(strides, 2, "strides")
+    padding = normalize_padding(padding)
+    out_h, out_w, out_c = (int(d) for d in tuple(output_shape)[1:])
+    if out_c != kernel_shape[2]:
+        raise ValueError(
+            f"`conv2d_transpose` output channels must match the kernel's {kernel_shape[2]}. "
+            f"Received: output_shape={tuple(output_shape)}"
+        )
+    check_transpose_output(
+        "conv2d_transpose", input_shape[1:3], (out_h, out_w), kernel_shape[:2], strides, padding
+    )
+    return strides, padding, (out_h, out_w)
 
 
 def normalize_slice(

@@ -19,12 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..shapes import (
-    check_transpose_output,
-    normalize_padding,
-    normalize_slice,
-    normalize_tuple,
-)
+from ..shapes import check_conv2d_transpose, normalize_slice
 from .conv import _check_nhwc, _prepare_conv2d_grad_input, conv2d
 from .graph import Node, as_node, xp
 from .spec import OUT, WORKERS, derivative, forward
@@ -83,22 +78,10 @@ def conv2d_transpose(
     """Transposed 2-D convolution (the gradient of ``conv2d`` w.r.t. its input)."""
     x, kernel = as_node(x), as_node(kernel)
     _check_nhwc(x, "conv2d_transpose")
-    if kernel.ndim != 4 or (x.shape[3] is not None and kernel.shape[3] != x.shape[3]):
-        raise ValueError(
-            "`conv2d_transpose` expects a kernel of shape (kh, kw, out_channels, in_channels) "
-            f"matching the input's {x.shape[3]} channels. Received: kernel.shape={kernel.shape}"
-        )
-    strides = normalize_tuple(strides, 2, "strides")
-    padding = normalize_padding(padding)
-    out_h, out_w, out_c = (int(d) for d in tuple(output_shape)[1:])
-    if out_c != kernel.shape[2]:
-        raise ValueError(
-            f"`conv2d_transpose` output channels must match the kernel's {kernel.shape[2]}. "
-            f"Received: output_shape={tuple(output_shape)}"
-        )
-    check_transpose_output(
-        "conv2d_transpose", x.shape[1:3], (out_h, out_w), kernel.shape[:2], strides, padding
+    strides, padding, (out_h, out_w) = check_conv2d_transpose(
+        x.shape, kernel.shape, output_shape, strides, padding
     )
+    out_c = kernel.shape[2]
     dtype = np.result_type(x.dtype, kernel.dtype)
     x, kernel = _cast(x, dtype), _cast(kernel, dtype)
     shape = (x.shape[0], out_h, out_w, out_c)

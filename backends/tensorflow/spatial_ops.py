@@ -33,23 +33,9 @@ def conv2d_transpose(
             "`conv2d_transpose` expects a 4-D NHWC input and a (kh, kw, out_channels, "
             f"in_channels) kernel. Received: input shape {x.shape}, kernel shape {kernel.shape}"
         )
-    kh, kw, out_c, in_c = kernel.shape.as_list()
-    if x.shape[3] is not None and x.shape[3] != in_c:
-        raise ValueError(
-            "`conv2d_transpose` expects a kernel of shape (kh, kw, out_channels, in_channels) "
-            f"matching the input's {x.shape[3]} channels. Received: kernel.shape="
-            f"{tuple(kernel.shape.as_list())}"
-        )
-    strides = shapes.normalize_tuple(strides, 2, "strides")
-    padding = shapes.normalize_padding(padding)
-    out_h, out_w, channels = (int(d) for d in tuple(output_shape)[1:])
-    if channels != out_c:
-        raise ValueError(
-            f"`conv2d_transpose` output channels must match the kernel's {out_c}. "
-            f"Received: output_shape={tuple(output_shape)}"
-        )
-    shapes.check_transpose_output(
-        "conv2d_transpose", tuple(x.shape[1:3]), (out_h, out_w), (kh, kw), strides, padding
+    out_c = kernel.shape[2]
+    strides, padding, (out_h, out_w) = shapes.check_conv2d_transpose(
+        tuple(x.shape.as_list()), tuple(kernel.shape.as_list()), output_shape, strides, padding
     )
     batch = x.shape[0] if x.shape[0] is not None else tf.shape(x)[0]
     target = tf.stack([batch, out_h, out_w, out_c])

@@ -58,26 +58,13 @@ def conv2d_transpose(
             f"in_channels) kernel of static shape. Received: input rank {x.ndim}, kernel "
             f"shape {kernel.type.shape}"
         )
-    kh, kw, out_c, in_c = (int(d) for d in kernel.type.shape)
-    if x.type.shape[3] is not None and int(x.type.shape[3]) != in_c:
-        raise ValueError(
-            "`conv2d_transpose` expects a kernel of shape (kh, kw, out_channels, in_channels) "
-            f"matching the input's {x.type.shape[3]} channels. Received: kernel.shape="
-            f"{tuple(kernel.type.shape)}"
-        )
-    strides = shapes.normalize_tuple(strides, 2, "strides")
-    padding = shapes.normalize_padding(padding)
-    out_h, out_w, channels = (int(d) for d in tuple(output_shape)[1:])
-    if channels != out_c:
-        raise ValueError(
-            f"`conv2d_transpose` output channels must match the kernel's {out_c}. "
-            f"Received: output_shape={tuple(output_shape)}"
-        )
-    h = _static_size(x, 1, "conv2d_transpose")
-    w = _static_size(x, 2, "conv2d_transpose")
-    shapes.check_transpose_output(
-        "conv2d_transpose", (h, w), (out_h, out_w), (kh, kw), strides, padding
+    kernel_shape = tuple(int(d) for d in kernel.type.shape)
+    kh, kw = kernel_shape[:2]
+    strides, padding, (out_h, out_w) = shapes.check_conv2d_transpose(
+        tuple(x.type.shape), kernel_shape, output_shape, strides, padding
     )
+    _static_size(x, 1, "conv2d_transpose")
+    _static_size(x, 2, "conv2d_transpose")
     if settings.mode_name() not in ("NUMBA", "JAX") and x.dtype == kernel.dtype:
         return Conv2DTranspose(strides, padding, (kh, kw), (out_h, out_w))(x, kernel)
     return _col2im_graph(x, kernel, (out_h, out_w), strides, padding)
