@@ -10,14 +10,18 @@ from minidl.backends.interface import CONTRACT
 
 from ._runtime import backend_device, epsilon, floatx, image_data_format
 from .compile import function, gradients, stop_gradient
+from .conv import conv2d, pool2d
 from .host import numpy_function
-from .math_ops import (
+from .math import (
     abs,
     argmax,
+    batch_flatten,
     clip,
+    concatenate,
     dot,
     equal,
     exp,
+    expand_dims,
     greater,
     less,
     log,
@@ -26,21 +30,24 @@ from .math_ops import (
     mean,
     min,
     minimum,
+    one_hot,
     pow,
+    reshape,
     round,
     sign,
+    spatial_2d_padding,
     sqrt,
     square,
+    squeeze,
     sum,
+    transpose,
     where,
 )
 from .nn import (
     binary_crossentropy,
     categorical_crossentropy,
-    conv2d,
     elu,
     hard_sigmoid,
-    pool2d,
     relu,
     sigmoid,
     softmax,
@@ -49,17 +56,7 @@ from .nn import (
     sparse_categorical_crossentropy,
     tanh,
 )
-from .random_ops import dropout, random_normal, random_uniform
-from .shape_ops import (
-    batch_flatten,
-    concatenate,
-    expand_dims,
-    one_hot,
-    reshape,
-    spatial_2d_padding,
-    squeeze,
-    transpose,
-)
+from .random import dropout, random_normal, random_uniform
 from .spatial_ops import conv2d_transpose, slice
 from .variables import (
     cast,

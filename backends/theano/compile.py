@@ -24,8 +24,8 @@ from minidl.backends.errors import (
     update_target_error,
 )
 from minidl.backends.theano import settings
-from minidl.backends.theano.nn import PENDING_RNG_UPDATES
-from minidl.backends.theano.tensors import Shape, as_tensor, floatx, tracing_step
+from minidl.backends.theano.random import PENDING_RNG_UPDATES
+from minidl.backends.theano.variables import Shape, as_tensor, floatx, tracing_step
 
 logger = logging.getLogger("minidl")
 

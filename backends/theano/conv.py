@@ -23,7 +23,8 @@ import pytensor.tensor as pt
 from minidl.backends import banded, shapes
 from minidl.backends.dilation import check_dilation, dilated_conv2d
 from minidl.backends.theano import conv_ops, settings
-from minidl.backends.theano.tensors import FirstMax, as_tensor, nan_slope_at_nan, pad_spatial
+from minidl.backends.theano.math import FirstMax, nan_slope_at_nan, pad_spatial
+from minidl.backends.theano.variables import as_tensor
 
 
 def _static_size(x: Any, axis: int, op: str, why: str) -> int:

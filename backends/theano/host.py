@@ -10,7 +10,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from minidl.backends.theano.tensors import as_tensor
+from minidl.backends.theano.variables import as_tensor
 
 
 class NumpyFunction(Op):

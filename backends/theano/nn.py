@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 import pytensor.scalar as ps
 import pytensor.tensor as pt
-import pytensor.tensor.random as ptr
 from pytensor.gradient import disconnected_grad, disconnected_type
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
@@ -17,7 +15,8 @@ from pytensor.tensor.special import Softmax
 
 from minidl.backends.logits import link_logits, logits_of
 from minidl.backends.theano import settings
-from minidl.backends.theano.tensors import _EPSILON, _FLOATX, Shape, as_tensor, nan_slope_at_nan
+from minidl.backends.theano.math import nan_slope_at_nan
+from minidl.backends.theano.variables import _EPSILON, as_tensor
 
 # ----------------------------------------------------------------------- activations
 
@@ -267,67 +266,3 @@ def sparse_categorical_crossentropy(target: Any, output: Any, from_logits: bool 
     log_p = pt.switch(one_hot, _log_softmax(logits, axis), np.asarray(0, dtype=output.dtype))
     loss = -pt.sum(log_p, axis=axis)
     return _closed_form("softmax", axis, loss, pt.cast(one_hot, output.dtype), logits)
-
-
-# ------------------------------------------------------------------------ randomness
-
-_seed_source = np.random.default_rng()
-
-# Each random draw made while tracing: its generator state (a shared variable) -> the state
-# after the draw.  ``function`` adds these as updates, so every call of a step draws afresh.
-PENDING_RNG_UPDATES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
-
-def _draw(seed: int | None, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Sample by ``method`` from a new generator whose state the compiled step advances."""
-    if seed is None:
-        seed = int(_seed_source.integers(2**31 - 1))
-    state = ptr.shared_rng(seed=int(seed))
-    next_state, sample = getattr(state, method)(*args, **kwargs)
-    PENDING_RNG_UPDATES[state] = next_state
-    return sample
-
-
-def _float_dtype(dtype: str | None) -> str:
-    return str(np.dtype(dtype or _FLOATX))
-
-
-def random_uniform(
-    shape: Shape,
-    minval: float = 0.0,
-    maxval: float = 1.0,
-    dtype: str | None = None,
-    seed: int | None = None,
-) -> Any:
-    """A tensor of uniform samples with static ``shape``, fresh on every call of a step."""
-    kind = _float_dtype(dtype)
-    low, high = np.asarray(minval, kind), np.asarray(maxval, kind)
-    sample = _draw(seed, "uniform", low, high, size=tuple(shape), dtype=kind)
-    return pt.cast(sample, kind)
-
-
-def random_normal(
-    shape: Shape,
-    mean: float = 0.0,
-    stddev: float = 1.0,
-    dtype: str | None = None,
-    seed: int | None = None,
-) -> Any:
-    """A tensor of normal samples with static ``shape``, fresh on every call of a step."""
-    kind = _float_dtype(dtype)
-    loc, scale = np.asarray(mean, kind), np.asarray(stddev, kind)
-    sample = _draw(seed, "normal", loc, scale, size=tuple(shape), dtype=kind)
-    return pt.cast(sample, kind)
-
-
-def dropout(x: Any, rate: float, seed: int | None = None) -> Any:
-    """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
-    if not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"`dropout` expects 0 <= rate < 1. Received: rate={rate!r}")
-    x = as_tensor(x)
-    if rate == 0:
-        return x
-    kind = x.dtype
-    draws = _draw(seed, "uniform", size=x.shape, dtype=kind)
-    keep = pt.ge(draws, np.asarray(rate, dtype=kind))
-    return pt.switch(keep, x * np.asarray(1.0 / (1.0 - rate), dtype=kind), np.asarray(0, kind))

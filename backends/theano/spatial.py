@@ -21,7 +21,8 @@ from pytensor.graph.basic import Apply
 
 from minidl.backends import im2col, shapes
 from minidl.backends.theano import conv_ops, settings
-from minidl.backends.theano.tensors import as_tensor, pad_spatial
+from minidl.backends.theano.math import pad_spatial
+from minidl.backends.theano.variables import as_tensor
 
 
 def _static_size(x: Any, axis: int, op: str) -> int:
