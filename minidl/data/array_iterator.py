@@ -7,7 +7,6 @@ a mask flow with the same seed, batch size and geometric settings stay aligned.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from minidl.data.augmentation import ImageDataGenerator
+from minidl.data.batch_order import batch_count, batch_index, epoch_order
 
 
 class NumpyArrayIterator:
@@ -90,13 +90,11 @@ class NumpyArrayIterator:
         self.index_array = self._epoch_order()
 
     def _epoch_order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.n)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.n)
+        return epoch_order(self.n, self.shuffle, self.seed, self.epoch)
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
-        return math.ceil(self.n / self.batch_size)
+        return batch_count(self.n, self.batch_size)
 
     def on_epoch_end(self) -> None:
         """Start the next epoch (a new order when ``shuffle``)."""
@@ -110,12 +108,7 @@ class NumpyArrayIterator:
 
     def __getitem__(self, index: int) -> Any:
         """Batch ``index`` of the current epoch."""
-        count = len(self)
-        if not -count <= index < count:
-            raise IndexError(
-                f"Batch index out of range: this iterator has {count} batches. Received: {index}"
-            )
-        index %= count
+        index = batch_index(index, len(self))
         start = index * self.batch_size
         positions = range(start, min(start + self.batch_size, self.n))
         samples = self.index_array[start : start + self.batch_size]

@@ -27,7 +27,6 @@ without changing any result.
 from __future__ import annotations
 
 import logging
-import math
 import os
 import threading
 import weakref
@@ -39,6 +38,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from minidl.data.augmentation import ImageDataGenerator
+from minidl.data.batch_order import batch_count, batch_index, epoch_order
 
 logger = logging.getLogger("minidl")
 
@@ -306,13 +306,11 @@ class DirectoryIterator:
 
     # ------------------------------------------------------------------ ordering
     def _epoch_order(self) -> np.ndarray:
-        if not self.shuffle:
-            return np.arange(self.samples)
-        return np.random.default_rng([self.seed, self.epoch]).permutation(self.samples)
+        return epoch_order(self.samples, self.shuffle, self.seed, self.epoch)
 
     def __len__(self) -> int:
         """Number of batches per epoch."""
-        return math.ceil(self.samples / self.batch_size)
+        return batch_count(self.samples, self.batch_size)
 
     def on_epoch_end(self) -> None:
         """Start the next epoch: reshuffle (reproducibly from ``seed`` and the epoch number)."""
@@ -329,11 +327,7 @@ class DirectoryIterator:
     def __getitem__(self, index: int) -> Any:
         """Batch ``index`` of this epoch: ``(x, y)``, or ``x`` when ``class_mode`` is None."""
         count = len(self)
-        if not -count <= index < count:
-            raise IndexError(
-                f"Batch index out of range: this iterator has {count} batches. Received: {index}"
-            )
-        index %= count
+        index = batch_index(index, count)
         future = None
         if self._pending is not None and self._pending[0] == (self.epoch, index):
             future = self._pending[1]
