@@ -57,7 +57,7 @@ from .nn import (
     tanh,
 )
 from .random import dropout, random_normal, random_uniform
-from .spatial_ops import conv2d_transpose, slice
+from .spatial import conv2d_transpose, slice
 from .variables import (
     cast,
     constant,
