@@ -324,26 +324,26 @@ class Layer:
     @property
     def input_shape(self) -> Any:
         """Input shape (batch axis included); ``None`` before the layer is built."""
-        shapes = {repr(node.input_shapes): node.input_shapes for node in self.inbound_nodes}
-        if len(shapes) > 1:
-            raise AttributeError(
-                f"Layer {self.name!r} has been called on inputs of different shapes, so its "
-                "input shape is ambiguous: use get_input_shape_at(node_index). "
-                f"Received: {list(shapes.values())}"
-            )
-        return next(iter(shapes.values())) if shapes else self._build_input_shape
+        return self._shape_of_every_call("input")
 
     @property
     def output_shape(self) -> Any:
         """Output shape (batch axis included); ``None`` before the layer is built."""
-        shapes = {repr(node.output_shapes): node.output_shapes for node in self.inbound_nodes}
+        return self._shape_of_every_call("output")
+
+    def _shape_of_every_call(self, side: str) -> Any:
+        """The ``side`` ("input"/"output") shape all calls share (the built one if no call)."""
+        shapes = {}
+        for node in self.inbound_nodes:
+            shape = getattr(node, f"{side}_shapes")
+            shapes[repr(shape)] = shape
         if len(shapes) > 1:
             raise AttributeError(
                 f"Layer {self.name!r} has been called on inputs of different shapes, so its "
-                "output shape is ambiguous: use get_output_shape_at(node_index). "
+                f"{side} shape is ambiguous: use get_{side}_shape_at(node_index). "
                 f"Received: {list(shapes.values())}"
             )
-        return next(iter(shapes.values())) if shapes else self._build_output_shape
+        return next(iter(shapes.values())) if shapes else getattr(self, f"_build_{side}_shape")
 
     def add_weight(
         self,
