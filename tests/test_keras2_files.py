@@ -68,6 +68,20 @@ def small_graph():
     return Model(inputs, Dense(1, name="o")(hidden))
 
 
+def keras3_seq_layers():
+    """minidl's layers of the Keras 3 ``seq`` model below (without its constraint/penalty)."""
+    return Sequential(
+        [
+            Conv2D(3, 3, activation="relu", input_shape=(6, 6, 2)),
+            BatchNormalization(),
+            MaxPooling2D(),
+            Flatten(),
+            minidl.layers.Dropout(0.2),
+            Dense(2, activation="softmax"),
+        ]
+    )
+
+
 def test_yaml_round_trip_uses_a_safe_loader():
     model = small_cnn()
     text = model.to_yaml()
@@ -139,16 +153,7 @@ def test_keras3_reference_files(backend):
         np.testing.assert_allclose(
             graph.predict(np.ones((2, 4), "float32")), graph_want, rtol=1e-4, atol=1e-5
         )
-    plain = Sequential(
-        [
-            Conv2D(3, 3, activation="relu", input_shape=(6, 6, 2)),
-            BatchNormalization(),
-            MaxPooling2D(),
-            Flatten(),
-            minidl.layers.Dropout(0.2),
-            Dense(2, activation="softmax"),
-        ]
-    )
+    plain = keras3_seq_layers()
     plain.load_weights(os.path.join(folder, "seq.weights.h5"))
     np.testing.assert_allclose(plain.predict(x), seq_want, rtol=1e-4, atol=1e-5)
     graph = small_graph()
@@ -235,16 +240,7 @@ def test_keras3_files_both_ways(tmp_path):
         np.testing.assert_allclose(
             graph.predict(np.ones((2, 4), "float32")), graph_want, rtol=1e-4, atol=1e-5
         )
-    plain = Sequential(
-        [
-            Conv2D(3, 3, activation="relu", input_shape=(6, 6, 2)),
-            BatchNormalization(),
-            MaxPooling2D(),
-            Flatten(),
-            minidl.layers.Dropout(0.2),
-            Dense(2, activation="softmax"),
-        ]
-    )
+    plain = keras3_seq_layers()
     plain.load_weights(str(tmp_path / "seq.weights.h5"))
     np.testing.assert_allclose(plain.predict(x), seq_want, rtol=1e-4, atol=1e-5)
     graph = small_graph()
