@@ -1,7 +1,8 @@
 """Deliberately naive, loop-based NumPy references for the spatial ops added with issue 10.
 
-Dilated and transposed convolution and bilinear upsampling, one output cell at a time; the
-padding rule is re-derived here (``naive.same_split``), not imported from the backends.
+Dilated and transposed convolution, bilinear upsampling and nearest-pixel affine resampling
+(``loop_nearest``), one output cell at a time; the padding rule is re-derived here
+(``naive.same_split``), not imported from the backends.
 """
 
 from __future__ import annotations
@@ -72,4 +73,28 @@ def upsample_bilinear(x: np.ndarray, size=(2, 2)) -> np.ndarray:
             top = x[:, r0, c0] * (1 - fj) + x[:, r0, c1] * fj
             bottom = x[:, r1, c0] * (1 - fj) + x[:, r1, c1] * fj
             out[:, i, j] = top * (1 - fi) + bottom * fi
+    return out
+
+
+def loop_nearest(x, matrix, fill_mode, cval):
+    """Each output pixel reads the input pixel its centred position maps to (rounded)."""
+    h, w, _ = x.shape
+    out = np.empty_like(x)
+    for r in range(h):
+        for c in range(w):
+            src = matrix @ np.array([r - (h - 1) / 2, c - (w - 1) / 2, 1.0])
+            rr, cc = int(np.rint(src[0] + (h - 1) / 2)), int(np.rint(src[1] + (w - 1) / 2))
+            inside = 0 <= rr < h and 0 <= cc < w
+            if fill_mode == "constant" and not inside:
+                out[r, c] = cval
+                continue
+            if fill_mode == "wrap":
+                rr, cc = rr % h, cc % w
+            elif fill_mode == "reflect":
+                rr, cc = (rr % (2 * h)), (cc % (2 * w))
+                rr = rr if rr < h else 2 * h - 1 - rr
+                cc = cc if cc < w else 2 * w - 1 - cc
+            else:
+                rr, cc = min(max(rr, 0), h - 1), min(max(cc, 0), w - 1)
+            out[r, c] = x[rr, cc]
     return out

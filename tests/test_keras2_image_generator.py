@@ -12,27 +12,10 @@ from minidl.models import Sequential
 from minidl.preprocessing.image import ImageDataGenerator, NumpyArrayIterator
 from minidl.utils import to_categorical
 
+from .naive_spatial import loop_nearest
+
 RNG = np.random.default_rng(3)
 IMAGE = RNG.uniform(10, 200, size=(6, 7, 2)).astype("float32")
-
-
-def naive_nearest(x, matrix, fill_value=None):
-    """Loop reference: each output pixel reads the input pixel its centred position maps to."""
-    h, w, _ = x.shape
-    out = np.empty_like(x)
-    for r in range(h):
-        for c in range(w):
-            src = matrix @ np.array([r - (h - 1) / 2, c - (w - 1) / 2, 1.0])
-            rr, cc = int(np.rint(src[0] + (h - 1) / 2)), int(np.rint(src[1] + (w - 1) / 2))
-            if 0 <= rr < h and 0 <= cc < w:
-                out[r, c] = x[rr, cc]
-            else:
-                out[r, c] = (
-                    fill_value
-                    if fill_value is not None
-                    else x[min(max(rr, 0), h - 1), min(max(cc, 0), w - 1)]
-                )
-    return out
 
 
 @pytest.mark.parametrize(
@@ -50,7 +33,7 @@ def test_affine_parameters_match_a_loop_reference(params, fill_mode):
     gen = ImageDataGenerator(interpolation_order=0, fill_mode=fill_mode, cval=-5.0)
     got = gen.apply_transform(IMAGE, params)
     matrix = transform_matrix(**params)
-    want = naive_nearest(IMAGE, matrix, -5.0 if fill_mode == "constant" else None)
+    want = loop_nearest(IMAGE, matrix, fill_mode, -5.0)
     np.testing.assert_array_equal(got, want)
     assert not np.array_equal(got, IMAGE)
 

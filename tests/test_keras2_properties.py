@@ -1,5 +1,6 @@
 """Hypothesis properties of the Keras 2 utilities: affine resampling, padding, label encoding,
-optimizer clipping and constraints, against plain references kept in this module."""
+optimizer clipping and constraints, against plain references (``naive_spatial.loop_nearest``
+for the resampling, the others kept in this module)."""
 
 from __future__ import annotations
 
@@ -12,33 +13,10 @@ from minidl.data.affine import affine_transform, transform_matrix
 from minidl.preprocessing.sequence import pad_sequences
 from minidl.utils import to_categorical
 
+from .naive_spatial import loop_nearest
 from .strategies import float_arrays
 
 SETTINGS = settings(max_examples=40, deadline=None)
-
-
-def loop_nearest(x, matrix, fill_mode, cval):
-    """Each output pixel reads the input pixel its centred position maps to (rounded)."""
-    h, w, _ = x.shape
-    out = np.empty_like(x)
-    for r in range(h):
-        for c in range(w):
-            src = matrix @ np.array([r - (h - 1) / 2, c - (w - 1) / 2, 1.0])
-            rr, cc = int(np.rint(src[0] + (h - 1) / 2)), int(np.rint(src[1] + (w - 1) / 2))
-            inside = 0 <= rr < h and 0 <= cc < w
-            if fill_mode == "constant" and not inside:
-                out[r, c] = cval
-                continue
-            if fill_mode == "wrap":
-                rr, cc = rr % h, cc % w
-            elif fill_mode == "reflect":
-                rr, cc = (rr % (2 * h)), (cc % (2 * w))
-                rr = rr if rr < h else 2 * h - 1 - rr
-                cc = cc if cc < w else 2 * w - 1 - cc
-            else:
-                rr, cc = min(max(rr, 0), h - 1), min(max(cc, 0), w - 1)
-            out[r, c] = x[rr, cc]
-    return out
 
 
 def _not_a_rounding_tie(x_shape, matrix):
