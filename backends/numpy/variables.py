@@ -6,24 +6,10 @@ from typing import Any
 
 import numpy as np
 
+from ..config import epsilon, floatx, image_data_format  # noqa: F401 (re-exported)
 from ..errors import set_value_shape_error
 from .compile import evaluate
 from .graph import Constant, Node, Variable, as_array, as_node, default_dtype, to_numpy, xp
-
-
-def floatx() -> str:
-    """Return the default float dtype name, ``"float32"``."""
-    return "float32"
-
-
-def epsilon() -> float:
-    """Return the fuzz factor used to keep logs and divisions finite, ``1e-7``."""
-    return 1e-7
-
-
-def image_data_format() -> str:
-    """Return ``"channels_last"``, the only image layout minidl uses."""
-    return "channels_last"
 
 
 def backend_device() -> str:

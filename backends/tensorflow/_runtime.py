@@ -15,6 +15,12 @@ import os
 import sys
 from collections.abc import Iterator
 
+from minidl.backends.config import (  # noqa: F401 (re-exported to this package)
+    epsilon,
+    floatx,
+    image_data_format,
+)
+
 VERBOSE_ENV = "MINIDL_TF_VERBOSE"
 XLA_ENV = "MINIDL_TF_XLA"
 _TRUE_WORDS = ("1", "true", "yes", "on")
@@ -68,25 +74,6 @@ def _import_tensorflow():
 
 
 tf = _import_tensorflow()
-
-_FLOATX = "float32"
-_EPSILON = 1e-7
-
-
-def floatx() -> str:
-    """Return the default float dtype name, ``"float32"``."""
-    return _FLOATX
-
-
-def epsilon() -> float:
-    """Return the fuzz factor used to keep logs and divisions finite, ``1e-7``."""
-    return _EPSILON
-
-
-def image_data_format() -> str:
-    """Return ``"channels_last"``, the only image layout minidl uses."""
-    return "channels_last"
-
 
 _device: list[str] = []
 

@@ -14,31 +14,22 @@ from pytensor.compile.sharedvalue import SharedVariable
 from pytensor.graph.basic import Constant, Variable
 from pytensor.tensor.variable import _tensor_py_operators
 
+from minidl.backends.config import (  # noqa: F401 (re-exported to this package)
+    EPSILON,
+    FLOATX,
+    epsilon,
+    floatx,
+    image_data_format,
+)
 from minidl.backends.errors import OPERATOR_NAMES, check_same_dtype, set_value_shape_error
 from minidl.backends.theano import settings
 
 Shape = tuple
 Axis = int | tuple[int, ...] | None
 
-_FLOATX = "float32"
-_EPSILON = 1e-7
+_FLOATX, _EPSILON = FLOATX, EPSILON  # the names this package's modules import
 
 # --------------------------------------------------------------------------- config
-
-
-def floatx() -> str:
-    """Return the default float dtype name, ``"float32"``."""
-    return _FLOATX
-
-
-def epsilon() -> float:
-    """Return the fuzz factor used to keep logs and divisions finite, ``1e-7``."""
-    return _EPSILON
-
-
-def image_data_format() -> str:
-    """Return ``"channels_last"``, the only image layout minidl uses."""
-    return "channels_last"
 
 
 def backend_device() -> str:
