@@ -142,6 +142,33 @@ def check_conv2d_transpose(
     return strides, padding, (out_h, out_w)
 
 
+def broadcast_shapes(*shapes: tuple) -> tuple:
+    """Static NumPy broadcasting where ``None`` is a size known only at run time.
+
+    >>> broadcast_shapes((None, 1, 3), (4, 1), (3,))
+    (None, 4, 3)
+
+    Raises:
+        ValueError: when two known sizes cannot broadcast.
+    """
+    rank = max(len(s) for s in shapes)
+    result = []
+    for axis in range(rank):
+        sizes = [s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0]
+        known = {d for d in sizes if d is not None and d != 1}
+        if len(known) > 1:
+            raise ValueError(
+                f"Operands could not be broadcast together. Received: shapes {list(shapes)}"
+            )
+        if known:
+            result.append(known.pop())
+        elif any(d is None for d in sizes):
+            result.append(None)
+        else:
+            result.append(1)
+    return tuple(result)
+
+
 def normalize_slice(
     op: str, shape: tuple, start: Sequence[int], size: Sequence[int]
 ) -> tuple[tuple[int, ...], tuple[int, ...], tuple]:

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import OPERATOR_NAMES, mixed_dtypes_error
+from ..shapes import broadcast_shapes  # noqa: F401 (re-exported to this package)
 from . import spec
 
 Shape = tuple  # ints, or None for a size known only at run time
@@ -219,30 +220,6 @@ def operand_pair(a: Any, b: Any) -> tuple[Node, Node]:
         dtype = np.dtype("float32")
     converted = as_node(other, dtype)
     return (node, converted) if node is a else (converted, node)
-
-
-def broadcast_shapes(*shapes: Shape) -> Shape:
-    """Static NumPy broadcasting where ``None`` is a size known only at run time.
-
-    Raises:
-        ValueError: when two known sizes cannot broadcast.
-    """
-    rank = max(len(s) for s in shapes)
-    result = []
-    for axis in range(rank):
-        sizes = [s[axis - rank + len(s)] for s in shapes if axis - rank + len(s) >= 0]
-        known = {d for d in sizes if d is not None and d != 1}
-        if len(known) > 1:
-            raise ValueError(
-                f"Operands could not be broadcast together. Received: shapes {list(shapes)}"
-            )
-        if known:
-            result.append(known.pop())
-        elif any(d is None for d in sizes):
-            result.append(None)
-        else:
-            result.append(1)
-    return tuple(result)
 
 
 def normalize_axes(axis: int | Iterable[int] | None, ndim: int) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from minidl import backend as K
+from minidl.backends.shapes import broadcast_shapes
 from minidl.layers.base import Layer
 
 ShapeTuple = tuple[int | None, ...]
@@ -68,23 +69,14 @@ class _Merge(Layer):
     def compute_output_shape(self, input_shape: Any) -> ShapeTuple:
         shapes = self._shapes(input_shape)
         batch = next((s[0] for s in shapes if s[0] is not None), None)
-        rank = max(len(s) for s in shapes) - 1
-        dims: list[int | None] = []
-        for axis in range(rank):
-            sizes = [s[1:][axis - rank + len(s) - 1] for s in shapes if axis - rank + len(s) > 0]
-            known = {d for d in sizes if d is not None and d != 1}
-            if len(known) > 1:
-                raise ValueError(
-                    f"Inputs of layer '{self.name}' ({type(self).__name__}) have incompatible "
-                    f"shapes: they must be equal or 1 on every axis after the batch axis. "
-                    f"Received: input shapes {shapes}"
-                )
-            if known:
-                dims.append(known.pop())
-            elif any(d is None for d in sizes):
-                dims.append(None)
-            else:
-                dims.append(1)
+        try:
+            dims = broadcast_shapes(*(s[1:] for s in shapes))
+        except ValueError:
+            raise ValueError(
+                f"Inputs of layer '{self.name}' ({type(self).__name__}) have incompatible "
+                f"shapes: they must be equal or 1 on every axis after the batch axis. "
+                f"Received: input shapes {shapes}"
+            ) from None
         return (batch, *dims)
 
     def build(self, input_shape: Any) -> None:
