@@ -255,3 +255,25 @@ def test_more_channels_first_layers(backend):
     per_channel = out.reshape(8, 4, -1)
     assert np.all(per_channel.min(axis=2) == per_channel.max(axis=2))  # whole maps dropped
     assert 0 < (per_channel[:, :, 0] == 0).mean() < 1
+
+
+def test_conv2d_transpose_applies_its_constraints(backend):
+    x = RNG.normal(size=(4, 3, 3, 2)).astype("float32")
+    y = RNG.normal(size=(4, 6, 6, 3)).astype("float32")
+    from minidl.layers import Conv2DTranspose
+
+    minidl.set_random_seed(2)
+    layer = Conv2DTranspose(
+        3,
+        2,
+        strides=2,
+        input_shape=(3, 3, 2),
+        kernel_constraint="non_neg",
+        bias_constraint="non_neg",
+    )
+    model = Sequential([layer])
+    model.compile(minidl.optimizers.SGD(lr=0.5), "mse")
+    assert (model.get_weights()[0] < 0).any()  # the check can fail on an unconstrained kernel
+    model.fit(x, y, epochs=2, batch_size=2, verbose=0)
+    kernel, bias = model.get_weights()
+    assert (kernel >= 0).all() and (bias >= 0).all()

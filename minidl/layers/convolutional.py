@@ -270,15 +270,8 @@ class Conv2DTranspose(KernelLayer):
 
     def build(self, input_shape: ShapeTuple) -> None:
         channels = self._check_input(input_shape)
-        kernel_shape = (*self.kernel_size, self.filters, channels)  # Keras 2: (kh, kw, out, in)
-        self.kernel = self.add_weight(
-            "kernel", kernel_shape, self.kernel_initializer, regularizer=self.kernel_regularizer
-        )
-        if self.use_bias:
-            self.bias = self.add_weight(
-                "bias", (self.filters,), self.bias_initializer, regularizer=self.bias_regularizer
-            )
-        self.built = True
+        # Keras 2's transposed kernel layout: (kh, kw, out, in)
+        self.add_kernel_and_bias((*self.kernel_size, self.filters, channels), self.filters)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self._check_input(input_shape)

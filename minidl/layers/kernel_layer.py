@@ -45,8 +45,10 @@ class KernelLayer(Layer):
         self.kernel: Any = None
         self.bias: Any = None
 
-    def add_kernel_and_bias(self, kernel_shape: tuple[int, ...]) -> None:
-        """Create ``kernel`` of ``kernel_shape`` and, with ``use_bias``, a bias of its last axis."""
+    def add_kernel_and_bias(
+        self, kernel_shape: tuple[int, ...], bias_size: int | None = None
+    ) -> None:
+        """Create ``kernel`` and, with ``use_bias``, a bias (``bias_size``: its last axis)."""
         self.kernel = self.add_weight(
             "kernel",
             kernel_shape,
@@ -57,7 +59,7 @@ class KernelLayer(Layer):
         if self.use_bias:
             self.bias = self.add_weight(
                 "bias",
-                (kernel_shape[-1],),
+                (kernel_shape[-1] if bias_size is None else bias_size,),
                 self.bias_initializer,
                 regularizer=self.bias_regularizer,
                 constraint=self.bias_constraint,
