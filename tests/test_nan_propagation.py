@@ -133,6 +133,22 @@ def test_elementwise_ops_propagate_nan_and_inf_like_numpy(backend, data):
         )
 
 
+def test_a_max_pool_window_of_minus_inf_gives_minus_inf(backend):
+    # tf's max-pool kernel returns the lowest finite float for such a window (hypothesis found
+    # it); with and without a NaN elsewhere in the batch, which takes another path on tensorflow
+    x = np.zeros((2, 4, 4, 2), np.float32)
+    x[:, 1:3, 2:4, 0] = -np.inf
+    x[1, 0, 0, 1] = np.nan
+    for (name, args), got in zip(POOLS.items(), _step("pool")(x)):
+        with np.errstate(all="ignore"):
+            expected = naive.pool2d(x.astype(np.float64), *args)
+        np.testing.assert_array_equal(np.asarray(got, np.float64), expected, err_msg=name)
+    clean = x[:1]
+    for (name, args), got in zip(POOLS.items(), _step("pool")(clean)):
+        expected = naive.pool2d(clean.astype(np.float64), *args)
+        np.testing.assert_array_equal(np.asarray(got, np.float64), expected, err_msg=name)
+
+
 @settings(SETTINGS)
 @given(data=st.data())
 def test_pooling_propagates_nan_and_inf_like_numpy(backend, data):

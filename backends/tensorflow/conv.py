@@ -45,13 +45,28 @@ def pool2d(
     strides = pool_size if strides is None else shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding).upper()
     if pool_mode == "max":
-        x = nan_slope_at_nan(x)
-        pooled = tf.nn.max_pool2d(x, pool_size, strides, padding)
-        # tf's max-pool skips NaN; NumPy's max of a window holding NaN is NaN. Such a window
-        # sends no gradient to its other cells (tf.where), and its NaN cells get NaN.
-        nan_cells = tf.cast(tf.math.is_nan(x), x.dtype)
-        has_nan = tf.stop_gradient(tf.nn.max_pool2d(nan_cells, pool_size, strides, padding))
-        return tf.where(has_nan > 0, like(np.nan, x), pooled)
+
+        def exact_max_pool() -> Any:
+            # tf's max-pool skips NaN and gives the lowest finite value for a window of -inf;
+            # NumPy's max is NaN for a window holding NaN and -inf for a window of -inf. A NaN
+            # window sends no gradient to its other cells (tf.where); its NaN cells get NaN.
+            marked = nan_slope_at_nan(x)
+            pooled = tf.nn.max_pool2d(marked, pool_size, strides, padding)
+            above_neg_inf = tf.cast(marked > like(-np.inf, x), x.dtype)
+            not_all_neg_inf = tf.nn.max_pool2d(above_neg_inf, pool_size, strides, padding)
+            pooled = tf.where(tf.stop_gradient(not_all_neg_inf) > 0, pooled, like(-np.inf, x))
+            nan_cells = tf.cast(tf.math.is_nan(marked), x.dtype)
+            has_nan = tf.stop_gradient(tf.nn.max_pool2d(nan_cells, pool_size, strides, padding))
+            return tf.where(has_nan > 0, like(np.nan, x), pooled)
+
+        # One reduction decides; data without NaN or -inf skips the exact pool's extra work.
+        special = tf.math.is_nan(x) | tf.equal(x, like(-np.inf, x))
+        return tf.cond(
+            tf.reduce_any(special),
+            exact_max_pool,
+            lambda: tf.nn.max_pool2d(x, pool_size, strides, padding),
+        )
+
     if pool_mode == "avg":
         return tf.nn.avg_pool2d(x, pool_size, strides, padding)
     raise ValueError(f"`pool_mode` must be 'max' or 'avg'. Received: pool_mode={pool_mode!r}")
