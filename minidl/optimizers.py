@@ -240,8 +240,9 @@ class Optimizer:
         grads = list(grads)
         if self.clipnorm is not None and grads:
             squares = None
+            wide = any(K.dtype(g) == "float64" for g in grads)
             for grad in grads:  # the global norm is summed in float32 (or the widest dtype)
-                term = K.sum(K.square(K.cast(grad, "float64") if _wide(grads) else grad))
+                term = K.sum(K.square(K.cast(grad, "float64") if wide else grad))
                 squares = term if squares is None else squares + term
             norm = K.sqrt(squares)
             factor = self.clipnorm / K.maximum(norm, self.clipnorm)
@@ -357,10 +358,6 @@ class SGD(Optimizer):
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}
-
-
-def _wide(grads: Sequence[Any]) -> bool:
-    return any(K.dtype(g) == "float64" for g in grads)
 
 
 def _as_dtype(x: Any, dtype: str) -> Any:
