@@ -140,20 +140,3 @@ def make_node(
     for parent in {id(t.node): t.node for t in input_list}.values():
         parent.layer.outbound_nodes.append(node)
     return node.outputs if several else node.outputs[0]
-
-
-def get_source_inputs(tensor: KerasTensor) -> list[KerasTensor]:
-    """The input tensors (outputs of nodes without inputs) that ``tensor`` depends on."""
-    sources: list[KerasTensor] = []
-    seen: set[int] = set()
-    stack = [tensor]
-    while stack:
-        current = stack.pop()
-        node = current.node
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if not node.inputs:
-            sources.extend(t for t in node.outputs if all(t is not s for s in sources))
-        stack.extend(reversed(node.inputs))
-    return sources
