@@ -17,13 +17,6 @@ import numpy as np
 FLOAT_DTYPES = ("float32", "float64")
 
 
-def _invalid(layer: Any, argument: str, expected: str, value: Any) -> ValueError:
-    return ValueError(
-        f"Invalid value for argument `{argument}` of {type(layer).__name__} layer "
-        f"'{layer.name}': expected {expected}. Received: {argument}={value!r}"
-    )
-
-
 def layer_dtype(layer: Any, dtype: Any) -> str:
     """The dtype name for ``layer``: ``float32`` (default) or ``float64``; else ``ValueError``.
 
@@ -42,7 +35,7 @@ def layer_dtype(layer: Any, dtype: Any) -> str:
     if getattr(layer, "_dtype_may_be_integer", False):
         allowed = (*FLOAT_DTYPES, "bool", "int8", "int16", "int32", "int64", "uint8")
     if name not in allowed or isinstance(dtype, bool):
-        raise _invalid(layer, "dtype", f"a float dtype, one of {list(allowed)}", dtype)
+        raise layer.invalid_argument("dtype", f"a float dtype, one of {list(allowed)}", dtype)
     return name
 
 
@@ -51,7 +44,7 @@ def batch_shape(layer: Any, shape: Any) -> tuple[int | None, ...] | None:
     if shape is None:
         return None
     if isinstance(shape, str) or not isinstance(shape, Sequence | np.ndarray):
-        raise _invalid(layer, "batch_input_shape", "a tuple of ints or None", shape)
+        raise layer.invalid_argument("batch_input_shape", "a tuple of ints or None", shape)
     dims = []
     for d in shape:
         if d is None:
@@ -59,5 +52,7 @@ def batch_shape(layer: Any, shape: Any) -> tuple[int | None, ...] | None:
         elif isinstance(d, int | np.integer) and not isinstance(d, bool) and d >= 0:
             dims.append(int(d))  # sizes of 0 are left to the layer's own checks
         else:
-            raise _invalid(layer, "batch_input_shape", "a tuple of ints or None", tuple(shape))
+            raise layer.invalid_argument(
+                "batch_input_shape", "a tuple of ints or None", tuple(shape)
+            )
     return tuple(dims)
