@@ -154,7 +154,10 @@ def predict_batch(model: Any, x: Any) -> list[np.ndarray]:
 
 
 def check_batch_size(batch_size: Any) -> int:
-    """Return ``batch_size`` as an int, or raise when it is not a positive integer."""
+    """Return ``batch_size`` as an int (32 for None, Keras' default), or raise when it is
+    not a positive integer."""
+    if batch_size is None:
+        return 32
     if (
         isinstance(batch_size, bool)
         or not isinstance(batch_size, int | np.integer | float)

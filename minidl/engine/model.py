@@ -236,7 +236,7 @@ class Model(Network):
     ) -> float | list[float]:
         """Return the loss (a float) or ``[loss, ...]`` as named by ``metrics_names``."""
         keras2_arguments.check_extra_arguments("evaluate", kwargs)
-        batch_size = 32 if batch_size is None else training.check_batch_size(batch_size)
+        batch_size = training.check_batch_size(batch_size)
         x = self._prepare_run(x)
         if is_array_like(x):
             arrays = training.prepare_arrays(self, x, y, sample_weight)
@@ -259,7 +259,7 @@ class Model(Network):
     ) -> Any:
         """Return the outputs for ``x``: one array, or a list for several outputs."""
         keras2_arguments.check_extra_arguments("predict", kwargs)
-        batch_size = 32 if batch_size is None else training.check_batch_size(batch_size)
+        batch_size = training.check_batch_size(batch_size)
         x = self._prepare_run(x, compiled=False)
         if is_array_like(x):
             xs, _, _ = training.prepare_arrays(self, x, None)

@@ -129,7 +129,7 @@ def fit_loop(model: TrainableModel, x: Any, y: Any, options: FitOptions) -> Any:
             "`epochs` and `initial_epoch` must be non-negative integers. "
             f"Received: epochs={epochs}, initial_epoch={initial_epoch}"
         )
-    batch_size = 32 if batch_size is None else check_batch_size(batch_size)
+    batch_size = check_batch_size(batch_size)
     val_adapter = None
     if is_array_like(x):
         x, y, sample_weight = prepare_arrays(model, x, y, sample_weight, class_weight)
