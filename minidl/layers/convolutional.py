@@ -328,6 +328,29 @@ def dilated_kernel(kernel: Any, dilation_rate: tuple[int, int]) -> Any:
     return kernel
 
 
+def side_pairs(layer: Layer, argument: str, value: Any) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` from an int, ``(rows, cols)`` or the pairs themselves.
+
+    Raises ``layer.invalid_argument`` for anything else (ZeroPadding2D, Cropping2D).
+    """
+    expected = "an int, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0"
+
+    def is_count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if is_count(value):
+        return ((value, value), (value, value))
+    if isinstance(value, list | tuple) and len(value) == 2:
+        if all(is_count(p) for p in value):
+            return ((value[0], value[0]), (value[1], value[1]))
+        if all(
+            isinstance(p, list | tuple) and len(p) == 2 and all(is_count(v) for v in p)
+            for p in value
+        ):
+            return (tuple(value[0]), tuple(value[1]))  # type: ignore[return-value]
+    raise layer.invalid_argument(argument, expected, value)
+
+
 @legacy.keras1_arguments(legacy.DIM_ORDERING_RENAMES)
 @channels_first_capable
 class ZeroPadding2D(Layer):
@@ -346,25 +369,7 @@ class ZeroPadding2D(Layer):
     ) -> None:
         super().__init__(**kwargs)
         check_data_format(self, data_format, channels_first=True)
-        self.padding = self._normalize(padding)
-
-    def _normalize(self, padding: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-        expected = "an int, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0"
-
-        def is_count(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-        if is_count(padding):
-            return ((padding, padding), (padding, padding))
-        if isinstance(padding, list | tuple) and len(padding) == 2:
-            if all(is_count(p) for p in padding):
-                return ((padding[0], padding[0]), (padding[1], padding[1]))
-            if all(
-                isinstance(p, list | tuple) and len(p) == 2 and all(is_count(v) for v in p)
-                for p in padding
-            ):
-                return (tuple(padding[0]), tuple(padding[1]))  # type: ignore[return-value]
-        raise self.invalid_argument("padding", expected, padding)
+        self.padding = side_pairs(self, "padding", padding)
 
     def call(self, inputs: Any, training: bool = False) -> Any:
         return K.spatial_2d_padding(inputs, self.padding)

@@ -10,7 +10,7 @@ from typing import Any
 
 from minidl import backend as K
 from minidl.layers.base import Layer
-from minidl.layers.convolutional import IMAGE_LAYOUT, ShapeTuple, check_data_format
+from minidl.layers.convolutional import IMAGE_LAYOUT, ShapeTuple, check_data_format, side_pairs
 from minidl.layers.data_format import channels_first_capable
 
 INTERPOLATIONS = ("nearest", "bilinear")
@@ -151,25 +151,7 @@ class Cropping2D(Layer):
     ) -> None:
         super().__init__(**kwargs)
         check_data_format(self, data_format, channels_first=True)
-        self.cropping = self._normalize(cropping)
-
-    def _normalize(self, cropping: Any) -> tuple[tuple[int, int], tuple[int, int]]:
-        expected = "an int, (rows, cols) or ((top, bottom), (left, right)) of ints >= 0"
-
-        def is_count(v: Any) -> bool:
-            return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-        if is_count(cropping):
-            return ((cropping, cropping), (cropping, cropping))
-        if isinstance(cropping, list | tuple) and len(cropping) == 2:
-            if all(is_count(p) for p in cropping):
-                return ((cropping[0], cropping[0]), (cropping[1], cropping[1]))
-            if all(
-                isinstance(p, list | tuple) and len(p) == 2 and all(is_count(v) for v in p)
-                for p in cropping
-            ):
-                return (tuple(cropping[0]), tuple(cropping[1]))  # type: ignore[return-value]
-        raise self.invalid_argument("cropping", expected, cropping)
+        self.cropping = side_pairs(self, "cropping", cropping)
 
     def compute_output_shape(self, input_shape: ShapeTuple) -> ShapeTuple:
         self.check_input_rank(input_shape, 4, IMAGE_LAYOUT)
