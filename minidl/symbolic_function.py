@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from minidl import backend as K
+from minidl.engine.node import KerasTensor, as_list
 
 
 class LearningPhase:
@@ -25,10 +26,6 @@ class LearningPhase:
 
 
 LEARNING_PHASE = LearningPhase()
-
-
-def _as_list(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 class SymbolicFunction:
@@ -43,7 +40,6 @@ class SymbolicFunction:
         **kwargs: Any,
     ) -> None:
         from minidl.engine.graph import plan_graph
-        from minidl.engine.node import KerasTensor
 
         if updates:
             raise ValueError(
@@ -53,8 +49,8 @@ class SymbolicFunction:
             )
         if kwargs:
             raise TypeError(f"Unrecognized keyword arguments passed to K.function: {kwargs}")
-        self.inputs = _as_list(inputs)
-        self.outputs = _as_list(outputs)
+        self.inputs = as_list(inputs)
+        self.outputs = as_list(outputs)
         for role, tensors in (("inputs", self.inputs), ("outputs", self.outputs)):
             for tensor in tensors:
                 if not isinstance(tensor, KerasTensor) and tensor is not LEARNING_PHASE:
@@ -91,7 +87,7 @@ class SymbolicFunction:
 
     def __call__(self, values: Sequence[Any]) -> list[np.ndarray]:
         """Run on a list of arrays, one per input (0 or 1 in the learning phase's place)."""
-        values = _as_list(values)
+        values = as_list(values)
         if len(values) != len(self.inputs):
             raise ValueError(
                 f"K.function expects {len(self.inputs)} input values (one per input). "
