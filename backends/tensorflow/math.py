@@ -29,7 +29,16 @@ def nan_slope_at_nan(x: Any) -> Any:
     """
     if not x.dtype.is_floating:
         return x
-    return x * tf.stop_gradient(tf.where(tf.math.is_nan(x), x, tf.ones_like(x)))
+    return _nan_slope_identity(x)
+
+
+@tf.custom_gradient
+def _nan_slope_identity(x: Any) -> Any:
+    # An identity forward (no extra per-element work); the gradient is NaN at NaN cells.
+    def gradient(g: Any) -> Any:
+        return tf.where(tf.math.is_nan(x), tf.stop_gradient(x), g)
+
+    return tf.identity(x), gradient
 
 
 def abs(x: Any) -> Any:  # noqa: A001
