@@ -295,9 +295,9 @@ def test_every_pass_changes_the_plan_of_a_conv_layer_and_none_keeps_the_spec():
     assert any(s.epilogue is not None for s in steps)
     assert any(s.into >= 0 for s in steps)
     assert any(s.buffer is not None for s in steps)
-    assert all(
-        s.workers == im2col.worker_count() for s in steps if s.node.op == "conv2d_grad_kernel"
-    )
+    grad_kernel = [s for s in steps if s.node.op == "conv2d_grad_kernel"]
+    assert grad_kernel  # the threads pass has a kernel gradient to split
+    assert all(s.workers == im2col.worker_count() for s in grad_kernel)
 
 
 def test_values_that_leave_the_step_never_get_a_reused_buffer():

@@ -24,9 +24,13 @@ def _packages_in_tree() -> set[str]:
 
 
 def test_setup_cfg_lists_every_package():
-    missing = _packages_in_tree() - _listed_packages()
+    in_tree = _packages_in_tree()
+    assert {"minidl", "minidl.backends"} <= in_tree, sorted(in_tree)  # the walk found the tree
+    missing = in_tree - _listed_packages()
     assert not missing, f"packages missing from setup.cfg's [options] packages: {sorted(missing)}"
 
 
 def test_setup_cfg_lists_no_package_that_does_not_exist():
-    assert _listed_packages() <= _packages_in_tree()
+    listed = _listed_packages()
+    assert "minidl" in listed, sorted(listed)  # the list was read, not empty
+    assert listed <= _packages_in_tree()

@@ -221,5 +221,6 @@ def test_theano_graph_transpose_equals_its_op(case):
         with_op, with_graph = _step(case)(*case.arrays), _step(graph_case)(*case.arrays)
     finally:
         K.set_backend(previous)
+    assert len(with_graph) == len(with_op) > 0
     for got, want in zip(with_graph, with_op):
         np.testing.assert_allclose(got, want, **CROSS_BACKEND_TOLERANCE["float64"])

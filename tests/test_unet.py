@@ -120,6 +120,8 @@ def test_every_backend_predicts_like_numpy_and_trains(backend):
 
 
 def test_nearest_upsampling_predicts_like_numpy(backend):
+    if backend == "numpy":
+        pytest.skip("numpy is the reference: comparing it with itself cannot fail")
     x, _ = squares(count=3)
     same_predictions_as_numpy(backend, x, depth=1, filters=3, upsampling="nearest")
 
