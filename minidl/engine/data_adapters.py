@@ -256,13 +256,10 @@ def make_adapter(
     steps: int | None = None,
     steps_name: str = "steps_per_epoch",
 ) -> ArrayAdapter | SequenceAdapter | IteratorAdapter:
-    """Choose the adapter for ``x`` (arrays, a Sequence, or an iterator)."""
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or int(batch_size) != batch_size or batch_size < 1
-    ):
-        raise ValueError(
-            f"`batch_size` must be a positive integer. Received: batch_size={batch_size!r}"
-        )
+    """Choose the adapter for ``x`` (arrays, a Sequence, or an iterator).
+
+    ``batch_size`` is already checked by the caller (``batches.check_batch_size``).
+    """
     if is_array_like(x):
         x = as_numeric_array(x, "x")
         y = None if y is None else as_numeric_array(y, "y")
