@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from minidl.engine.node import KerasTensor, Node
+from minidl.engine.node import KerasTensor, Node, as_list
 
 
 @dataclass
@@ -127,7 +127,7 @@ def run_graph(
         kwargs = {"training": training, **node.call_kwargs}
         result = node.layer.call(layer_input, **kwargs)
         node.layer.add_activity_penalty(result)
-        results = list(result) if isinstance(result, (list, tuple)) else [result]
+        results = as_list(result)
         for tensor, value in zip(node.outputs, results):
             computed[id(tensor)] = value
     return [computed[id(t)] for t in outputs]

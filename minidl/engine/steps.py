@@ -15,6 +15,7 @@ from typing import Any
 
 from minidl import backend as K
 from minidl.engine import compile_utils
+from minidl.engine.node import as_list
 
 Step = Callable[..., list[Any]]
 # shapes (batch axis None) of each trained output's targets, then of its sample weights
@@ -77,8 +78,7 @@ def _target_specs(model: Any, targets: TargetSpecs) -> list[tuple[tuple, str]]:
 
 
 def _forward(model: Any, xs: Sequence[Any], training: bool) -> list[Any]:
-    outputs = model.call(xs if len(xs) > 1 else xs[0], training=training)
-    return list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    return as_list(model.call(xs if len(xs) > 1 else xs[0], training=training))
 
 
 def _loss_and_metrics(model: Any, outputs: list[Any], ys: Sequence[Any], weights: Sequence[Any]):
