@@ -376,7 +376,8 @@ def load_model(
         file_layers = read_weights(handle, path)
         training_config = None
         optimizer_state: list[np.ndarray] = []
-        keras3 = str(handle.attrs.get("keras_version", b"")).lstrip("b'").startswith("3")
+        version = handle.attrs.get("keras_version", "")
+        keras3 = hdf5_checks.text(version, f"{path!r}: attribute `keras_version`").startswith("3")
         if "training_config" in handle.attrs:
             training_config = _json_attribute(handle, "training_config", path)
             if keras3 and isinstance(training_config, dict):
