@@ -430,17 +430,8 @@ class LearningRateScheduler(Callback):
         self.verbose = verbose
         self._takes_lr = _positional_arity(schedule) >= 2
 
-    def _learning_rate_variable(self) -> Any:
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None or not hasattr(optimizer, "learning_rate"):
-            raise ValueError(
-                "LearningRateScheduler needs a compiled model whose optimizer has a "
-                f"`learning_rate`. Received: optimizer={optimizer!r}"
-            )
-        return optimizer.learning_rate
-
     def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        variable = self._learning_rate_variable()
+        variable = _learning_rate_variable(self)
         if self._takes_lr:
             rate = self.schedule(epoch, float(K.get_value(variable)))
         else:
@@ -458,7 +449,7 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
         if logs is not None:
-            logs["lr"] = float(K.get_value(self._learning_rate_variable()))
+            logs["lr"] = float(K.get_value(_learning_rate_variable(self)))
 
 
 class BaseLogger(Callback):
@@ -554,17 +545,8 @@ class ReduceLROnPlateau(_MonitorMixin, Callback):
         self.cooldown_counter = 0
         self.best = self._initial_best()
 
-    def _learning_rate_variable(self) -> Any:
-        optimizer = getattr(self.model, "optimizer", None)
-        if optimizer is None or not hasattr(optimizer, "learning_rate"):
-            raise ValueError(
-                "ReduceLROnPlateau needs a compiled model whose optimizer has a "
-                f"`learning_rate`. Received: optimizer={optimizer!r}"
-            )
-        return optimizer.learning_rate
-
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        variable = self._learning_rate_variable()
+        variable = _learning_rate_variable(self)
         if logs is not None:
             logs["lr"] = float(K.get_value(variable))
         current = self._monitored_value(
@@ -607,6 +589,17 @@ class LambdaCallback(Callback):
                 valid = sorted(n for n in dir(Callback) if n.startswith("on_"))
                 raise ValueError(f"Unknown callback hook {hook!r}. Valid hooks: {valid}")
             setattr(self, hook, fn)
+
+
+def _learning_rate_variable(callback: Callback) -> Any:
+    """The learning-rate variable of the optimizer of the model ``callback`` is attached to."""
+    optimizer = getattr(callback.model, "optimizer", None)
+    if optimizer is None or not hasattr(optimizer, "learning_rate"):
+        raise ValueError(
+            f"{type(callback).__name__} needs a compiled model whose optimizer has a "
+            f"`learning_rate`. Received: optimizer={optimizer!r}"
+        )
+    return optimizer.learning_rate
 
 
 def _positional_arity(fn: Callable[..., Any]) -> int:
