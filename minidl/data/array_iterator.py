@@ -8,16 +8,15 @@ a mask flow with the same seed, batch size and geometric settings stay aligned.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from minidl.data.augmentation import ImageDataGenerator
-from minidl.data.batch_order import batch_count, batch_index, epoch_order
+from minidl.data.batch_order import BatchIterator, batch_index
 
 
-class NumpyArrayIterator:
+class NumpyArrayIterator(BatchIterator):
     """Sequence-like and iterator over ``(x, y)`` batches (``x`` alone when ``y`` is None).
 
     ``len(it)`` is the number of batches per epoch; ``it[i]`` is batch ``i`` of the current
@@ -85,26 +84,10 @@ class NumpyArrayIterator:
         self.save_to_dir = None if save_to_dir is None else os.fspath(save_to_dir)
         self.save_prefix, self.save_format = save_prefix, save_format
         self.n = len(x)
-        self.epoch = 0
-        self._next_batch = 0
-        self.index_array = self._epoch_order()
+        self._start_epochs()
 
-    def _epoch_order(self) -> np.ndarray:
-        return epoch_order(self.n, self.shuffle, self.seed, self.epoch)
-
-    def __len__(self) -> int:
-        """Number of batches per epoch."""
-        return batch_count(self.n, self.batch_size)
-
-    def on_epoch_end(self) -> None:
-        """Start the next epoch (a new order when ``shuffle``)."""
-        self.epoch += 1
-        self._next_batch = 0
-        self.index_array = self._epoch_order()
-
-    def reset(self) -> None:
-        """Make ``next()`` start again from the first batch of the current epoch."""
-        self._next_batch = 0
+    def _no_batch_message(self) -> str:
+        return "NumpyArrayIterator has no samples; there is no batch."
 
     def __getitem__(self, index: int) -> Any:
         """Batch ``index`` of the current epoch."""
@@ -137,20 +120,3 @@ class NumpyArrayIterator:
                 image,
                 data_format=self.image_data_generator.data_format,
             )
-
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        """The next batch; after the last batch of an epoch a new epoch starts."""
-        if self.n == 0:
-            raise ValueError("NumpyArrayIterator has no samples; there is no batch.")
-        if self._next_batch >= len(self):
-            self.on_epoch_end()
-        batch = self[self._next_batch]
-        self._next_batch += 1
-        return batch
-
-    def next(self) -> Any:
-        """Keras 2 spelling of ``next(iterator)``."""
-        return self.__next__()

@@ -443,4 +443,4 @@ def _keep_subset(iterator: DirectoryIterator, subset: str, validation_split: flo
     iterator.classes = iterator.classes[keep_index]
     iterator.samples = len(keep_index)
     iterator.reset()
-    iterator._index_array = iterator._epoch_order()
+    iterator.index_array = iterator._epoch_order()

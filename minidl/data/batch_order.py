@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
@@ -36,3 +38,59 @@ def batch_index(index: int, count: int) -> int:
             f"Batch index out of range: this iterator has {count} batches. Received: {index}"
         )
     return index % count
+
+
+class BatchIterator:
+    """Base of the image iterators: a seeded sample order per epoch, ``len`` and ``next``.
+
+    A subclass sets ``n`` (samples), ``batch_size``, ``shuffle`` and ``seed``, calls
+    ``_start_epochs`` and defines ``it[i]`` (batch ``i`` of the current epoch, in the order
+    ``index_array``) and ``_no_batch_message``.
+    """
+
+    n: int
+    batch_size: int
+    shuffle: bool
+    seed: int
+
+    def _start_epochs(self) -> None:
+        self.epoch = 0
+        self._next_batch = 0
+        self.index_array = self._epoch_order()
+
+    def _epoch_order(self) -> np.ndarray:
+        return epoch_order(self.n, self.shuffle, self.seed, self.epoch)
+
+    def __len__(self) -> int:
+        """Number of batches per epoch."""
+        return batch_count(self.n, self.batch_size)
+
+    def _no_batch_message(self) -> str:
+        raise NotImplementedError
+
+    def on_epoch_end(self) -> None:
+        """Start the next epoch: a new order when ``shuffle`` (from ``seed`` and the epoch)."""
+        self.epoch += 1
+        self._next_batch = 0
+        self.index_array = self._epoch_order()
+
+    def reset(self) -> None:
+        """Make ``next()`` start again from the first batch of the current epoch."""
+        self._next_batch = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        return self
+
+    def __next__(self) -> Any:
+        """The next batch; after the last batch of an epoch a new epoch starts."""
+        if len(self) == 0:
+            raise ValueError(self._no_batch_message())
+        if self._next_batch >= len(self):
+            self.on_epoch_end()
+        batch = self[self._next_batch]
+        self._next_batch += 1
+        return batch
+
+    def next(self) -> Any:
+        """Keras 2 spelling of ``next(iterator)``."""
+        return self.__next__()

@@ -30,7 +30,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -38,7 +38,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from minidl.data.augmentation import ImageDataGenerator
-from minidl.data.batch_order import batch_count, batch_index, epoch_order
+from minidl.data.batch_order import BatchIterator, batch_index
 
 logger = logging.getLogger("minidl")
 
@@ -149,7 +149,7 @@ def _header_problem(path: str) -> str | None:
     return None
 
 
-class DirectoryIterator:
+class DirectoryIterator(BatchIterator):
     """Batches of images read from a folder with one sub-folder per class.
 
     Args:
@@ -234,9 +234,7 @@ class DirectoryIterator:
         self.prefetch = bool(prefetch)
         self.dtype = dtype
         self._find_files(classes, follow_links)
-        self.epoch = 0
-        self._index_array = self._epoch_order()
-        self._next_batch = 0
+        self._start_epochs()
         self._skipped: set[str] = set()
         self._lock = threading.Lock()
         self._executor: ThreadPoolExecutor | None = None
@@ -305,23 +303,18 @@ class DirectoryIterator:
         return self.classes
 
     # ------------------------------------------------------------------ ordering
-    def _epoch_order(self) -> np.ndarray:
-        return epoch_order(self.samples, self.shuffle, self.seed, self.epoch)
-
-    def __len__(self) -> int:
-        """Number of batches per epoch."""
-        return batch_count(self.samples, self.batch_size)
+    @property
+    def n(self) -> int:
+        """Number of images (Keras 2's name for ``samples``)."""
+        return self.samples
 
     def on_epoch_end(self) -> None:
         """Start the next epoch: reshuffle (reproducibly from ``seed`` and the epoch number)."""
-        self.epoch += 1
-        self._index_array = self._epoch_order()
-        self._next_batch = 0
+        super().on_epoch_end()
         self._drop_pending()
 
-    def reset(self) -> None:
-        """Make ``next()`` start again from the first batch of the current epoch."""
-        self._next_batch = 0
+    def _no_batch_message(self) -> str:
+        return f"No images were found in {self.directory!r}; there is no batch."
 
     # ------------------------------------------------------------------ batches
     def __getitem__(self, index: int) -> Any:
@@ -343,26 +336,9 @@ class DirectoryIterator:
             self._schedule(index + 1)
         return batch
 
-    def __iter__(self) -> Iterator[Any]:
-        return self
-
-    def __next__(self) -> Any:
-        """The next batch; after the last batch of an epoch, a new (reshuffled) epoch starts."""
-        if len(self) == 0:
-            raise ValueError(f"No images were found in {self.directory!r}; there is no batch.")
-        if self._next_batch >= len(self):
-            self.on_epoch_end()
-        batch = self[self._next_batch]
-        self._next_batch += 1
-        return batch
-
-    def next(self) -> Any:
-        """Keras 2 spelling of ``next(iterator)``."""
-        return self.__next__()
-
     def _batch_job(self, index: int) -> tuple[np.ndarray, int, int]:
         start = index * self.batch_size
-        return self._index_array[start : start + self.batch_size].copy(), self.epoch, index
+        return self.index_array[start : start + self.batch_size].copy(), self.epoch, index
 
     def _schedule(self, index: int) -> None:
         self._drop_pending()
