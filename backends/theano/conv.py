@@ -11,6 +11,10 @@ as ordinary graph expressions and PyTensor derives their gradients itself:
 * ``pool2d`` with non-overlapping windows reshapes the input into blocks and reduces them;
   overlapping or ``"same"`` windows combine the ``ph * pw`` shifted views element-wise, which
   PyTensor fuses into a single loop.
+
+In the C and Python modes float pooling is instead one ``pool_ops`` node running the numpy
+backend's pooling kernels, and most convolutions one ``conv_ops`` node; the graph versions
+above serve NUMBA and JAX, which compile the graph themselves.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import pytensor.tensor as pt
 
 from minidl.backends import banded, shapes
 from minidl.backends.dilation import check_dilation, dilated_conv2d
-from minidl.backends.theano import conv_ops, settings
+from minidl.backends.theano import conv_ops, pool_ops, settings
 from minidl.backends.theano.math import FirstMax, nan_slope_at_nan, pad_spatial
 from minidl.backends.theano.variables import as_tensor
 
@@ -211,6 +215,9 @@ def pool2d(
     strides = window if strides is None else shapes.normalize_tuple(strides, 2, "strides")
     padding = shapes.normalize_padding(padding)
     static_hw = None not in x.type.shape[1:3]
+    if settings.mode_name() not in ("NUMBA", "JAX") and x.dtype.startswith("float"):
+        # the numpy backend's pooling kernels (and NaN rule) in one node, its gradient another
+        return pool_ops.pool2d(x, window, strides, padding, pool_mode)
     if pool_mode == "max":  # a NaN cell's gradient is NaN; its window sends 0 to the others
         x = nan_slope_at_nan(x)
     if padding == "valid" and strides == window and static_hw:

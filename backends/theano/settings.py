@@ -171,6 +171,9 @@ _SLOW_USELESS_REWRITES = (
     # moves reshapes before unary ops; a reshaped activation (block pooling) then no longer
     # matches the one its gradient uses, and tanh is computed twice
     "local_reshape_lift",
+    # turns softmax's exp / sum into PyTensor's Softmax, whose inner function compiles on the
+    # step's first call (0.7 s) instead of fusing into the step's C loops
+    "local_softmax_stabilize",
 )
 
 

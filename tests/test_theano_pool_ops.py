@@ -1,0 +1,111 @@
+"""The theano backend's pooling Ops (``backends/theano/pool_ops.py``) against the naive loops.
+
+The Ops run the shared NumPy pooling kernels inside a PyTensor graph; here their values,
+gradients and gradients of gradients (which ``pool_ops`` gives as further Ops) are checked
+on freely drawn geometries, static or unknown spatial sizes, with tied values in windows
+(max-pooling routes a tie to the window's first maximum in row-major order).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from minidl import backend as K
+
+from . import naive
+from .conftest import backend_skip_reason
+
+SKIP_REASON = backend_skip_reason("theano")
+pytestmark = pytest.mark.skipif(SKIP_REASON is not None, reason=SKIP_REASON or "")
+SETTINGS = settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+
+@pytest.fixture()
+def theano():
+    K.set_backend("theano")
+    from minidl.backends.theano import pool_ops
+
+    return pool_ops
+
+
+@st.composite
+def geometries(draw: st.DrawFn) -> tuple:
+    """(x with small integer values, so windows tie; pool size; strides; padding; mode)."""
+    pool_size = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    strides = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    height, width = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    if padding == "valid":
+        assume(height >= pool_size[0] and width >= pool_size[1])
+    shape = (draw(st.integers(1, 2)), height, width, draw(st.integers(1, 3)))
+    seed = draw(st.integers(0, 2**16))
+    x = np.random.default_rng(seed).integers(-3, 4, shape).astype("float64")
+    return x, pool_size, strides, padding, draw(st.sampled_from(["max", "avg"]))
+
+
+def _pool_steps(x, pool_size, strides, padding, mode, static: bool):
+    """Values, input gradient (weights ``w``) and gradient of ``sum(grad * v)`` w.r.t. ``w``."""
+    spec = x.shape if static else (None, None, None, x.shape[3])
+
+    def step(a, w, v):
+        pooled = K.pool2d(a, pool_size, strides, padding, mode)
+        (grad,) = K.gradients(K.sum(pooled * w), [a])
+        (again,) = K.gradients(K.sum(grad * v), [w])
+        return [pooled, grad, again], []
+
+    out_spec = (None, None, None, x.shape[3])
+    specs = [(spec, "float64"), (out_spec, "float64"), (spec, "float64")]
+    return K.function(step, specs)
+
+
+@SETTINGS
+@given(geometry=geometries(), static=st.booleans(), seed=st.integers(0, 2**16))
+def test_pool_ops_match_the_loop_reference_to_second_order(theano, geometry, static, seed):
+    x, pool_size, strides, padding, mode = geometry
+    expected = naive.pool2d(x, pool_size, strides, padding, mode)
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=expected.shape)
+    v = rng.normal(size=x.shape)
+    pooled, grad, again = _pool_steps(x, pool_size, strides, padding, mode, static)(x, w, v)
+    assert pooled.shape == expected.shape
+    np.testing.assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
+    if mode == "max":
+        np.testing.assert_array_equal(
+            grad, naive.max_pool_gradient(x, w, pool_size, strides, padding)
+        )
+        # d/dw sum(route(w) * v): v read at each window's first maximum
+        unit = np.zeros(expected.shape)
+        selected = np.zeros(expected.shape)
+        for index in np.ndindex(*expected.shape):
+            unit[index] = 1.0
+            routed = naive.max_pool_gradient(x, unit, pool_size, strides, padding)
+            selected[index] = np.sum(routed * v)
+            unit[index] = 0.0
+        np.testing.assert_allclose(again, selected, rtol=1e-12, atol=1e-12)
+    else:
+        # the average's gradient is its adjoint: sum(avg(v) * w) == sum(grad * v)
+        np.testing.assert_allclose(
+            np.sum(grad * v), np.sum(naive.pool2d(v, pool_size, strides, padding, "avg") * w)
+        )
+        np.testing.assert_allclose(
+            again, naive.pool2d(v, pool_size, strides, padding, "avg"), rtol=1e-12, atol=1e-12
+        )
+
+
+def test_pool2d_is_one_op_node_outside_the_numba_and_jax_modes(theano):
+    import pytensor.tensor as pt
+
+    from minidl.backends.theano import conv
+
+    a = pt.tensor(dtype="float32", shape=(2, 7, 6, 3))
+    for mode, op in (("max", theano.MaxPool2D), ("avg", theano.AvgPool2D)):
+        out = conv.pool2d(a, (2, 2), None, "valid", mode)
+        assert isinstance(out.owner.op, op), out.owner.op
+        assert out.type.shape == (2, 3, 3, 3)
