@@ -18,6 +18,8 @@ import minidl
 from minidl.layers import Concatenate, Dense, Input, Layer
 from minidl.models import Model, load_model, model_from_json
 
+from .keras2_configs import kernel_layer_config
+
 RNG = np.random.default_rng(9)
 X = RNG.normal(size=(10, 4)).astype("float32")
 Y_CLS = (X[:, 0] > 0).astype("float32")
@@ -60,28 +62,7 @@ KERAS2_NESTED_MODEL = json.dumps(
                             {
                                 "name": "dense_1",
                                 "class_name": "Dense",
-                                "config": {
-                                    "name": "dense_1",
-                                    "trainable": True,
-                                    "units": 3,
-                                    "activation": "relu",
-                                    "use_bias": True,
-                                    "kernel_initializer": {
-                                        "class_name": "VarianceScaling",
-                                        "config": {
-                                            "scale": 1.0,
-                                            "mode": "fan_avg",
-                                            "distribution": "uniform",
-                                            "seed": None,
-                                        },
-                                    },
-                                    "bias_initializer": {"class_name": "Zeros", "config": {}},
-                                    "kernel_regularizer": None,
-                                    "bias_regularizer": None,
-                                    "activity_regularizer": None,
-                                    "kernel_constraint": None,
-                                    "bias_constraint": None,
-                                },
+                                "config": kernel_layer_config("dense_1", "relu", units=3),
                                 "inbound_nodes": [[["input_1", 0, 0, {}]]],
                             },
                             {
@@ -99,28 +80,7 @@ KERAS2_NESTED_MODEL = json.dumps(
                 {
                     "name": "dense_2",
                     "class_name": "Dense",
-                    "config": {
-                        "name": "dense_2",
-                        "trainable": True,
-                        "units": 1,
-                        "activation": "sigmoid",
-                        "use_bias": True,
-                        "kernel_initializer": {
-                            "class_name": "VarianceScaling",
-                            "config": {
-                                "scale": 1.0,
-                                "mode": "fan_avg",
-                                "distribution": "uniform",
-                                "seed": None,
-                            },
-                        },
-                        "bias_initializer": {"class_name": "Zeros", "config": {}},
-                        "kernel_regularizer": None,
-                        "bias_regularizer": None,
-                        "activity_regularizer": None,
-                        "kernel_constraint": None,
-                        "bias_constraint": None,
-                    },
+                    "config": kernel_layer_config("dense_2", "sigmoid", units=1),
                     "inbound_nodes": [[["inner", 1, 0, {}]]],
                 },
             ],
@@ -273,33 +233,20 @@ def test_graph_weights_move_across_backends_and_by_name(backend, tmp_path):
 # ------------------------------------------------- a Keras 2 U-Net config, as Keras 2.2.4 writes
 def _keras2_unet_config() -> dict:
     """The config Keras 2.2.4's ``to_json`` writes for a small U-Net (every default key kept)."""
-    scaling = {
-        "class_name": "VarianceScaling",
-        "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None},
-    }
     zeros = {"class_name": "Zeros", "config": {}}
     ones = {"class_name": "Ones", "config": {}}
 
     def conv(name, filters, k, act="relu", cls="Conv2D", strides=(1, 1), extra=None):
-        c = {
-            "name": name,
-            "trainable": True,
-            "filters": filters,
-            "kernel_size": [k, k],
-            "strides": list(strides),
-            "padding": "same",
-            "data_format": "channels_last",
-            "dilation_rate": [1, 1],
-            "activation": act,
-            "use_bias": True,
-            "kernel_initializer": scaling,
-            "bias_initializer": zeros,
-            "kernel_regularizer": None,
-            "bias_regularizer": None,
-            "activity_regularizer": None,
-            "kernel_constraint": None,
-            "bias_constraint": None,
-        }
+        c = kernel_layer_config(
+            name,
+            act,
+            filters=filters,
+            kernel_size=[k, k],
+            strides=list(strides),
+            padding="same",
+            data_format="channels_last",
+            dilation_rate=[1, 1],
+        )
         c.update(extra or {})
         return cls, c
 

@@ -13,6 +13,7 @@ import pytest
 from minidl import layers
 
 from . import naive_spatial
+from .keras2_configs import kernel_layer_config
 from .layer_checks import check_layer
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -189,47 +190,27 @@ def test_spatial_dropout_needs_images():
 
 # --------------------------------------------------------------- Keras 2 configs
 
-INIT = {
-    "class_name": "VarianceScaling",
-    "config": {"scale": 1.0, "mode": "fan_avg", "distribution": "uniform", "seed": None},
-}
 KERAS2_CONFIGS = {  # as Keras 2.2.4's get_config writes them
-    "Conv2D": {
-        "name": "c",
-        "trainable": True,
-        "filters": 3,
-        "kernel_size": [3, 3],
-        "strides": [1, 1],
-        "padding": "same",
-        "data_format": "channels_last",
-        "dilation_rate": [2, 2],
-        "activation": "relu",
-        "use_bias": True,
-        "kernel_initializer": INIT,
-        "bias_initializer": {"class_name": "Zeros", "config": {}},
-        "kernel_regularizer": None,
-        "bias_regularizer": None,
-        "activity_regularizer": None,
-        "kernel_constraint": None,
-        "bias_constraint": None,
-    },
+    "Conv2D": kernel_layer_config(
+        "c",
+        "relu",
+        filters=3,
+        kernel_size=[3, 3],
+        strides=[1, 1],
+        padding="same",
+        data_format="channels_last",
+        dilation_rate=[2, 2],
+    ),
     "Conv2DTranspose": {
-        "name": "t",
-        "trainable": True,
-        "filters": 3,
-        "kernel_size": [2, 2],
-        "strides": [2, 2],
-        "padding": "valid",
-        "data_format": "channels_last",
-        "activation": "linear",
-        "use_bias": True,
-        "kernel_initializer": INIT,
-        "bias_initializer": {"class_name": "Zeros", "config": {}},
-        "kernel_regularizer": None,
-        "bias_regularizer": None,
-        "activity_regularizer": None,
-        "kernel_constraint": None,
-        "bias_constraint": None,
+        **kernel_layer_config(
+            "t",
+            "linear",
+            filters=3,
+            kernel_size=[2, 2],
+            strides=[2, 2],
+            padding="valid",
+            data_format="channels_last",
+        ),
         "output_padding": None,
     },
     "UpSampling2D": {
