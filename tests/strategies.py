@@ -133,3 +133,13 @@ def arrays_with_specials(
     for index in draw(st.lists(cells, min_size=1, max_size=max(1, flat.size // 2))):
         flat[index] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     return array
+
+
+# Values of the wrong type or size for a config field: what the config fuzzers write.
+JSON_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**40), 2**40),
+    st.floats(allow_nan=False),
+    st.text(max_size=5),
+)

@@ -19,6 +19,7 @@ from minidl.layers import Concatenate, Dense, Input, Layer
 from minidl.models import Model, load_model, model_from_json
 
 from .keras2_configs import kernel_layer_config
+from .strategies import JSON_SCALARS
 
 RNG = np.random.default_rng(9)
 X = RNG.normal(size=(10, 4)).astype("float32")
@@ -404,11 +405,7 @@ def _paths(obj, prefix=()):
 
 
 JUNK = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**40), 2**40),
-    st.floats(allow_nan=False),
-    st.text(max_size=5),
+    JSON_SCALARS,
     st.lists(st.integers(0, 3), max_size=3),
     st.just(["input_1", 0, 0]),
     st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
