@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import os
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +14,8 @@ from minidl.applications import finetune, preprocess_input, vgg_like
 from minidl.data import ImageDataGenerator, flow_from_directory
 from minidl.layers import Dense
 from minidl.optimizers import SGD
+
+from .example_scripts import load_example
 
 
 @pytest.fixture(scope="module")
@@ -80,16 +80,8 @@ def test_finetune_rejects_a_bad_class_count():
         finetune(model, 0)
 
 
-def _load_example():
-    path = Path(__file__).resolve().parents[1] / "examples" / "dogs_vs_cats.py"
-    spec = importlib.util.spec_from_file_location("dogs_vs_cats_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_example_flow_arranges_kaggle_files_and_writes_a_submission(tmp_path, capsys):
-    example = _load_example()
+    example = load_example("dogs_vs_cats.py")
     kaggle = tmp_path / "kaggle"
     rng = np.random.default_rng(0)
     for split, names in (

@@ -3,9 +3,7 @@ bad data named; and the synthetic chest-CT generator."""
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,15 +14,9 @@ pytest.importorskip("nibabel")
 from minidl.data.medical import Volume, load_nifti, save_nifti  # noqa: E402
 from minidl.data.medical.synthetic import LUNG, VESSEL, synthetic_chest_ct  # noqa: E402
 
+from .example_scripts import load_example  # noqa: E402
+
 TINY = ["--size", "16", "--depth", "1", "--filters", "2", "--epochs", "1", "--batch-size", "4"]
-
-
-def _load_example():
-    path = Path(__file__).resolve().parents[1] / "examples" / "lung_segmentation.py"
-    spec = importlib.util.spec_from_file_location("lung_segmentation_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_synthetic_set_is_seeded_and_its_masks_are_exact():
@@ -44,7 +36,7 @@ def test_synthetic_set_is_seeded_and_its_masks_are_exact():
 
 
 def test_default_flow_on_tiny_synthetic_data_writes_masks_and_figure(tmp_path, capsys):
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     out = tmp_path / "out"
     example.main(
         [*TINY, "--volumes", "2", "--test-volumes", "2", "--slices", "4", "--out", str(out)]
@@ -78,7 +70,7 @@ def _kaggle_layout(root, mask_value=255, odd_shape=False):
 
 
 def test_kaggle_layout_trains_and_holds_out_patients(tmp_path, capsys):
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     _kaggle_layout(tmp_path / "kaggle")
     args = [*TINY, "--data", str(tmp_path / "kaggle"), "--mask-threshold", "127"]
     args += ["--window=-600,1500"]
@@ -90,7 +82,7 @@ def test_kaggle_layout_trains_and_holds_out_patients(tmp_path, capsys):
 
 
 def test_kaggle_masks_of_0_255_without_threshold_and_odd_shapes_are_named(tmp_path):
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     _kaggle_layout(tmp_path / "a")
     with pytest.raises(SystemExit, match=r"ID_0000_Z_0000\.tif must hold only 0 and 1.*255"):
         example.main([*TINY, "--data", str(tmp_path / "a")])
@@ -100,7 +92,7 @@ def test_kaggle_masks_of_0_255_without_threshold_and_odd_shapes_are_named(tmp_pa
 
 
 def test_msd_layout_reads_nifti_volume_pairs(tmp_path, capsys):
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     root = tmp_path / "Task06_Lung"
     pairs = synthetic_chest_ct(5, shape=(3, 32, 32), seed=2)
     (root / "imagesTr").mkdir(parents=True)
@@ -117,7 +109,7 @@ def test_msd_layout_reads_nifti_volume_pairs(tmp_path, capsys):
 
 
 def test_unknown_layout_and_window_are_refused(tmp_path, capsys):
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     with pytest.raises(SystemExit, match="neither layout.*2d_images.*imagesTr"):
         example.main([*TINY, "--data", str(tmp_path)])
     with pytest.raises(SystemExit):
@@ -126,7 +118,7 @@ def test_unknown_layout_and_window_are_refused(tmp_path, capsys):
 
 
 def test_normalise_scales_non_hu_images_by_percentiles():
-    example = _load_example()
+    example = load_example("lung_segmentation.py")
     values = np.linspace(0, 4000, 1001, dtype="float32")
     scaled = example.normalise(values, "none")
     assert scaled.min() == 0 and scaled.max() == 1 and abs(scaled[500] - 0.5) < 1e-3

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +14,8 @@ import minidl
 from minidl.data.sonar import DEFAULT_PATH, load_sonar
 from minidl.layers import Dense
 from minidl.models import Sequential
+
+from .example_scripts import load_example
 
 SONAR_SHA256 = "e90434cdbf00fcf93ffa911fe447ae25606979658e60f1d32e155c3b5240234d"
 
@@ -137,16 +137,8 @@ def test_short_training_beats_the_majority_class_on_held_out_data(backend):
     assert accuracy >= MAJORITY_RATE + 0.15, accuracy
 
 
-def _load_example():
-    path = Path(__file__).resolve().parents[1] / "examples" / "sonar_mlp.py"
-    spec = importlib.util.spec_from_file_location("sonar_mlp_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_example_split_and_cv_runs_print_labelled_accuracies(capsys):
-    example = _load_example()
+    example = load_example("sonar_mlp.py")
     example.main(["--epochs", "2", "--batch-size", "32"])
     example.main(["--cv", "2", "--epochs", "2", "--batch-size", "32", "--smaller"])
     out = capsys.readouterr().out
@@ -157,7 +149,7 @@ def test_example_split_and_cv_runs_print_labelled_accuracies(capsys):
 
 
 def test_example_exits_with_a_message_on_bad_arguments(tmp_path):
-    example = _load_example()
+    example = load_example("sonar_mlp.py")
     with pytest.raises(SystemExit):
         example.main(["--cv", "1"])
     bad = tmp_path / "bad.csv"
