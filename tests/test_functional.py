@@ -15,13 +15,11 @@ import minidl
 from minidl import backend as K
 from minidl.engine.node import KerasTensor
 from minidl.layers import (
-    Activation,
     BatchNormalization,
     Concatenate,
     Conv2D,
     Dense,
     Dropout,
-    Flatten,
     Input,
     InputLayer,
     MaxPooling2D,
@@ -29,6 +27,7 @@ from minidl.layers import (
 )
 from minidl.models import Model, Sequential
 from tests.conftest import installed_backends
+from tests.small_models import small_cnn
 from tests.strategies import float_arrays, shapes
 
 RNG = np.random.default_rng(5)
@@ -372,18 +371,8 @@ def test_sample_weights_of_the_wrong_shape_are_rejected():
 
 
 # ------------------------------------------------------------ feature extraction
-def _small_cnn(seed: int = 1) -> Sequential:
-    minidl.set_random_seed(seed)
-    return Sequential(
-        [
-            Conv2D(3, 3, input_shape=(8, 8, 2), activation="relu", name="conv"),
-            MaxPooling2D(2, name="pool"),
-            Flatten(name="flat"),
-            Dense(4, name="logits"),
-            Activation("softmax", name="probs"),
-        ],
-        name="cnn",
-    )
+def _small_cnn() -> Sequential:
+    return small_cnn(1, input_shape=(8, 8, 2), units=4, softmax=True, name="cnn")
 
 
 def test_feature_extraction_from_a_layer_output_on_every_backend(backend):

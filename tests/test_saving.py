@@ -12,8 +12,10 @@ import pytest
 import minidl
 from minidl import backend as K
 from minidl import saving
-from minidl.layers import BatchNormalization, Conv2D, Dense, Flatten, MaxPooling2D
+from minidl.layers import BatchNormalization, Dense
 from minidl.models import Sequential, load_model
+
+from .small_models import small_cnn
 
 RNG = np.random.default_rng(2)
 X = RNG.normal(size=(12, 4)).astype("float32")
@@ -33,15 +35,7 @@ def mlp(seed: int = 0, names=("hidden", "norm", "out")) -> Sequential:
 
 
 def cnn(seed: int = 0) -> Sequential:
-    minidl.set_random_seed(seed)
-    return Sequential(
-        [
-            Conv2D(3, 3, input_shape=(6, 6, 2), activation="relu", name="conv"),
-            MaxPooling2D(2, name="pool"),
-            Flatten(name="flat"),
-            Dense(2, name="logits"),
-        ]
-    )
+    return small_cnn(seed)
 
 
 def assert_same_weights(a, b):
