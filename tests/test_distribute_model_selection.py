@@ -76,6 +76,14 @@ def check_against_serial(parallel: np.ndarray) -> None:
     np.testing.assert_allclose(parallel, serial, rtol=1e-5, atol=1e-6)
 
 
+def needs_module(module: str, label: str) -> pytest.MarkDecorator:
+    """Skip the test unless ``module`` of the ``[distributed]`` extra is installed."""
+    return pytest.mark.skipif(
+        importlib.util.find_spec(module) is None,
+        reason=f"{label} not installed (pip install 'minidl[distributed]')",
+    )
+
+
 def test_default_joblib_backend_scores_like_a_serial_run(backend_env):
     from joblib.externals.loky import get_reusable_executor
 
@@ -87,10 +95,7 @@ def test_default_joblib_backend_scores_like_a_serial_run(backend_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("distributed") is None,
-    reason="dask.distributed not installed (pip install 'minidl[distributed]')",
-)
+@needs_module("distributed", "dask.distributed")
 def test_dask_cluster_scores_like_a_serial_run(backend_env):
     from distributed import Client, LocalCluster
 
@@ -108,10 +113,7 @@ def test_dask_cluster_scores_like_a_serial_run(backend_env):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(
-    importlib.util.find_spec("ray") is None,
-    reason="ray not installed (pip install 'minidl[distributed]')",
-)
+@needs_module("ray", "ray")
 def test_ray_scores_like_a_serial_run(backend_env):
     import ray
     from ray.util.joblib import register_ray
