@@ -15,9 +15,10 @@ import pytest
 
 from minidl import backend as K
 from minidl import layers
-from minidl.models import Model, load_model, model_from_json
+from minidl.models import Model, model_from_json
 
 from .conftest import installed_backends
+from .lambda_saving import save_and_reload_lambda_model
 
 RTOL, ATOL = 1e-5, 1e-6
 INPUT_SHAPE = (8, 8, 2)
@@ -104,11 +105,9 @@ def test_save_and_load_with_the_lambda_in_custom_objects(backend, tmp_path):
     model = _minidl_net()
     model.set_weights(_reference_weights(model))
     want = model.predict(x)
-    path = str(tmp_path / "skip.h5")
-    model.save(path)
-    with pytest.raises(ValueError, match=r"'halve' \(Lambda\).*custom_objects"):
-        load_model(path)
-    loaded = load_model(path, custom_objects={"halve": halve})
+    loaded = save_and_reload_lambda_model(
+        model, str(tmp_path / "skip.h5"), "halve", {"halve": halve}
+    )
     np.testing.assert_allclose(loaded.predict(x), want, rtol=RTOL, atol=ATOL)
     rebuilt = model_from_json(model.to_json(), custom_objects={"halve": halve})
     rebuilt.set_weights(model.get_weights())
