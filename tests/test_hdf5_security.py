@@ -51,6 +51,18 @@ def _same(before: list[np.ndarray], model: Sequential) -> bool:
     return all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
 
 
+def _assert_weights_refused(weights_path: str, match: str, *named: str) -> None:
+    """``load_weights`` raises a ValueError matching ``match`` that names the file and each of
+    ``named`` (datasets), and leaves the model's weights as they were."""
+    target = _model()
+    before = target.get_weights()
+    with pytest.raises(ValueError, match=match) as info:
+        target.load_weights(weights_path)
+    for name in (weights_path, *named):
+        assert name in str(info.value), name
+    assert _same(before, target)
+
+
 @pytest.fixture()
 def files(tmp_path):
     """A whole-model file, a weights file, and a secret file outside both."""
@@ -160,12 +172,7 @@ def test_huge_declared_datasets_fail_before_reading(files, storage):
         if storage == "compressed":
             dataset[:1000, :1000] = 0.0  # one small chunk stored, 160 GB declared
     assert os.path.getsize(weights_path) < 200_000
-    target = _model()
-    before = target.get_weights()
-    with pytest.raises(ValueError, match="declares shape") as info:
-        target.load_weights(weights_path)
-    assert weights_path in str(info.value) and "hidden/kernel:0" in str(info.value)
-    assert _same(before, target)
+    _assert_weights_refused(weights_path, "declares shape", "hidden/kernel:0")
 
 
 def test_declared_shapes_are_compared_with_the_model_before_reading(files, monkeypatch):
@@ -247,12 +254,7 @@ def test_non_utf8_attributes_name_the_file_and_attribute(files):
     _, weights_path, _ = files
     with h5py.File(weights_path, "a") as handle:
         handle.attrs["layer_names"] = np.array([b"hidden", b"o\xffut"])
-    target = _model()
-    before = target.get_weights()
-    with pytest.raises(ValueError, match="layer_names.*not valid UTF-8") as info:
-        target.load_weights(weights_path)
-    assert weights_path in str(info.value)
-    assert _same(before, target)
+    _assert_weights_refused(weights_path, "layer_names.*not valid UTF-8")
 
 
 def test_an_empty_dataspace_is_refused(files):
@@ -352,12 +354,7 @@ def test_running_out_of_memory_is_a_clear_error(files, monkeypatch):
         raise MemoryError
 
     monkeypatch.setattr(h5py.Dataset, "__getitem__", no_memory)
-    target = _model()
-    before = target.get_weights()
-    with pytest.raises(ValueError, match="not enough memory") as info:
-        target.load_weights(weights_path)
-    assert weights_path in str(info.value) and "hidden/kernel:0" in str(info.value)
-    assert _same(before, target)
+    _assert_weights_refused(weights_path, "not enough memory", "hidden/kernel:0")
     with pytest.raises(ValueError, match="not enough memory"):
         load_model(model_path)
 
