@@ -147,6 +147,62 @@ def _tile_max_gradient(
     return image
 
 
+def tile_max_gradient_by_offsets(
+    x: Any,
+    pooled: Any,
+    grad: Any,
+    window: tuple[int, int],
+    scratch: Scratch | None = None,
+    out: Any = None,
+    workers: int | None = None,
+) -> Any:
+    """Gradient of non-overlapping max-pooling, one pass per window offset.
+
+    The same result as ``max_pool_gradient`` with ``window == strides``, found by comparing
+    each of the ``kh * kw`` strided views of padded ``x`` with ``pooled`` in row-major order
+    and keeping only the first hit per window: no ranking pass when maxima tie (after a relu
+    a quarter of 2x2 windows may be all zeros, where this is 3-4x faster); about as fast
+    without ties. A window holding NaN has no hit: it routes nothing (0 everywhere).
+    """
+    xp = array_module(x)
+    scratch = scratch or Scratch()
+    kh, kw = window
+    n, out_h, out_w, c = pooled.shape
+    image = result_array(out, x.shape, grad.dtype, xp)
+    if (out_h * kh, out_w * kw) != x.shape[1:3]:
+        image[...] = 0
+    # a pick, not a product, when a gradient is inf or NaN (the others get 0)
+    finite = bool(xp.isfinite(xp.add.reduce(grad, axis=None)))
+    last = kh * kw - 1
+
+    def route(blocks: Iterable) -> None:
+        for samples, rows in blocks:
+            shape = (samples.stop - samples.start, rows.stop - rows.start, out_w, c)
+            taken = scratch.array("taken", shape, np.bool_, xp)
+            hit = scratch.array("hit", shape, np.bool_, xp)
+            maxima, spread = pooled[samples, rows], grad[samples, rows]
+            for offset in range(kh * kw):
+                i, j = divmod(offset, kw)
+                cells = (samples, slice(rows.start * kh + i, rows.stop * kh, kh))
+                cells += (slice(j, out_w * kw, kw),)
+                if offset == 0:
+                    found = xp.equal(x[cells], maxima, out=taken)
+                else:
+                    found = xp.equal(x[cells], maxima, out=hit)
+                    xp.greater(found, taken, out=found)  # a hit where none was before
+                    if offset != last:
+                        xp.logical_or(taken, found, out=taken)
+                if finite:
+                    xp.multiply(found, spread, out=image[cells])
+                else:
+                    image[cells] = 0
+                    xp.copyto(image[cells], spread, where=found)
+
+    row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
+    run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
+    return image
+
+
 def max_pool_gradient(
     x: Any,
     pooled: Any,

@@ -77,9 +77,8 @@ def test_pool_ops_match_the_loop_reference_to_second_order(theano, geometry, sta
     assert pooled.shape == expected.shape
     np.testing.assert_allclose(pooled, expected, rtol=1e-12, atol=1e-12)
     if mode == "max":
-        np.testing.assert_array_equal(
-            grad, naive.max_pool_gradient(x, w, pool_size, strides, padding)
-        )
+        routed = naive.max_pool_gradient(x, w, pool_size, strides, padding)
+        np.testing.assert_allclose(grad, routed, rtol=1e-12, atol=1e-12)  # overlaps: sums
         # d/dw sum(route(w) * v): v read at each window's first maximum
         unit = np.zeros(expected.shape)
         selected = np.zeros(expected.shape)
@@ -109,3 +108,29 @@ def test_pool2d_is_one_op_node_outside_the_numba_and_jax_modes(theano):
         out = conv.pool2d(a, (2, 2), None, "valid", mode)
         assert isinstance(out.owner.op, op), out.owner.op
         assert out.type.shape == (2, 3, 3, 3)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_tile_gradient_by_offsets_equals_the_ranking_kernel_with_ties_nan_and_inf(data):
+    from minidl.backends import pooling
+
+    window = (data.draw(st.integers(1, 3)), data.draw(st.integers(1, 3)))
+    shape = (
+        data.draw(st.integers(1, 2)),
+        data.draw(st.integers(window[0], 8)),
+        data.draw(st.integers(window[1], 8)),
+        data.draw(st.integers(1, 3)),
+    )
+    values = st.sampled_from([-1.0, 0.0, 2.0, np.inf, -np.inf, np.nan])
+    x = data.draw(st.lists(values, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+    x = np.asarray(x, dtype="float32").reshape(shape)
+    pooled = pooling.max_pool_forward(x, window, window)
+    grad = np.random.default_rng(data.draw(st.integers(0, 99))).normal(size=pooled.shape)
+    grad = grad.astype("float32")
+    if data.draw(st.booleans()):  # an inf or NaN gradient: a pick, not a product
+        grad.reshape(-1)[0] = data.draw(st.sampled_from([np.inf, np.nan]))
+    want = pooling.max_pool_gradient(x, pooled, grad, window, window)
+    got = pooling.tile_max_gradient_by_offsets(x, pooled, grad, window)
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
