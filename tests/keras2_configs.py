@@ -34,3 +34,25 @@ def kernel_layer_config(name: str, activation: str, **fields: Any) -> dict[str, 
         "bias_constraint": None,
     }
     return copy.deepcopy(config)
+
+
+def conv_layer_config(
+    name: str,
+    activation: str,
+    filters: int,
+    kernel_size: tuple[int, int],
+    strides: tuple[int, int],
+    padding: str,
+    **fields: Any,
+) -> dict[str, Any]:
+    """A channels-last Conv2D-like config (``kernel_layer_config`` plus the geometry keys)."""
+    return kernel_layer_config(
+        name,
+        activation,
+        filters=filters,
+        kernel_size=list(kernel_size),
+        strides=list(strides),
+        padding=padding,
+        data_format="channels_last",
+        **fields,
+    )

@@ -18,7 +18,7 @@ import minidl
 from minidl.layers import Concatenate, Dense, Input, Layer
 from minidl.models import Model, load_model, model_from_json
 
-from .keras2_configs import kernel_layer_config
+from .keras2_configs import conv_layer_config, kernel_layer_config
 from .strategies import JSON_SCALARS
 
 RNG = np.random.default_rng(9)
@@ -238,16 +238,7 @@ def _keras2_unet_config() -> dict:
     ones = {"class_name": "Ones", "config": {}}
 
     def conv(name, filters, k, act="relu", cls="Conv2D", strides=(1, 1), extra=None):
-        c = kernel_layer_config(
-            name,
-            act,
-            filters=filters,
-            kernel_size=[k, k],
-            strides=list(strides),
-            padding="same",
-            data_format="channels_last",
-            dilation_rate=[1, 1],
-        )
+        c = conv_layer_config(name, act, filters, (k, k), strides, "same", dilation_rate=[1, 1])
         c.update(extra or {})
         return cls, c
 

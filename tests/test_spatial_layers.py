@@ -13,7 +13,7 @@ import pytest
 from minidl import layers
 
 from . import naive_spatial
-from .keras2_configs import kernel_layer_config
+from .keras2_configs import conv_layer_config
 from .layer_checks import check_layer
 
 TOL = {"rtol": 1e-4, "atol": 1e-5}
@@ -191,26 +191,9 @@ def test_spatial_dropout_needs_images():
 # --------------------------------------------------------------- Keras 2 configs
 
 KERAS2_CONFIGS = {  # as Keras 2.2.4's get_config writes them
-    "Conv2D": kernel_layer_config(
-        "c",
-        "relu",
-        filters=3,
-        kernel_size=[3, 3],
-        strides=[1, 1],
-        padding="same",
-        data_format="channels_last",
-        dilation_rate=[2, 2],
-    ),
+    "Conv2D": conv_layer_config("c", "relu", 3, (3, 3), (1, 1), "same", dilation_rate=[2, 2]),
     "Conv2DTranspose": {
-        **kernel_layer_config(
-            "t",
-            "linear",
-            filters=3,
-            kernel_size=[2, 2],
-            strides=[2, 2],
-            padding="valid",
-            data_format="channels_last",
-        ),
+        **conv_layer_config("t", "linear", 3, (2, 2), (2, 2), "valid"),
         "output_padding": None,
     },
     "UpSampling2D": {
