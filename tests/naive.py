@@ -27,13 +27,19 @@ def _axis_plan(size: int, window: int, stride: int, padding: str) -> tuple[int, 
     return max((size - window) // stride + 1, 0), 0
 
 
-def conv2d(x: np.ndarray, kernel: np.ndarray, strides=(1, 1), padding="valid") -> np.ndarray:
-    """Cross-correlation of NHWC ``x`` with an HWIO ``kernel``, one output cell at a time."""
+def conv2d(
+    x: np.ndarray, kernel: np.ndarray, strides=(1, 1), padding="valid", dilation_rate=(1, 1)
+) -> np.ndarray:
+    """Cross-correlation of NHWC ``x`` with an HWIO ``kernel``, one output cell at a time.
+
+    With ``dilation_rate`` the kernel taps are ``dilation_rate`` cells apart (atrous).
+    """
     n, h, w, c = x.shape
     kh, kw, kc, out_c = kernel.shape
     assert kc == c
-    out_h, top = _axis_plan(h, kh, strides[0], padding)
-    out_w, left = _axis_plan(w, kw, strides[1], padding)
+    rate_h, rate_w = dilation_rate
+    out_h, top = _axis_plan(h, (kh - 1) * rate_h + 1, strides[0], padding)
+    out_w, left = _axis_plan(w, (kw - 1) * rate_w + 1, strides[1], padding)
     out = np.zeros((n, out_h, out_w, out_c), dtype=np.float64)
     for b in range(n):
         for i in range(out_h):
@@ -42,8 +48,8 @@ def conv2d(x: np.ndarray, kernel: np.ndarray, strides=(1, 1), padding="valid") -
                     total = 0.0
                     for di in range(kh):
                         for dj in range(kw):
-                            row = i * strides[0] + di - top
-                            col = j * strides[1] + dj - left
+                            row = i * strides[0] + di * rate_h - top
+                            col = j * strides[1] + dj * rate_w - left
                             if 0 <= row < h and 0 <= col < w:  # outside: zero padding
                                 for ch in range(c):
                                     total += float(x[b, row, col, ch]) * float(

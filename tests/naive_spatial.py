@@ -1,7 +1,8 @@
 """Deliberately naive, loop-based NumPy references for the spatial ops added with issue 10.
 
-Dilated and transposed convolution, bilinear upsampling and nearest-pixel affine resampling
-(``loop_nearest``), one output cell at a time; the padding rule is re-derived here
+Transposed convolution, bilinear upsampling and nearest-pixel affine resampling
+(``loop_nearest``), one output cell at a time (dilated convolution is ``naive.conv2d`` with a
+``dilation_rate``); the padding rule is re-derived here
 (``naive.same_split``), not imported from the backends.
 """
 
@@ -11,27 +12,7 @@ import math
 
 import numpy as np
 
-from .naive import _axis_plan, same_split
-
-
-def dilated_conv2d(x: np.ndarray, kernel: np.ndarray, rate=(1, 1), padding="valid") -> np.ndarray:
-    """Stride-1 cross-correlation whose kernel taps are ``rate`` cells apart, cell by cell."""
-    n, h, w, c = x.shape
-    kh, kw, _, out_c = kernel.shape
-    out_h, top = _axis_plan(h, (kh - 1) * rate[0] + 1, 1, padding)
-    out_w, left = _axis_plan(w, (kw - 1) * rate[1] + 1, 1, padding)
-    out = np.zeros((n, out_h, out_w, out_c), dtype=np.float64)
-    for b in range(n):
-        for i in range(out_h):
-            for j in range(out_w):
-                for di in range(kh):
-                    for dj in range(kw):
-                        row, col = i + di * rate[0] - top, j + dj * rate[1] - left
-                        if 0 <= row < h and 0 <= col < w:
-                            for o in range(out_c):
-                                for ch in range(c):
-                                    out[b, i, j, o] += x[b, row, col, ch] * kernel[di, dj, ch, o]
-    return out
+from .naive import same_split
 
 
 def conv2d_transpose(x, kernel, output_hw, strides=(1, 1), padding="valid") -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 
 from minidl import layers
 
-from . import naive_spatial
+from . import naive, naive_spatial
 from .keras2_configs import conv_layer_config
 from .layer_checks import check_layer
 
@@ -99,9 +99,7 @@ def test_dilated_conv2d(kwargs, input_shape, expected):
     layer = layers.Conv2D(2, **kwargs)
     assert layer.compute_output_shape(input_shape) == expected
     result = check_layer(layer, input_shape, expected_weights=2)
-    want = naive_spatial.dilated_conv2d(
-        result.x, result.weights[0], layer.dilation_rate, layer.padding
-    )
+    want = naive.conv2d(result.x, result.weights[0], (1, 1), layer.padding, layer.dilation_rate)
     np.testing.assert_allclose(result.output, want + result.weights[1], **TOL)
     assert layer.get_config()["dilation_rate"] == list(layer.dilation_rate)
 

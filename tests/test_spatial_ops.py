@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from minidl import backend as K
 
-from . import naive_spatial
+from . import naive, naive_spatial
 from . import strategies as S
 from .conftest import installed_backends
 from .test_gradients import CROSS_BACKEND_TOLERANCE, FD_TOLERANCE, finite_differences
@@ -88,7 +88,7 @@ def dilated_cases(draw: st.DrawFn) -> OpCase:
     return OpCase(
         [x, kernel],
         lambda x_, k_: K.conv2d(x_, k_, (1, 1), padding, rate),
-        lambda x_, k_: naive_spatial.dilated_conv2d(x_, k_, rate, padding),
+        lambda x_, k_: naive.conv2d(x_, k_, (1, 1), padding, rate),
         ("dilated", x.shape[1:], kernel.shape, rate, padding),
     )
 
