@@ -269,3 +269,21 @@ def test_piecewise_gradients_are_nan_at_nan_cells_and_exact_elsewhere(backend, a
                 err_msg=f"{name} on {backend}, d/d input {j}, for x={x!r}, y={y!r}",
                 **TOLERANCE,
             )
+
+
+def test_max_pool_gradient_of_a_window_of_minus_inf_and_of_an_uncovered_nan(backend):
+    # A window of -inf ties: its gradient goes to its first cell (tf's kernel sent it nowhere).
+    # A NaN cell that no window covers (cropped by "valid") is not used: its gradient is 0.
+    x = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1) * 0.01
+    x[0, :2, :2, 0] = -np.inf
+    x[0, 4, 1, 0] = np.nan
+    step = K.function(
+        lambda v: (
+            K.gradients(K.sum(K.pool2d(v, (2, 2), (2, 2), "valid", "max") * UPSTREAM), [v]),
+            [],
+        ),
+        [((None, 5, 5, 1), "float32")],
+    )
+    want = np.zeros((5, 5))
+    want[0, 0] = want[1, 3] = want[3, 1] = want[3, 3] = np.float32(UPSTREAM)
+    np.testing.assert_array_equal(np.asarray(step(x)[0], np.float64)[0, ..., 0], want)
