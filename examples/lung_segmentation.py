@@ -148,6 +148,22 @@ def _resize_volume(image, mask, size: int, name: str, threshold: float | None):
     )
 
 
+def _paired_files(
+    root: Path, image_folder: str, mask_folder: str, pattern: str, mask_kind: str
+) -> list[tuple[Path, Path]]:
+    """The files of ``root/image_folder`` matching ``pattern`` (hidden ones skipped), each with
+    the file of the same name in ``root/mask_folder``, which must exist."""
+    pairs = []
+    for path in sorted((root / image_folder).glob(pattern)):
+        if path.name.startswith("."):
+            continue
+        mask_path = root / mask_folder / path.name
+        if not mask_path.is_file():
+            raise ValueError(f"{path} has no {mask_kind}: expected {mask_path}")
+        pairs.append((path, mask_path))
+    return pairs
+
+
 def read_real_data(args: argparse.Namespace) -> tuple[list, list, list[str]]:
     """Read the Kaggle (2d_images/2d_masks) or MSD (imagesTr/labelsTr) layout."""
     from minidl.data.medical import Volume, load_nifti
@@ -157,11 +173,7 @@ def read_real_data(args: argparse.Namespace) -> tuple[list, list, list[str]]:
     if (root / "2d_images").is_dir() and (root / "2d_masks").is_dir():
         from PIL import Image
 
-        files = sorted(p for p in (root / "2d_images").glob("*.tif") if not p.name.startswith("."))
-        for path in files:
-            mask_path = root / "2d_masks" / path.name
-            if not mask_path.is_file():
-                raise ValueError(f"{path} has no mask: expected {mask_path}")
+        for path, mask_path in _paired_files(root, "2d_images", "2d_masks", "*.tif", "mask"):
             image = np.asarray(Image.open(path), dtype="float32")
             mask = np.asarray(Image.open(mask_path))
             if image.ndim != 2 or mask.ndim != 2:
@@ -180,11 +192,8 @@ def read_real_data(args: argparse.Namespace) -> tuple[list, list, list[str]]:
             groups.append(match.group(1) if match else path.stem)
         layout = "Kaggle 2d_images/2d_masks"
     elif (root / "imagesTr").is_dir() and (root / "labelsTr").is_dir():
-        files = sorted(p for p in (root / "imagesTr").glob("*.nii*") if not p.name.startswith("."))
-        for path in files:
-            label_path = root / "labelsTr" / path.name
-            if not label_path.is_file():
-                raise ValueError(f"{path} has no label volume: expected {label_path}")
+        pairs = _paired_files(root, "imagesTr", "labelsTr", "*.nii*", "label volume")
+        for path, label_path in pairs:
             pair = _resize_volume(
                 load_nifti(path),
                 load_nifti(label_path),
