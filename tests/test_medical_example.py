@@ -89,6 +89,10 @@ def test_kaggle_masks_of_0_255_without_threshold_and_odd_shapes_are_named(tmp_pa
     _kaggle_layout(tmp_path / "b", mask_value=1, odd_shape=True)
     with pytest.raises(SystemExit, match=r"ID_0003_Z_0000.*same shape.*\(1, 24, 23\)"):
         example.main([*TINY, "--data", str(tmp_path / "b")])
+    _kaggle_layout(tmp_path / "c", mask_value=1)
+    (tmp_path / "c" / "2d_masks" / "ID_0002_Z_0001.tif").unlink()
+    with pytest.raises(SystemExit, match=r"ID_0002_Z_0001\.tif has no mask: expected .*2d_masks"):
+        example.main([*TINY, "--data", str(tmp_path / "c")])
 
 
 def test_msd_layout_reads_nifti_volume_pairs(tmp_path, capsys):
