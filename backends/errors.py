@@ -69,6 +69,20 @@ def check_same_dtype(op_name: str, dtype_a: Any, dtype_b: Any) -> None:
         raise mixed_dtypes_error(op_name, dtype_a, dtype_b)
 
 
+def check_dropout_rate(rate: Any) -> float:
+    """``rate`` as a float, or the error for a dropout rate outside ``[0, 1)``.
+
+    >>> check_dropout_rate(1)
+    Traceback (most recent call last):
+    ...
+    ValueError: `rate` must be in [0, 1). Received: rate=1.0
+    """
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
+    return rate
+
+
 def update_target_error(step_name: str, index: int) -> TypeError:
     """The error for an update whose target is not a variable made by ``K.variable``."""
     return TypeError(

@@ -149,6 +149,15 @@ def test_set_value_with_the_wrong_shape_gets_one_message():
     assert_everywhere(errors_per_backend(mistake), set_value_shape_error("kernel", (2, 3), (3, 2)))
 
 
+@pytest.mark.parametrize("rate", [1.0, -0.5])
+def test_a_dropout_rate_outside_0_1_gets_one_message(rate):
+    def mistake():
+        K.dropout(K.constant(np.ones((2, 3), "float32")), rate)
+
+    expected = ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
+    assert_everywhere(errors_per_backend(mistake), expected)
+
+
 UPDATE_MISTAKES = {
     "target": (lambda x, v: [(v, v * 2.0), (x, x * 2.0)], update_target_error("train", 1)),
     "twice": (lambda x, v: [(v, v * 2.0), (v, v * 3.0)], duplicate_update_error("train", "k")),

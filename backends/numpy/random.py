@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import check_dropout_rate
 from .graph import Node, as_node, float_dtype, xp
 from .spec import forward
 
@@ -17,9 +18,7 @@ def _generator(seed: int | None) -> Any:
 def dropout(x: Any, rate: float, seed: int | None = None) -> Node:
     """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
     x = as_node(x)
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"`rate` must be in [0, 1). Received: rate={rate}")
+    rate = check_dropout_rate(rate)
     if rate == 0.0:
         return x
     attrs = {"rate": rate, "rng": _generator(seed)}

@@ -9,6 +9,7 @@ import numpy as np
 import pytensor.tensor as pt
 import pytensor.tensor.random as ptr
 
+from minidl.backends.errors import check_dropout_rate
 from minidl.backends.theano.variables import _FLOATX, Shape, as_tensor
 
 _seed_source = np.random.default_rng()
@@ -62,10 +63,9 @@ def random_normal(
 
 def dropout(x: Any, rate: float, seed: int | None = None) -> Any:
     """Zero each element with probability ``rate`` and scale the rest by ``1 / (1 - rate)``."""
-    if not 0.0 <= float(rate) < 1.0:
-        raise ValueError(f"`dropout` expects 0 <= rate < 1. Received: rate={rate!r}")
+    rate = check_dropout_rate(rate)
     x = as_tensor(x)
-    if rate == 0:
+    if rate == 0.0:
         return x
     kind = x.dtype
     draws = _draw(seed, "uniform", size=x.shape, dtype=kind)
