@@ -36,23 +36,10 @@ def kernel_layer_config(name: str, activation: str, **fields: Any) -> dict[str, 
     return copy.deepcopy(config)
 
 
-def conv_layer_config(
-    name: str,
-    activation: str,
-    filters: int,
-    kernel_size: tuple[int, int],
-    strides: tuple[int, int],
-    padding: str,
-    **fields: Any,
-) -> dict[str, Any]:
-    """A channels-last Conv2D-like config (``kernel_layer_config`` plus the geometry keys)."""
+def conv_layer_config(name: str, activation: str, filters: int, **geometry: Any) -> dict[str, Any]:
+    """A channels-last Conv2D-like config: ``kernel_layer_config`` with ``filters`` and the
+    ``geometry`` keys (``kernel_size``, ``strides``, ``padding``...), tuples written as lists."""
+    fields = {key: list(v) if isinstance(v, tuple) else v for key, v in geometry.items()}
     return kernel_layer_config(
-        name,
-        activation,
-        filters=filters,
-        kernel_size=list(kernel_size),
-        strides=list(strides),
-        padding=padding,
-        data_format="channels_last",
-        **fields,
+        name, activation, filters=filters, **fields, data_format="channels_last"
     )

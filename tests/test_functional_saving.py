@@ -238,7 +238,15 @@ def _keras2_unet_config() -> dict:
     ones = {"class_name": "Ones", "config": {}}
 
     def conv(name, filters, k, act="relu", cls="Conv2D", strides=(1, 1), extra=None):
-        c = conv_layer_config(name, act, filters, (k, k), strides, "same", dilation_rate=[1, 1])
+        c = conv_layer_config(
+            name,
+            act,
+            filters,
+            kernel_size=(k, k),
+            strides=strides,
+            padding="same",
+            dilation_rate=(1, 1),
+        )
         c.update(extra or {})
         return cls, c
 

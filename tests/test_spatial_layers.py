@@ -189,11 +189,12 @@ def test_spatial_dropout_needs_images():
 # --------------------------------------------------------------- Keras 2 configs
 
 KERAS2_CONFIGS = {  # as Keras 2.2.4's get_config writes them
-    "Conv2D": conv_layer_config("c", "relu", 3, (3, 3), (1, 1), "same", dilation_rate=[2, 2]),
-    "Conv2DTranspose": {
-        **conv_layer_config("t", "linear", 3, (2, 2), (2, 2), "valid"),
-        "output_padding": None,
-    },
+    "Conv2D": conv_layer_config(
+        "c", "relu", 3, kernel_size=(3, 3), strides=(1, 1), padding="same", dilation_rate=(2, 2)
+    ),
+    "Conv2DTranspose": conv_layer_config(
+        "t", "linear", 3, kernel_size=(2, 2), strides=(2, 2), padding="valid", output_padding=None
+    ),
     "UpSampling2D": {
         "name": "u",
         "trainable": True,
