@@ -15,15 +15,7 @@ import pytest
 
 import minidl
 from minidl import backend as K
-from minidl.layers import (
-    BatchNormalization,
-    Concatenate,
-    Conv2D,
-    Conv2DTranspose,
-    Input,
-    MaxPooling2D,
-    UpSampling2D,
-)
+from minidl import layers as minidl_layers
 from minidl.models import Model
 from tests.conftest import installed_backends
 
@@ -77,18 +69,12 @@ def _keras():
     return keras
 
 
-def _minidl_layers():
-    import minidl.layers as layers
-
-    return layers
-
-
 def _run(backend: str, train: bool) -> tuple[np.ndarray, list[float]]:
     """Predict with the initial weights, then (when ``train``) the loss of each epoch."""
     previous = K.name()
     K.set_backend(backend)
     try:
-        model = build_unet(_minidl_layers())
+        model = build_unet(minidl_layers)
         prediction = model.predict(IMAGES, batch_size=4)
         if not train:
             return prediction, []
@@ -114,14 +100,19 @@ def _compare_backends(train: bool) -> None:
 
 
 def test_unet_layers_and_shapes():
-    model = build_unet(_minidl_layers())
+    model = build_unet(minidl_layers)
     assert model.output_shape == (None, SIZE, SIZE, 1)
     assert model.get_layer("skip0").input_shape == [(None, 16, 16, 4), (None, 16, 16, 4)]
-    assert isinstance(model.get_layer("up1"), UpSampling2D)
-    assert isinstance(model.get_layer("up0"), Conv2DTranspose)
+    assert isinstance(model.get_layer("up1"), minidl_layers.UpSampling2D)
+    assert isinstance(model.get_layer("up0"), minidl_layers.Conv2DTranspose)
     kinds = {type(layer) for layer in model.layers}
-    assert {BatchNormalization, Concatenate, Conv2D, MaxPooling2D} <= kinds
-    assert type(Input(shape=(2,))).__name__ == "KerasTensor"
+    assert {
+        minidl_layers.BatchNormalization,
+        minidl_layers.Concatenate,
+        minidl_layers.Conv2D,
+        minidl_layers.MaxPooling2D,
+    } <= kinds
+    assert type(minidl_layers.Input(shape=(2,))).__name__ == "KerasTensor"
 
 
 def test_unet_predictions_agree_on_every_backend():
@@ -137,10 +128,10 @@ def test_unet_predicts_like_keras_3_with_the_same_weights(tmp_path):
     keras = pytest.importorskip("keras")
     if not keras.__version__.startswith("3"):
         pytest.skip(f"needs Keras 3, found {keras.__version__}")
-    ours = build_unet(_minidl_layers())
+    ours = build_unet(minidl_layers)
     rng = np.random.default_rng(3)
     for layer in ours.layers:  # non-trivial batch-norm statistics, so inference uses them
-        if isinstance(layer, BatchNormalization):
+        if isinstance(layer, minidl_layers.BatchNormalization):
             gamma, beta, mean, variance = layer.get_weights()
             layer.set_weights(
                 [
@@ -159,7 +150,7 @@ def test_unet_predicts_like_keras_3_with_the_same_weights(tmp_path):
     path = tmp_path / "keras_unet.h5"  # Keras' HDF5 file, weights in Keras 2's layout
     theirs.save(path)
     for by_name in (False, True):
-        loaded = build_unet(_minidl_layers(), seed=7)
+        loaded = build_unet(minidl_layers, seed=7)
         loaded.load_weights(path, by_name=by_name)
         np.testing.assert_allclose(
             loaded.predict(IMAGES), expected, rtol=KERAS_RTOL, atol=KERAS_ATOL, err_msg=by_name
