@@ -14,7 +14,7 @@ from pytensor.tensor.elemwise import Elemwise
 from pytensor.tensor.special import Softmax
 
 from minidl.backends.logits import link_logits, logits_of
-from minidl.backends.theano import settings
+from minidl.backends.theano import relu_ops, settings
 from minidl.backends.theano.math import nan_slope_at_nan
 from minidl.backends.theano.variables import _EPSILON, as_tensor
 
@@ -23,7 +23,11 @@ from minidl.backends.theano.variables import _EPSILON, as_tensor
 
 def relu(x: Any, alpha: float = 0.0, max_value: float | None = None) -> Any:
     """Rectified linear unit: ``x`` for ``x > 0``, ``alpha * x`` otherwise, capped at max_value."""
-    x = nan_slope_at_nan(as_tensor(x))
+    x = as_tensor(x)
+    plain = alpha == 0 and max_value is None and x.dtype.startswith("float")
+    if plain and settings.mode_name() not in ("NUMBA", "JAX"):
+        return relu_ops.relu(x)  # NumPy's maximum; the gradient reads the output
+    x = nan_slope_at_nan(x)
     zero = np.asarray(0, dtype=x.dtype)
     negative = zero if alpha == 0 else np.asarray(alpha, dtype=x.dtype) * x
     # Comparisons with NaN are false: test the side that keeps ``x`` so NaN passes through.

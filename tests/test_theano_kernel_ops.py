@@ -1,9 +1,10 @@
-"""The theano backend's pooling Ops (``backends/theano/pool_ops.py``) against the naive loops.
+"""The theano backend's NumPy-run Ops (``pool_ops``, ``relu_ops``) against naive references.
 
-The Ops run the shared NumPy pooling kernels inside a PyTensor graph; here their values,
-gradients and gradients of gradients (which ``pool_ops`` gives as further Ops) are checked
-on freely drawn geometries, static or unknown spatial sizes, with tied values in windows
-(max-pooling routes a tie to the window's first maximum in row-major order).
+The pooling Ops run the shared NumPy pooling kernels inside a PyTensor graph; here their
+values, gradients and gradients of gradients (which ``pool_ops`` gives as further Ops) are
+checked on freely drawn geometries, static or unknown spatial sizes, with tied values in
+windows (max-pooling routes a tie to the window's first maximum in row-major order). ``Relu``
+may overwrite its input in the C mode: only where nothing else reads it.
 """
 
 from __future__ import annotations
@@ -134,3 +135,27 @@ def test_tile_gradient_by_offsets_equals_the_ranking_kernel_with_ties_nan_and_in
     got = pooling.tile_max_gradient_by_offsets(x, pooled, grad, window)
     np.testing.assert_array_equal(got, want)
     np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+
+
+def test_relu_runs_in_place_only_where_its_input_is_needed_by_nothing_else(theano, monkeypatch):
+    from minidl.backends.theano import relu_ops
+
+    monkeypatch.setenv("MINIDL_THEANO_MODE", "C")
+    x = np.array([[-1.5, 0.0, 2.0, np.nan], [-0.0, 3.0, -np.inf, np.inf]], dtype="float32")
+
+    def step(a):
+        doubled = a * 2.0
+        shared = a + 1.0  # also read after relu: relu must not overwrite it
+        return [K.relu(doubled), K.relu(shared), shared, K.relu(a)], []
+
+    f = K.function(step, [((None, 4), "float32")])
+    kept = x.copy()
+    relu_doubled, relu_shared, shared, relu_a = f(x)
+    np.testing.assert_array_equal(x, kept)  # the caller's input is never overwritten
+    np.testing.assert_array_equal(relu_doubled, np.maximum(2 * x, 0))
+    np.testing.assert_array_equal(relu_shared, np.maximum(x + 1, 0))
+    np.testing.assert_array_equal(shared, x + 1)
+    np.testing.assert_array_equal(relu_a, np.maximum(x, 0))
+    ops = [node.op for node in f.pytensor_function.maker.fgraph.toposort()]
+    relus = [op for op in ops if isinstance(op, relu_ops.Relu)]
+    assert len(relus) == 3 and sum(op.inplace for op in relus) == 1, relus
