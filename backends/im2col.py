@@ -163,6 +163,26 @@ def result_array(out: Any, shape: tuple, dtype: Any, xp: Any = np) -> Any:
     return array
 
 
+def padded_copy(x: Any, pads: tuple, rows: int, cols: int, scratch: Scratch) -> Any:
+    """NHWC ``x`` padded by ``pads``, then with zeros at the bottom/right up to ``rows`` x ``cols``.
+
+    The array is ``scratch``'s (written in one pass, only its borders zeroed: no fresh
+    memory), or ``x`` itself when nothing is added. ``pads``: ``((top, bottom), (left, right))``.
+    """
+    (top, _), (left, _) = pads
+    n, h, w, c = x.shape
+    if (top, left, h, w) == (0, 0, rows, cols):
+        return x
+    out = scratch.array("padded", (n, rows, cols, c), x.dtype, array_module(x))
+    bottom, right = top + h, left + w
+    out[:, :top] = 0
+    out[:, bottom:] = 0
+    out[:, top:bottom, :left] = 0
+    out[:, top:bottom, right:] = 0
+    out[:, top:bottom, left:right] = x
+    return out
+
+
 def fill_columns(x: Any, rows: slice, window: tuple, strides: tuple, scratch: Scratch) -> Any:
     """The ``(pixels, kh * kw * c)`` column matrix of output ``rows`` of NHWC ``x``.
 

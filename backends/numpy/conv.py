@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import im2col, pooling
+from .. import conv_kernels, im2col, pooling
 from ..dilation import check_dilation, dilated_conv2d
 from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
 from .graph import Node, as_node, fully_known, xp
@@ -95,8 +95,8 @@ def _prepare_conv2d(node: Node, out: Any = None, workers: int = 1) -> Any:
 
     def conv2d_forward(x: Any, kernel: Any, epilogue: Any = None) -> Any:
         pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
-        return im2col.conv2d_forward(
-            _pad(x, pads), kernel, strides, scratch, epilogue, out=out, workers=workers
+        return conv_kernels.conv2d_forward(
+            x, kernel, strides, pads, scratch, epilogue, out=out, workers=workers
         )
 
     return conv2d_forward
@@ -121,9 +121,8 @@ def _prepare_conv2d_grad_kernel(node: Node, workers: int = 1) -> Any:
 
     def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
         pads = _pads(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
-        padded = _pad(x, pads)
-        return im2col.conv2d_kernel_gradient(
-            padded, grad, kernel_shape, strides, scratch, workers=workers
+        return conv_kernels.conv2d_kernel_gradient(
+            x, grad, kernel_shape, strides, pads, scratch, workers=workers
         )
 
     return conv2d_grad_kernel
@@ -136,14 +135,11 @@ def _prepare_conv2d_grad_input(node: Node, out: Any = None, workers: int = 1) ->
     scratch = im2col.Scratch()
 
     def conv2d_grad_input(grad: Any, kernel: Any, x: Any = None) -> Any:
-        _, height, width, channels = x.shape if x is not None else static
-        pads = _pads(height, width, kernel.shape[:2], strides, padding)
-        (top, bottom), (left, right) = pads
-        padded = (grad.shape[0], height + top + bottom, width + left + right, channels)
-        image = im2col.conv2d_input_gradient(
-            grad, kernel, padded, strides, scratch, out=out, workers=workers
+        shape = (grad.shape[0], *(x.shape if x is not None else static)[1:])
+        pads = _pads(shape[1], shape[2], kernel.shape[:2], strides, padding)
+        return conv_kernels.conv2d_input_gradient(
+            grad, kernel, shape, strides, pads, scratch, out=out, workers=workers
         )
-        return _crop(image, pads) if top or bottom or left or right else image
 
     return conv2d_grad_input
 

@@ -3,10 +3,10 @@
 PyTensor 3 has no convolution op for neural networks; ``conv.conv2d`` can build one from
 slices, joins and one matrix product, which PyTensor compiles into many passes over the
 image. In the C and Python modes ``conv2d`` instead uses ``Conv2D`` below: one node whose
-``perform`` calls ``minidl.backends.im2col`` (blocked im2col or banded products in cache-sized
-blocks, threaded), and whose gradient is two more such nodes, ``Conv2DInputGradient`` and
-``Conv2DKernelGradient``. The numbers are the numpy backend's. NUMBA and JAX modes keep the
-graph version, which they compile themselves.
+``perform`` calls ``minidl.backends.conv_kernels`` (Winograd F(2x2, 3x3), or blocked im2col
+or banded products in cache-sized blocks, threaded), and whose gradient is two more such
+nodes, ``Conv2DInputGradient`` and ``Conv2DKernelGradient``. The numbers are the numpy
+backend's. NUMBA and JAX modes keep the graph version, which they compile themselves.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from minidl.backends import im2col, shapes
+from minidl.backends import conv_kernels, im2col, shapes
 
 _scratch = im2col.Scratch()  # work arrays, per thread; kernels run one at a time per thread
 
@@ -28,13 +28,6 @@ def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) 
         shapes.padding_amounts(height, window[0], strides[0], padding),
         shapes.padding_amounts(width, window[1], strides[1], padding),
     )
-
-
-def _padded(x: np.ndarray, pads: tuple) -> np.ndarray:
-    (top, bottom), (left, right) = pads
-    if not (top or bottom or left or right):
-        return x
-    return np.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
 
 
 def _symbolic_length(size: Any, window: int, stride: int, padding: str) -> Any:
@@ -70,7 +63,7 @@ class Conv2D(_ConvKernelOp):
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, kernel = inputs
         pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
-        out = im2col.conv2d_forward(_padded(x, pads), kernel, self.strides, _scratch)
+        out = conv_kernels.conv2d_forward(x, kernel, self.strides, pads, _scratch)
         outputs[0][0] = out.astype(node.outputs[0].dtype, copy=False)
 
     def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
@@ -97,12 +90,9 @@ class Conv2DInputGradient(_ConvKernelOp):
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         g, kernel, x = inputs
-        _, height, width, channels = x.shape
-        pads = _pads(height, width, self.window, self.strides, self.padding)
-        (top, bottom), (left, right) = pads
-        padded = (g.shape[0], height + top + bottom, width + left + right, channels)
-        image = im2col.conv2d_input_gradient(g, kernel, padded, self.strides, _scratch)
-        image = image[:, top : top + height, left : left + width]
+        pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        shape = (g.shape[0], *x.shape[1:])
+        image = conv_kernels.conv2d_input_gradient(g, kernel, shape, self.strides, pads, _scratch)
         outputs[0][0] = np.ascontiguousarray(image, dtype=node.outputs[0].dtype)
 
     def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
@@ -121,8 +111,8 @@ class Conv2DKernelGradient(_ConvKernelOp):
         x, g = inputs
         pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
         kernel_shape = (*self.window, x.shape[3], g.shape[3])
-        result = im2col.conv2d_kernel_gradient(
-            _padded(x, pads), g, kernel_shape, self.strides, _scratch
+        result = conv_kernels.conv2d_kernel_gradient(
+            x, g, kernel_shape, self.strides, pads, _scratch
         )
         outputs[0][0] = np.asarray(result, dtype=node.outputs[0].dtype)
 

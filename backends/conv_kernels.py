@@ -1,0 +1,111 @@
+"""Which kernel runs a 2-D convolution: Winograd F(2x2, 3x3) where it pays, im2col elsewhere.
+
+The numpy backend's convolution ops and the theano backend's convolution Ops call these
+three functions on unpadded NHWC arrays with the padding amounts already worked out, so both
+backends run the same arithmetic. ``winograd`` takes the 3x3 stride-1 convolutions with at
+least ``winograd.MIN_CHANNELS`` channels on each side and ``MIN_TILES`` output tiles (below
+that, transforming the kernel costs more than it saves) in the forward and the input
+gradient; ``im2col`` takes the rest, and every kernel gradient.
+
+Setting ``MINIDL_WINOGRAD=0`` (or ``WINOGRAD = False`` here) sends every convolution to
+im2col: the way to check whether a wrong result comes from the Winograd kernels.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+from . import im2col, winograd
+
+WINOGRAD = os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"
+
+# Winograd only when a call has at least this many 2x2 output tiles (batch included)
+MIN_TILES = 192
+
+# the padded input of an im2col call (one per thread; it never outlives the call)
+_PADDED = im2col.Scratch()
+
+
+def uses_winograd(
+    batch: int, out_h: int, out_w: int, kernel_shape: tuple, strides: tuple, dtype: Any
+) -> bool:
+    """Whether a convolution of this geometry runs through ``winograd``."""
+    if not WINOGRAD or not winograd.applies(kernel_shape, strides, dtype):
+        return False
+    return batch * ((out_h + 1) // 2) * ((out_w + 1) // 2) >= MIN_TILES
+
+
+def _padded(x: Any, pads: tuple) -> Any:
+    (top, bottom), (left, right) = pads
+    height, width = x.shape[1] + top + bottom, x.shape[2] + left + right
+    return im2col.padded_copy(x, pads, height, width, _PADDED)
+
+
+def _out_size(size: int, k: int, s: int, pad: tuple) -> int:
+    return im2col.conv_output_size(size + pad[0] + pad[1], k, s)
+
+
+def conv2d_forward(
+    x: Any,
+    kernel: Any,
+    strides: tuple[int, int],
+    pads: tuple,
+    scratch: im2col.Scratch,
+    epilogue: Callable[[Any], Any] | None = None,
+    out: Any = None,
+    workers: int | None = None,
+) -> Any:
+    """Cross-correlation of NHWC ``x``, padded by ``pads``, with an HWIO ``kernel``.
+
+    ``pads``: ``((top, bottom), (left, right))``; ``scratch`` holds im2col's work arrays;
+    ``epilogue``, ``out`` and ``workers`` as in ``im2col.conv2d_forward``.
+    """
+    kh, kw = kernel.shape[:2]
+    out_h = _out_size(x.shape[1], kh, strides[0], pads[0])
+    out_w = _out_size(x.shape[2], kw, strides[1], pads[1])
+    dtype = x.dtype if x.dtype == kernel.dtype else None
+    if dtype is not None and uses_winograd(x.shape[0], out_h, out_w, kernel.shape, strides, dtype):
+        return winograd.conv2d_forward(x, kernel, pads, epilogue, out, workers)
+    return im2col.conv2d_forward(_padded(x, pads), kernel, strides, scratch, epilogue, out, workers)
+
+
+def conv2d_input_gradient(
+    grad: Any,
+    kernel: Any,
+    input_shape: tuple,
+    strides: tuple[int, int],
+    pads: tuple,
+    scratch: im2col.Scratch,
+    out: Any = None,
+    workers: int | None = None,
+) -> Any:
+    """d(loss)/d(x) of ``conv2d_forward`` from its output gradient; ``x``'s shape (a view).
+
+    ``out`` (see ``im2col.result_array``) is asked for ``x``'s shape on the Winograd path
+    and for the padded input's shape on the im2col path, which crops it.
+    """
+    n, height, width, channels = input_shape
+    (top, bottom), (left, right) = pads
+    if grad.dtype == kernel.dtype and uses_winograd(
+        n, grad.shape[1], grad.shape[2], kernel.shape, strides, grad.dtype
+    ):
+        return winograd.conv2d_input_gradient(grad, kernel, pads, out, workers)
+    padded = (n, height + top + bottom, width + left + right, channels)
+    image = im2col.conv2d_input_gradient(grad, kernel, padded, strides, scratch, out, workers)
+    return image[:, top : top + height, left : left + width]
+
+
+def conv2d_kernel_gradient(
+    x: Any,
+    grad: Any,
+    kernel_shape: tuple,
+    strides: tuple[int, int],
+    pads: tuple,
+    scratch: im2col.Scratch,
+    workers: int | None = None,
+) -> Any:
+    """d(loss)/d(kernel) of ``conv2d_forward`` from ``x`` and the output gradient (im2col)."""
+    padded = _padded(x, pads)
+    return im2col.conv2d_kernel_gradient(padded, grad, kernel_shape, strides, scratch, workers)

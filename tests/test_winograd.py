@@ -1,0 +1,193 @@
+"""Winograd F(2x2, 3x3) convolutions (``backends/winograd.py``) and the kernel choice.
+
+The Winograd path only runs on 3x3 stride-1 convolutions with enough channels and tiles, so
+the property tests lower those thresholds (``forced``) and assert that the path really runs.
+References are written here: ``naive.conv2d`` for the forward, and the input gradient by its
+definition (each kernel tap scatters the output gradient back), both in float64.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from minidl import backend as K
+from minidl.backends import conv_kernels, im2col, winograd
+
+from . import naive
+from . import strategies as S
+
+SETTINGS = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+
+
+@pytest.fixture
+def forced(monkeypatch):
+    """Every 3x3 stride-1 convolution takes the Winograd path, whatever its size."""
+    monkeypatch.setattr(conv_kernels, "WINOGRAD", True)
+    monkeypatch.setattr(conv_kernels, "MIN_TILES", 1)
+    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+
+
+@st.composite
+def geometries(draw: st.DrawFn, max_side: int = 9, max_channels: int = 5) -> tuple:
+    """NHWC input, 3x3 kernel, padding and output gradient (float64), all sizes drawn."""
+    n = draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    c, k = draw(st.integers(1, max_channels)), draw(st.integers(1, max_channels))
+    padding = draw(st.sampled_from(["valid", "same"]))
+    assume(padding == "same" or min(h, w) >= 3)
+    x = draw(S.float_arrays((n, h, w, c)))
+    kernel = draw(S.float_arrays((3, 3, c, k)))
+    out_h, out_w = (h, w) if padding == "same" else (h - 2, w - 2)
+    grad = draw(S.float_arrays((n, out_h, out_w, k)))
+    return x, kernel, padding, grad
+
+
+def _pads(x: np.ndarray, padding: str) -> tuple:
+    if padding == "valid":
+        return ((0, 0), (0, 0))
+    return tuple(naive.same_split(size, 3, 1)[1:] for size in x.shape[1:3])
+
+
+def _input_gradient_reference(grad: np.ndarray, kernel: np.ndarray, x_shape, pads) -> np.ndarray:
+    """d(sum(conv(x) * grad))/dx: every tap (i, j) adds ``grad @ kernel[i, j].T`` back."""
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x_shape
+    image = np.zeros((n, h + top + bottom, w + left + right, c))
+    out_h, out_w = grad.shape[1:3]
+    for i in range(3):
+        for j in range(3):
+            image[:, i : i + out_h, j : j + out_w] += grad @ kernel[i, j].T
+    return image[:, top : top + h, left : left + w]
+
+
+@SETTINGS
+@given(case=geometries())
+def test_forward_matches_loop_reference(forced, case):
+    x, kernel, padding, _ = case
+    pads = _pads(x, padding)
+    out_h, out_w = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
+    assert conv_kernels.uses_winograd(x.shape[0], out_h, out_w, kernel.shape, (1, 1), x.dtype)
+    result = conv_kernels.conv2d_forward(x, kernel, (1, 1), pads, im2col.Scratch())
+    expected = naive.conv2d(x, kernel, padding=padding)
+    assert result.shape == expected.shape and result.dtype == np.float64
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@SETTINGS
+@given(case=geometries())
+def test_input_gradient_matches_its_definition(forced, case):
+    x, kernel, padding, grad = case
+    pads = _pads(x, padding)
+    assert conv_kernels.uses_winograd(
+        x.shape[0], grad.shape[1], grad.shape[2], kernel.shape, (1, 1), x.dtype
+    )
+    result = conv_kernels.conv2d_input_gradient(
+        grad, kernel, x.shape, (1, 1), pads, im2col.Scratch()
+    )
+    expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+    assert result.shape == x.shape
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_epilogue_sees_every_block_once(forced):
+    """The fused bias/activation runs on each output block once, odd sizes included."""
+    rng = np.random.default_rng(0)
+    x, kernel = rng.standard_normal((2, 9, 7, 4)), rng.standard_normal((3, 3, 4, 3))
+    calls = []
+
+    def epilogue(block):
+        calls.append(block.shape)
+        block += 1.0
+
+    pads = ((1, 1), (1, 1))
+    result = winograd.conv2d_forward(x, kernel, pads, epilogue, workers=1)
+    np.testing.assert_allclose(result, naive.conv2d(x, kernel, padding="same") + 1.0, atol=1e-10)
+    assert sum(shape[0] * shape[1] for shape in calls) == 2 * 9
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_float32_error_stays_near_direct_convolution(workers):
+    """At VGG16-like sizes the float32 error is within a few ulps of the output scale."""
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 16, 16, 64))
+    kernel = rng.standard_normal((3, 3, 64, 64)) * np.sqrt(2 / (9 * 64))
+    pads = ((1, 1), (1, 1))
+    exact = naive.conv2d(x, kernel, padding="same")
+    x32, k32 = x.astype("float32"), kernel.astype("float32")
+    fast = winograd.conv2d_forward(x32, k32, pads, workers=workers)
+    direct = im2col.conv2d_forward(np.pad(x32, ((0, 0), (1, 1), (1, 1), (0, 0))), k32, (1, 1))
+    scale = np.abs(exact).max()
+    assert fast.dtype == np.float32
+    assert np.abs(fast - exact).max() <= 4 * np.abs(direct - exact).max() + 1e-6 * scale
+    assert np.abs(fast - exact).max() <= 1e-5 * scale
+
+
+def _kernel_gradient_reference(x: np.ndarray, grad: np.ndarray, pads) -> np.ndarray:
+    """d(sum(conv(x) * grad))/dkernel: tap (i, j) is its shifted input times ``grad``."""
+    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
+    out_h, out_w, k = grad.shape[1:]
+    rows = grad.reshape(-1, k)
+    taps = [
+        padded[:, i : i + out_h, j : j + out_w].reshape(-1, x.shape[3]).T @ rows
+        for i in range(3)
+        for j in range(3)
+    ]
+    return np.stack(taps).reshape(3, 3, x.shape[3], k)
+
+
+@settings(SETTINGS, max_examples=4)
+@given(case=geometries(max_side=6, max_channels=3), filters=st.integers(32, 36))
+def test_backend_conv2d_matches_references(forced, backend, case, filters):
+    """``K.conv2d`` and its gradients on each backend (numpy and theano run these kernels;
+    theano only from 32 filters, below which it builds a banded product in its graph)."""
+    x, _, padding, _ = case
+    rng = np.random.default_rng(filters)
+    kernel = rng.standard_normal((3, 3, x.shape[3], filters))
+    pads = _pads(x, padding)
+    out_h, out_w = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
+    grad = rng.standard_normal((x.shape[0], out_h, out_w, filters))
+
+    def step(x_in, kernel_in, grad_in):
+        out = K.conv2d(x_in, kernel_in, (1, 1), padding)
+        loss = K.sum(out * grad_in)
+        return [out, *K.gradients(loss, [x_in, kernel_in])], []
+
+    specs = [(a.shape, "float64") for a in (x, kernel, grad)]
+    out, gx, gk = K.function(step, specs, name="winograd_conv")(x, kernel, grad)
+    tolerance = {"rtol": 1e-9, "atol": 1e-9}
+    np.testing.assert_allclose(out, naive.conv2d(x, kernel, padding=padding), **tolerance)
+    expected_gx = _input_gradient_reference(grad, kernel, x.shape, pads)
+    np.testing.assert_allclose(gx, expected_gx, **tolerance)
+    np.testing.assert_allclose(gk, _kernel_gradient_reference(x, grad, pads), **tolerance)
+
+
+def test_vgg16_layers_take_the_winograd_path():
+    """The 3x3 layers of VGG16 at batch 8 of 112x112 run Winograd; the RGB layer does not."""
+    if not conv_kernels.WINOGRAD:
+        pytest.skip("MINIDL_WINOGRAD=0 in this run")
+    f32 = np.dtype("float32")
+    assert conv_kernels.uses_winograd(8, 112, 112, (3, 3, 64, 64), (1, 1), f32)
+    assert conv_kernels.uses_winograd(8, 14, 14, (3, 3, 512, 512), (1, 1), f32)
+    assert not conv_kernels.uses_winograd(8, 112, 112, (3, 3, 3, 64), (1, 1), f32)
+    assert not conv_kernels.uses_winograd(8, 56, 56, (3, 3, 64, 64), (2, 2), f32)
+    assert not conv_kernels.uses_winograd(1, 14, 14, (3, 3, 512, 512), (1, 1), f32)
+
+
+def test_environment_switch_turns_winograd_off():
+    code = "from minidl.backends import conv_kernels; print(conv_kernels.WINOGRAD)"
+    env = {**os.environ, "MINIDL_WINOGRAD": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
