@@ -108,6 +108,33 @@ def test_updates_read_pre_step_values_and_outputs_come_first(tf):
     assert K.get_value(a).tolist() == [2.0] and K.get_value(b).tolist() == [1.0]
 
 
+def test_updates_written_in_place_equal_the_plain_writes(tf, monkeypatch):
+    # ``v - d`` and ``d + v`` become assign_sub / assign_add (a lowering, MINIDL_TF_IN_PLACE);
+    # every update still reads the values from before the step; ``c - 1.0`` broadcasts, so
+    # it stays a plain write.
+    def run(setting: str) -> tuple:
+        monkeypatch.setenv("MINIDL_TF_IN_PLACE", setting)
+        a, b, c = K.variable([1.5, -2.0]), K.variable([0.25, 3.0]), K.variable(np.ones(2))
+        step = lambda x: ([a * 1.0], [(a, a - b * x), (b, a + b), (c, c - 1.0)])  # noqa: E731
+        f = K.function(step, [((), "float32")])
+        (out,) = f(np.float32(3.0))
+        writes = sorted(
+            op.type for op in f.concrete.graph.get_operations() if "VariableOp" in op.type
+        )
+        return out, [K.get_value(v) for v in (a, b, c)], [w for w in writes if "Assign" in w]
+
+    out, values, writes = run("1")
+    assert writes == ["AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp"]
+    np.testing.assert_array_equal(out, [1.5, -2.0])
+    for got, want in zip(values, [[0.75, -11.0], [1.75, 1.0], [0.0, 0.0]]):
+        np.testing.assert_array_equal(got, want)
+    plain_out, plain_values, plain_writes = run("0")
+    assert plain_writes == ["AssignVariableOp"] * 3
+    np.testing.assert_array_equal(out, plain_out)
+    for got, want in zip(values, plain_values):
+        np.testing.assert_array_equal(got, want)
+
+
 def test_xla_setting_compiles_with_jit(tf, monkeypatch):
     x = np.linspace(-2, 2, 12, dtype="float32").reshape(3, 4)
     step = lambda v: ([K.sum(K.tanh(v) * 2.0, axis=1)], [])  # noqa: E731

@@ -23,6 +23,7 @@ from minidl.backends.config import (  # noqa: F401 (re-exported to this package)
 
 VERBOSE_ENV = "MINIDL_TF_VERBOSE"
 XLA_ENV = "MINIDL_TF_XLA"
+IN_PLACE_ENV = "MINIDL_TF_IN_PLACE"
 _TRUE_WORDS = ("1", "true", "yes", "on")
 
 
@@ -38,6 +39,11 @@ def verbose() -> bool:
 def xla_enabled() -> bool:
     """Whether ``function`` compiles steps with XLA (``MINIDL_TF_XLA=1``; read per call)."""
     return _env_flag(XLA_ENV)
+
+
+def in_place_enabled() -> bool:
+    """Whether updates ``v - d`` become in-place ``assign_sub`` (``MINIDL_TF_IN_PLACE=0``: off)."""
+    return os.environ.get(IN_PLACE_ENV, "").strip().lower() not in ("0", "false", "no", "off")
 
 
 @contextlib.contextmanager

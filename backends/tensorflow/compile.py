@@ -4,7 +4,9 @@
 dimensions stay dynamic, so a last partial batch reuses the same graph). Inside the trace the
 step's outputs and every update's new value are computed first, then all assignments run
 under a control dependency on them, so every update reads the values from before the step.
-``MINIDL_TF_XLA=1`` compiles steps with XLA (``jit_compile=True``).
+``MINIDL_TF_XLA=1`` compiles steps with XLA (``jit_compile=True``). Updates of the form
+``v - d`` and ``v + d`` are written in place (``_in_place_write``; ``MINIDL_TF_IN_PLACE=0``
+writes every update with a plain assign).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from ..errors import (
     update_shape_error,
     update_target_error,
 )
-from ._runtime import tf, xla_enabled
+from ._runtime import in_place_enabled, tf, xla_enabled
 from .variables import is_variable
 
 logger = logging.getLogger("minidl")
@@ -98,6 +100,36 @@ def _as_mixed_dtypes_error(err: TypeError) -> TypeError | None:
     return None
 
 
+def _reads(value: Any, var: Any) -> bool:
+    """Whether ``value`` is a read of ``var`` in the graph being traced."""
+    handle = getattr(var, "handle", None)
+    if value.op.type != "ReadVariableOp" or handle is None:
+        return False
+    handles = {id(outer): inner for outer, inner in value.graph.captures}
+    return handles.get(id(handle)) is value.op.inputs[0]
+
+
+def _in_place_write(var: Any, value: Any) -> tuple[Callable, Any]:
+    """The write of ``value`` to ``var``: ``(var.assign, value)``, or in place for ``var +- d``.
+
+    A lowering beside the spec (``MINIDL_TF_IN_PLACE=0`` switches it off): ``var - d``
+    becomes ``(var.assign_sub, d)`` and ``var + d`` or ``d + var`` ``(var.assign_add, d)``,
+    so TensorFlow's update kernel computes the same IEEE ``v - d`` in the variable's buffer,
+    without a new tensor of the variable's size and a copy of it (SGD's ``p - lr * g``,
+    momentum's ``p + v``). A ``d`` of another shape (broadcast) keeps the plain write.
+    """
+    op, shape = value.op, var.shape
+    lower = in_place_enabled() and shape.is_fully_defined() and not tf.executing_eagerly()
+    if lower and not tf.distribute.has_strategy():
+        if op.type == "Sub" and _reads(op.inputs[0], var) and op.inputs[1].shape == shape:
+            return var.assign_sub, op.inputs[1]
+        if op.type in ("AddV2", "Add"):
+            for read, delta in (op.inputs, op.inputs[::-1]):
+                if _reads(read, var) and delta.shape == shape:
+                    return var.assign_add, delta
+    return var.assign, value
+
+
 def _graph_step(fn: Callable, step_name: str) -> Callable:
     """Wrap ``fn`` so that it returns its outputs and applies its updates after them."""
 
@@ -125,11 +157,12 @@ def _graph_step(fn: Callable, step_name: str) -> Callable:
             if value.shape.rank is not None and shapes_conflict(var.shape, value.shape):
                 raise update_shape_error(step_name, var_name, var.shape, value.shape)
             new_values.append((var, value))
+        writes = [_in_place_write(var, value) for var, value in new_values]
         # All new values (read from the pre-step state) and all outputs exist before any
         # assignment is made; the control dependency keeps that order at run time.
-        with tf.control_dependencies(outputs + [value for _, value in new_values]):
-            for var, value in new_values:
-                var.assign(value, read_value=False)
+        with tf.control_dependencies(outputs + [operand for _, operand in writes]):
+            for write, operand in writes:
+                write(operand, read_value=False)
         return outputs
 
     step.__name__ = re.sub(r"\W", "_", step_name)

@@ -78,11 +78,11 @@ def _exact_max_pool(x: Any, window: _Window) -> Any:
     """Max-pooling with NumPy's NaN and -inf values and the interface's gradient rule.
 
     tf's max-pool skips NaN and gives the lowest finite value for a window of -inf; NumPy's
-    max is NaN for a window holding NaN and -inf for a window of -inf. The corrections run
-    under a ``tf.cond`` that one reduction over ``x`` decides (data without NaN or inf skips
-    them); tf's ``MaxPool`` and ``MaxPoolGrad`` stay outside it, since inside a ``tf.cond``
-    branch TensorFlow runs its plain ``MaxPoolGrad`` kernel instead of oneDNN's (about 5x
-    slower: ConvLarge's step ran at 0.68x of raw TF's).
+    max is NaN for a window holding NaN and -inf for a window of -inf. The exact values and
+    gradients (``_exact_values``, ``_exact_gradient``) run under a ``tf.cond`` that one sum
+    over ``x`` decides, so data without NaN or inf takes tf's kernels alone. Those kernels
+    stay outside the ``tf.cond``: inside a branch TensorFlow runs its plain ``MaxPoolGrad``
+    instead of oneDNN's, about 5x slower (ConvLarge's step ran at 0.68x of raw TF's).
     """
 
     @tf.custom_gradient
@@ -90,33 +90,11 @@ def _exact_max_pool(x: Any, window: _Window) -> Any:
         pooled = window.max_pool(x)
         wide = x if x.dtype.size >= 4 else tf.cast(x, tf.float32)  # a sum that won't overflow
         special = tf.logical_not(tf.math.is_finite(tf.reduce_sum(wide)))
-        no = tf.zeros_like(pooled, dtype=tf.bool)
-        nan_windows, neg_inf_windows = tf.cond(
-            special, lambda: _special_windows(x, window), lambda: (no, no)
-        )
-        y = tf.where(neg_inf_windows, like(-np.inf, x), pooled)
-        y = tf.where(nan_windows, like(np.nan, x), y)
+        y = tf.cond(special, lambda: _exact_values(x, pooled, window), lambda: pooled)
 
         def gradient(g: Any) -> Any:
-            zero = tf.zeros_like(g)
-            routed = window.route(x, pooled, tf.where(nan_windows | neg_inf_windows, zero, g))
-
-            def corrected() -> Any:
-                # A window of -inf: its gradient to its first cell (a window of ones ties).
-                neg_inf = tf.cast(tf.equal(x, like(-np.inf, x)), x.dtype)
-                picked = tf.where(neg_inf_windows & ~nan_windows, g, zero)
-                grad = routed + window.route(neg_inf, window.max_pool(neg_inf), picked)
-                # NaN at the NaN cells that some window holds (slope NaN at NaN).
-                covered = tf.raw_ops.AvgPoolGrad(
-                    orig_input_shape=tf.shape(x),
-                    grad=tf.ones_like(g),
-                    ksize=window.ksize,
-                    strides=window.strides,
-                    padding=window.padding,
-                )
-                return tf.where(tf.math.is_nan(x) & (covered > 0), x, grad)
-
-            return tf.cond(special, corrected, lambda: routed)
+            routed = window.route(x, pooled, g)
+            return tf.cond(special, lambda: _exact_gradient(x, pooled, g, window), lambda: routed)
 
         return y, gradient
 
@@ -129,3 +107,33 @@ def _special_windows(x: Any, window: _Window) -> tuple[Any, Any]:
     above_neg_inf = tf.cast(x > like(-np.inf, x), x.dtype)
     zero = like(0.0, x)
     return window.max_pool(nan_cells) > zero, tf.equal(window.max_pool(above_neg_inf), zero)
+
+
+def _exact_values(x: Any, pooled: Any, window: _Window) -> Any:
+    """NaN for a window holding NaN, -inf for a window of -inf, else tf's max."""
+    nan_windows, neg_inf_windows = _special_windows(x, window)
+    y = tf.where(neg_inf_windows, like(-np.inf, x), pooled)
+    return tf.where(nan_windows, like(np.nan, x), y)
+
+
+def _exact_gradient(x: Any, pooled: Any, g: Any, window: _Window) -> Any:
+    """The interface's max-pool gradient where ``x`` holds NaN or inf.
+
+    A window holding NaN sends nothing to its numbers, and each NaN cell that some window
+    holds gets NaN (the slope at NaN); a window of -inf sends ``g`` to its first cell; any
+    other window sends ``g`` to its first maximum (tf's kernel).
+    """
+    nan_windows, neg_inf_windows = _special_windows(x, window)
+    zero = tf.zeros_like(g)
+    grad = window.route(x, pooled, tf.where(nan_windows | neg_inf_windows, zero, g))
+    neg_inf = tf.cast(tf.equal(x, like(-np.inf, x)), x.dtype)  # a window of ones ties
+    picked = tf.where(neg_inf_windows & ~nan_windows, g, zero)
+    grad = grad + window.route(neg_inf, window.max_pool(neg_inf), picked)
+    covered = tf.raw_ops.AvgPoolGrad(
+        orig_input_shape=tf.shape(x),
+        grad=tf.ones_like(g),
+        ksize=window.ksize,
+        strides=window.strides,
+        padding=window.padding,
+    )
+    return tf.where(tf.math.is_nan(x) & (covered > 0), x, grad)
