@@ -77,22 +77,6 @@ class _PoolOp(Op):
         self.strides = tuple(int(s) for s in strides)
         self.padding = padding
 
-    def _pooled_type(self, x: Any) -> Any:
-        batch, height, width, channels = x.type.shape
-        out = (
-            shapes.conv_output_length(size, k, s, self.padding)
-            for size, k, s in zip((height, width), self.window, self.strides)
-        )
-        return pt.TensorType(x.dtype, shape=(batch, *out, channels))
-
-    def _pooled_shape(self, x_shape: tuple) -> tuple:
-        batch, height, width, channels = x_shape
-        sizes = [
-            _symbolic_length(size, k, s, self.padding)
-            for size, k, s in zip((height, width), self.window, self.strides)
-        ]
-        return (batch, *sizes, channels)
-
     def _pads_of(self, x: np.ndarray) -> tuple:
         return _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
 
@@ -100,42 +84,82 @@ class _PoolOp(Op):
         return self.window, self.strides, self.padding
 
 
-def _first_max_positions(padded: np.ndarray, window: tuple, strides: tuple) -> np.ndarray:
-    """Row-major index in its window of every window's first maximum (first NaN if any)."""
+def _flat_windows(padded: np.ndarray, window: tuple, strides: tuple) -> np.ndarray:
+    """Every window of ``padded`` as ``(n, out_h, out_w, c, kh * kw)``, row-major in it."""
     windows = im2col.window_view(padded, window, strides)
     n, out_h, out_w, kh, kw, c = windows.shape
-    flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
+    return windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
+
+
+def _first_max_positions(padded: np.ndarray, window: tuple, strides: tuple) -> np.ndarray:
+    """Row-major index in its window of every window's first maximum (first NaN if any)."""
+    flat = _flat_windows(padded, window, strides)
     if not flat.size:
-        return np.zeros((n, out_h, out_w, c), dtype=np.intp)
+        return np.zeros(flat.shape[:-1], dtype=np.intp)
     return flat.argmax(axis=-1)
 
 
-class MaxPool2D(_PoolOp):
-    """Max-pooling of NHWC ``x`` (a window holding NaN gives NaN)."""
+class _PoolForwardOp(_PoolOp):
+    """A pooling of NHWC ``x``: one output per window."""
 
     def make_node(self, x: Any) -> Apply:
         x = pt.as_tensor_variable(x)
-        return Apply(self, [x], [self._pooled_type(x)()])
+        batch, height, width, channels = x.type.shape
+        out = (
+            shapes.conv_output_length(size, k, s, self.padding)
+            for size, k, s in zip((height, width), self.window, self.strides)
+        )
+        return Apply(self, [x], [pt.TensorType(x.dtype, shape=(batch, *out, channels))()])
+
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
+        batch, height, width, channels = input_shapes[0]
+        sizes = [
+            _symbolic_length(size, k, s, self.padding)
+            for size, k, s in zip((height, width), self.window, self.strides)
+        ]
+        return [(batch, *sizes, channels)]
+
+
+class MaxPool2D(_PoolForwardOp):
+    """Max-pooling of NHWC ``x`` (a window holding NaN gives NaN)."""
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         (x,) = inputs
         padded = _pad(x, self._pads_of(x), -np.inf)
         outputs[0][0] = pooling.max_pool_forward(padded, self.window, self.strides, _scratch)
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
-        return [self._pooled_shape(input_shapes[0])]
-
     def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
         (x,), (pooled,), (g,) = inputs, outputs, output_grads
         return [MaxPool2DGradient(*self._props())(x, pooled, g)]
 
 
-class MaxPool2DGradient(_PoolOp):
-    """d(loss)/d(x) of ``MaxPool2D`` from ``x``, its result and the output gradient."""
+class _MaxRoutingOp(_PoolOp):
+    """An Op of ``(x, pooled, t)`` linear in ``t``, routed by the first maximum of each window.
 
-    def make_node(self, x: Any, pooled: Any, g: Any) -> Apply:
-        x, pooled, g = (pt.as_tensor_variable(v) for v in (x, pooled, g))
-        return Apply(self, [x, pooled, g], [pt.TensorType(g.dtype, shape=x.type.shape)()])
+    ``MaxPool2DGradient`` and ``MaxPool2DSelect`` are each other's adjoint, so each one's
+    gradient w.r.t. ``t`` is the other (and ``x``, ``pooled`` get none: the routing is
+    piecewise constant in them).
+    """
+
+    shape_of = 0  # the output has the shape of this input (0: ``x``, 1: ``pooled``)
+
+    def make_node(self, x: Any, pooled: Any, t: Any) -> Apply:
+        x, pooled, t = (pt.as_tensor_variable(v) for v in (x, pooled, t))
+        shape = (x, pooled)[self.shape_of].type.shape
+        return Apply(self, [x, pooled, t], [pt.TensorType(t.dtype, shape=shape)()])
+
+    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
+        return [input_shapes[self.shape_of]]
+
+    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
+        x, pooled, _ = inputs
+        (h,) = output_grads
+        adjoint = MaxPool2DSelect if self.shape_of == 0 else MaxPool2DGradient
+        return [pt.zeros_like(x), pt.zeros_like(pooled), adjoint(*self._props())(x, pooled, h)]
+
+
+class MaxPool2DGradient(_MaxRoutingOp):
+    """d(loss)/d(x) of ``MaxPool2D`` from ``x``, its result and the output gradient."""
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, pooled, g = inputs
@@ -154,50 +178,24 @@ class MaxPool2DGradient(_PoolOp):
             np.copyto(image, x, where=np.isnan(x))
         outputs[0][0] = np.ascontiguousarray(image, dtype=node.outputs[0].dtype)
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
-        return [input_shapes[0]]
 
-    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
-        x, pooled, _ = inputs
-        (h,) = output_grads
-        selected = MaxPool2DSelect(*self._props())(x, pooled, h)
-        return [pt.zeros_like(x), pt.zeros_like(pooled), selected]
-
-
-class MaxPool2DSelect(_PoolOp):
+class MaxPool2DSelect(_MaxRoutingOp):
     """``h`` read at each window's first maximum of ``x`` (0 in windows holding NaN)."""
 
-    def make_node(self, x: Any, pooled: Any, h: Any) -> Apply:
-        x, pooled, h = (pt.as_tensor_variable(v) for v in (x, pooled, h))
-        return Apply(self, [x, pooled, h], [pt.TensorType(h.dtype, shape=pooled.type.shape)()])
+    shape_of = 1
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, pooled, h = inputs
         pads = self._pads_of(x)
         first = _first_max_positions(_pad(x, pads, -np.inf), self.window, self.strides)
-        windows = im2col.window_view(_pad(h, pads, 0.0), self.window, self.strides)
-        n, out_h, out_w, kh, kw, c = windows.shape
-        flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
+        flat = _flat_windows(_pad(h, pads, 0.0), self.window, self.strides)
         picked = np.take_along_axis(flat, first[..., None], axis=-1)[..., 0]
         picked = np.where(np.isnan(pooled), 0, picked)  # a NaN window routes nothing
         outputs[0][0] = np.ascontiguousarray(picked, dtype=node.outputs[0].dtype)
 
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
-        return [input_shapes[1]]
 
-    def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
-        x, pooled, _ = inputs
-        (k,) = output_grads
-        routed = MaxPool2DGradient(*self._props())(x, pooled, k)
-        return [pt.zeros_like(x), pt.zeros_like(pooled), routed]
-
-
-class AvgPool2D(_PoolOp):
+class AvgPool2D(_PoolForwardOp):
     """Average pooling of NHWC ``x`` over the real (unpadded) cells of each window."""
-
-    def make_node(self, x: Any) -> Apply:
-        x = pt.as_tensor_variable(x)
-        return Apply(self, [x], [self._pooled_type(x)()])
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         (x,) = inputs
@@ -209,9 +207,6 @@ class AvgPool2D(_PoolOp):
             return
         counts = _window_counts(x.shape[1], x.shape[2], pads, self.window, self.strides)
         outputs[0][0] = (sums / counts).astype(x.dtype, copy=False)
-
-    def infer_shape(self, fgraph: Any, node: Apply, input_shapes: list) -> list:
-        return [self._pooled_shape(input_shapes[0])]
 
     def pullback(self, inputs: list, outputs: list, output_grads: list) -> list:
         (x,), (g,) = inputs, output_grads
