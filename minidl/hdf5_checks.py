@@ -70,7 +70,10 @@ def _dataset_problem(dataset: h5py.Dataset) -> str | None:
         return "is a virtual dataset (it maps data of other datasets or files): refused"
     if dataset.shape is None:
         return "has an empty dataspace (no array at all); a weight must be an array"
-    dtype = dataset.dtype
+    try:
+        dtype = dataset.dtype
+    except (ValueError, TypeError) as err:  # e.g. a float type whose exponent bias is damaged
+        return f"has a data type that no NumPy dtype can hold (it may be damaged). Received: {err}"
     if dtype.kind not in NUMBER_KINDS or dtype.fields is not None or dtype.subdtype is not None:
         return f"must hold numbers (bool, int or float). Received: dtype {dtype}"
     declared = declared_bytes(dataset)
@@ -118,10 +121,13 @@ def check_file(handle: h5py.File, path: str) -> None:
             if isinstance(item, h5py.Group):
                 pending.append(item)
             elif isinstance(item, h5py.Dataset):
-                problem = _dataset_problem(item)
+                try:
+                    problem = _dataset_problem(item)
+                    total += 0 if problem else declared_bytes(item)
+                except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
+                    problem = f"could not be inspected (it may be damaged). Received: {err}"
                 if problem:
                     raise ValueError(f"{_where(path, where)} {problem}.")
-                total += declared_bytes(item)
             else:
                 raise ValueError(
                     f"{_where(path, where)} is a {type(item).__name__}; a minidl file holds "
@@ -143,7 +149,13 @@ def read_attribute(obj: h5py.HLObject, name: str, path: str) -> Any:
         attr_id = h5py.h5a.open(obj.id, name.encode("utf8"))
     except KeyError:
         raise KeyError(f"attribute {name!r} missing in {obj.name!r}") from None
-    dtype = attr_id.dtype
+    try:
+        dtype = attr_id.dtype
+    except (ValueError, TypeError) as err:  # e.g. a float type whose exponent bias is damaged
+        raise ValueError(
+            f"{where} has a data type that no NumPy dtype can hold (it may be damaged). "
+            f"Received: {err}"
+        ) from None
     size = math.prod(attr_id.shape) * int(dtype.itemsize or 1)
     if size > MAX_ATTRIBUTE_BYTES:
         raise ValueError(f"{where} declares {size} bytes, more than {MAX_ATTRIBUTE_BYTES}.")
@@ -215,7 +227,7 @@ class StoredArray:
                 f"{self.where}: not enough memory to read an array of shape {self.shape} "
                 f"({self.dtype})."
             ) from None
-        except (OSError, RuntimeError, KeyError, TypeError) as err:
+        except (OSError, RuntimeError, KeyError, TypeError, ValueError) as err:
             raise ValueError(f"{self.where}: the data could not be read ({err}).") from None
         return self.transform(array) if self.transform else array
 

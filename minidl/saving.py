@@ -103,6 +103,10 @@ def open_hdf5(filepath: str | os.PathLike) -> Iterator[h5py.File]:
         yield handle
     except (OSError, KeyError, RuntimeError, TypeError, UnicodeDecodeError) as err:
         raise ValueError(f"Could not read {path!r}; it may be damaged. Received: {err}") from None
+    except ValueError as err:  # one from h5py or NumPy that does not say which file
+        if path in str(err) or repr(path) in str(err):
+            raise
+        raise ValueError(f"While reading {path!r}: {err}") from err
     except MemoryError:
         raise ValueError(f"Could not read {path!r}: not enough memory.") from None
     finally:
@@ -277,7 +281,10 @@ def deserialize_layer(spec: Any, custom_objects: dict[str, Any] | None = None) -
 def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -> Any:
     """Rebuild a ``Sequential`` or graph ``Model`` from ``{"class_name": ..., "config": ...}``.
 
-    Configs written by Keras 2 (``Model`` with ``layers``/``inbound_nodes``) load too.
+    Configs written by Keras 2 (``Model`` with ``layers``/``inbound_nodes``) load too. The
+    model's weights may declare at most ``weight_budget.MAX_MODEL_BYTES`` in all, checked
+    before each weight is allocated; a config asking for more raises a ``ValueError`` naming
+    the layer and weight.
     """
     from minidl import keras3_format
 
@@ -298,7 +305,17 @@ def model_from_config(spec: Any, custom_objects: dict[str, Any] | None = None) -
             "Only models (Sequential, Model) can be rebuilt from a model config. "
             f"Received: class_name={found!r}"
         )
-    return cls.from_config(spec.get("config", {}), custom_objects)
+    budget = weight_budget.limit_bytes(weight_budget.MAX_MODEL_BYTES, "model config")
+    try:
+        with budget as charged:
+            return cls.from_config(spec.get("config", {}), custom_objects)
+    except MemoryError:  # below the bound, yet more than this machine can give
+        used = charged.total - charged.left
+        raise ValueError(
+            f"Not enough memory to build the {found} that the model config describes (minidl "
+            f"allows up to {weight_budget.MAX_MODEL_BYTES} bytes of weights per model). "
+            f"Received: MemoryError after {used} bytes of weights were allocated"
+        ) from None
 
 
 def save_model(
@@ -376,7 +393,9 @@ def load_model(
         file_layers = read_weights(handle, path)
         training_config = None
         optimizer_state: list[np.ndarray] = []
-        version = handle.attrs.get("keras_version", "")
+        version = ""
+        if "keras_version" in handle.attrs:
+            version = hdf5_checks.read_attribute(handle, "keras_version", path)
         keras3 = hdf5_checks.text(version, f"{path!r}: attribute `keras_version`").startswith("3")
         if "training_config" in handle.attrs:
             training_config = _json_attribute(handle, "training_config", path)

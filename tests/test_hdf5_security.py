@@ -275,6 +275,86 @@ def test_object_dtype_datasets_are_refused(files):
         _model().load_weights(weights_path)
 
 
+def _unmappable_float32() -> h5py.h5t.TypeFloatID:
+    """IEEE float32 whose exponent bias no NumPy float can hold: h5py's ``.dtype`` raises
+    ``ValueError: Insufficient precision in available types to represent (31, 23, 8, 0, 23)``,
+    the error a randomly damaged file once gave."""
+    float_type = h5py.h5t.IEEE_F32LE.copy()
+    float_type.set_ebias(10**6)
+    return float_type
+
+
+def _damage_float_type(handle: h5py.File, name: str) -> None:
+    """Give dataset ``name`` (or attribute ``group/@attr``) an unmappable float type."""
+    if "@" in name:
+        group, attribute = name.split("@")
+        target = handle[group or "/"].id
+        h5py.h5a.delete(target, attribute.encode())
+        space = h5py.h5s.create_simple((2,))
+        h5py.h5a.create(target, attribute.encode(), _unmappable_float32(), space)
+        with pytest.raises(ValueError, match="Insufficient precision"):
+            handle[group or "/"].attrs[attribute]  # noqa: B018 - the damage is real for h5py
+        return
+    parent, _, leaf = name.rpartition("/")
+    shape = handle[name].shape
+    del handle[name]
+    space = h5py.h5s.create_simple(shape)
+    h5py.h5d.create(handle[parent].id, leaf.encode(), _unmappable_float32(), space)
+    with pytest.raises(ValueError, match="Insufficient precision"):
+        handle[name].dtype  # noqa: B018 - the damage is real for h5py
+
+
+@pytest.mark.parametrize(
+    ("which", "name"),
+    [
+        ("weights", "hidden/hidden/kernel:0"),
+        ("weights", "@layer_names"),
+        ("model", "model_weights/out/out/bias:0"),
+        ("model", "model_weights@layer_names"),
+        ("model", "optimizer_weights/optimizer/state_1:0"),
+    ],
+)
+def test_a_damaged_float_type_names_the_file_and_the_object(files, which, name):
+    model_path, weights_path, _ = files
+    path = model_path if which == "model" else weights_path
+    with h5py.File(path, "a") as handle:
+        _damage_float_type(handle, name)
+    shown = name.split("@")[-1]
+    for reader, target, load in _load_everywhere(path):
+        before = target.get_weights()
+        with pytest.raises(ValueError, match="no NumPy dtype can hold") as info:
+            load()
+        assert path in str(info.value) and shown in str(info.value), reader
+        assert _same(before, target), reader
+    if which == "model":
+        with pytest.raises(ValueError, match="no NumPy dtype can hold") as info:
+            load_model(path)
+        assert path in str(info.value) and shown in str(info.value)
+
+
+def test_a_damaged_float_type_in_the_keras_version_names_the_file(files):
+    model_path, _, _ = files
+    with h5py.File(model_path, "a") as handle:
+        _damage_float_type(handle, "@keras_version")
+    with pytest.raises(ValueError, match="keras_version.*no NumPy dtype can hold") as info:
+        load_model(model_path)
+    assert model_path in str(info.value)
+
+
+def test_an_h5py_value_error_that_names_no_file_gets_the_file_name(files, monkeypatch):
+    """The last resort of ``open_hdf5``: any ValueError raised while a file is open names it."""
+    model_path, weights_path, _ = files
+
+    def unnamed_failure(handle, path):
+        raise ValueError("Insufficient precision in available types to represent (1, 2)")
+
+    monkeypatch.setattr(hdf5_checks, "check_file", unnamed_failure)
+    _assert_weights_refused(weights_path, "While reading .*Insufficient precision")
+    with pytest.raises(ValueError, match="Insufficient precision") as info:
+        load_model(model_path)
+    assert model_path in str(info.value)
+
+
 # ------------------------------------------------------------------------ fuzzing
 def _damaged_copy(path: str, damaged: Path, draw) -> str:
     """Write ``path``'s bytes, randomly damaged by ``_corrupt``, to ``damaged``."""

@@ -372,7 +372,7 @@ class Layer:
             if "seed" in config:
                 init = type(init).from_config({**config, "seed": seed})
         shape = tuple(int(d) for d in shape)
-        weight_budget.charge(self.name, name, shape)  # bounded while load_model builds
+        weight_budget.charge(self.name, name, shape, dtype or self.dtype, self.get_config)
         value = np.asarray(init(shape, dtype or self.dtype), dtype=dtype or self.dtype)
         if value.shape != shape:
             raise ValueError(
