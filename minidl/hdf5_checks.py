@@ -8,7 +8,8 @@ must be self-contained and plain:
   naming its path inside the file, and so is a dataset whose raw data lives in other files
   (external storage) or that maps other datasets (virtual dataset);
 * datasets hold plain numbers (bool, int, uint, float); object, string, compound and
-  reference dtypes are refused;
+  reference dtypes are refused, and so is a type no NumPy dtype can hold (a damaged float
+  type, on which h5py raises "Insufficient precision ..."), in a dataset or an attribute;
 * declared sizes are bounded before anything is read: a dataset may declare at most
   ``MAX_COMPRESSION_RATIO`` times the bytes it stores (1 when it is not compressed), at most
   ``MAX_DECLARED_BYTES`` in all, and a file at most ``MAX_OBJECTS`` groups and datasets.
