@@ -35,7 +35,8 @@ def forced(monkeypatch):
     """Every 3x3 stride-1 convolution takes the Winograd path, whatever its size."""
     monkeypatch.setattr(conv_kernels, "WINOGRAD", True)
     monkeypatch.setattr(conv_kernels, "MIN_TILES", 1)
-    monkeypatch.setattr(winograd, "MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_kernels, "FORWARD_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_kernels, "INPUT_GRADIENT_MIN_CHANNELS", 1)
 
 
 @st.composite
@@ -77,7 +78,9 @@ def test_forward_matches_loop_reference(forced, case):
     x, kernel, padding, _ = case
     pads = _pads(x, padding)
     out_h, out_w = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
-    assert conv_kernels.uses_winograd(x.shape[0], out_h, out_w, kernel.shape, (1, 1), x.dtype)
+    assert conv_kernels.uses_winograd(
+        "forward", x.shape[0], out_h, out_w, kernel.shape, (1, 1), x.dtype
+    )
     result = conv_kernels.conv2d_forward(x, kernel, (1, 1), pads, im2col.Scratch())
     expected = naive.conv2d(x, kernel, padding=padding)
     assert result.shape == expected.shape and result.dtype == np.float64
@@ -90,7 +93,7 @@ def test_input_gradient_matches_its_definition(forced, case):
     x, kernel, padding, grad = case
     pads = _pads(x, padding)
     assert conv_kernels.uses_winograd(
-        x.shape[0], grad.shape[1], grad.shape[2], kernel.shape, (1, 1), x.dtype
+        "input_gradient", x.shape[0], grad.shape[1], grad.shape[2], kernel.shape, (1, 1), x.dtype
     )
     result = conv_kernels.conv2d_input_gradient(
         grad, kernel, x.shape, (1, 1), pads, im2col.Scratch()
@@ -172,16 +175,21 @@ def test_backend_conv2d_matches_references(forced, backend, case, filters):
     np.testing.assert_allclose(gk, _kernel_gradient_reference(x, grad, pads), **tolerance)
 
 
-def test_vgg16_layers_take_the_winograd_path():
-    """The 3x3 layers of VGG16 at batch 8 of 112x112 run Winograd; the RGB layer does not."""
+def test_the_winograd_path_is_taken_where_the_docs_say():
+    """VGG16's and U-Net's 3x3 layers: input gradients from 16 channels, forwards from 128."""
     if not conv_kernels.WINOGRAD:
         pytest.skip("MINIDL_WINOGRAD=0 in this run")
     f32 = np.dtype("float32")
-    assert conv_kernels.uses_winograd(8, 112, 112, (3, 3, 64, 64), (1, 1), f32)
-    assert conv_kernels.uses_winograd(8, 14, 14, (3, 3, 512, 512), (1, 1), f32)
-    assert not conv_kernels.uses_winograd(8, 112, 112, (3, 3, 3, 64), (1, 1), f32)
-    assert not conv_kernels.uses_winograd(8, 56, 56, (3, 3, 64, 64), (2, 2), f32)
-    assert not conv_kernels.uses_winograd(1, 14, 14, (3, 3, 512, 512), (1, 1), f32)
+
+    def uses(kind, batch, side, c, k, strides=(1, 1)):
+        return conv_kernels.uses_winograd(kind, batch, side, side, (3, 3, c, k), strides, f32)
+
+    assert uses("forward", 8, 14, 512, 512) and uses("forward", 8, 56, 128, 128)
+    assert not uses("forward", 8, 112, 64, 64)  # im2col's forward is as fast there
+    assert uses("input_gradient", 8, 112, 64, 64) and uses("input_gradient", 1, 256, 32, 32)
+    assert not uses("input_gradient", 8, 112, 3, 64)  # the RGB layer
+    assert not uses("input_gradient", 8, 56, 64, 64, strides=(2, 2))
+    assert not uses("forward", 1, 14, 512, 512)  # 49 tiles: the kernel transform dominates
 
 
 def test_environment_switch_turns_winograd_off():
