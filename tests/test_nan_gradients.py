@@ -75,6 +75,13 @@ def _images(draw: st.DrawFn) -> tuple:
     return (_off_kinks(draw(arrays_with_specials((batch, 4, 4, 2))), 0.01234),)
 
 
+@st.composite
+def _free_images(draw: st.DrawFn) -> tuple:
+    """Images of any size from 3x3 (so every window below fits), with NaN and inf cells."""
+    shape = (draw(st.integers(1, 2)), draw(st.integers(3, 7)), draw(st.integers(3, 7)))
+    return (_off_kinks(draw(arrays_with_specials((*shape, draw(st.integers(1, 2))))), 0.01234),)
+
+
 class Group(NamedTuple):
     """Ops over the same inputs, compiled as one step per backend."""
 
@@ -160,6 +167,18 @@ GROUPS = {
             # numpy's lowering takes these slopes at the pooled size (pooled_slopes pass)
             "relu_max_pool": lambda x: K.pool2d(K.relu(x), (2, 2), (2, 2), "valid", "max"),
             "tanh_max_pool": lambda x: K.pool2d(K.tanh(x), (3, 3), (2, 2), "same", "max"),
+        },
+    ),
+    # windows that skip cells (stride > size), start in the padding, or overlap
+    "pool_geometries": Group(
+        [((None, None, None, None), "float32")],
+        _free_images(),
+        {
+            "max_valid_1x1_s3": lambda x: K.pool2d(x, (1, 1), (3, 3), "valid", "max"),
+            "max_valid_3x2_s2x3": lambda x: K.pool2d(x, (3, 2), (2, 3), "valid", "max"),
+            "max_same_3x1_s2x1": lambda x: K.pool2d(x, (3, 1), (2, 1), "same", "max"),
+            "max_same_2x3_s1x2": lambda x: K.pool2d(x, (2, 3), (1, 2), "same", "max"),
+            "avg_same_3x2_s2": lambda x: K.pool2d(x, (3, 2), (2, 2), "same", "avg"),
         },
     ),
 }
@@ -273,7 +292,8 @@ def test_piecewise_gradients_are_nan_at_nan_cells_and_exact_elsewhere(backend, a
 
 def test_max_pool_gradient_of_a_window_of_minus_inf_and_of_an_uncovered_nan(backend):
     # A window of -inf ties: its gradient goes to its first cell (tf's kernel sent it nowhere).
-    # A NaN cell that no window covers (cropped by "valid") is not used: its gradient is 0.
+    # A NaN cell that no window covers (cropped by "valid"), where no window holds NaN, is
+    # not used: its gradient is 0 (tf's gave NaN; numpy and theano give 0).
     x = np.arange(25, dtype=np.float32).reshape(1, 5, 5, 1) * 0.01
     x[0, :2, :2, 0] = -np.inf
     x[0, 4, 1, 0] = np.nan

@@ -119,21 +119,33 @@ def _exact_values(x: Any, pooled: Any, window: _Window) -> Any:
 def _exact_gradient(x: Any, pooled: Any, g: Any, window: _Window) -> Any:
     """The interface's max-pool gradient where ``x`` holds NaN or inf.
 
-    A window holding NaN sends nothing to its numbers, and each NaN cell that some window
-    holds gets NaN (the slope at NaN); a window of -inf sends ``g`` to its first cell; any
-    other window sends ``g`` to its first maximum (tf's kernel).
+    A window holding NaN sends nothing to its numbers and NaN to its NaN cells (the slope at
+    NaN); a window of -inf sends ``g`` to its first cell, a padding cell of -inf for a
+    ``"same"`` window that starts in the padding (as on numpy and theano, which pad with
+    -inf), so nowhere; any other window sends ``g`` to its first maximum (tf's kernel).
     """
     nan_windows, neg_inf_windows = _special_windows(x, window)
     zero = tf.zeros_like(g)
     grad = window.route(x, pooled, tf.where(nan_windows | neg_inf_windows, zero, g))
-    neg_inf = tf.cast(tf.equal(x, like(-np.inf, x)), x.dtype)  # a window of ones ties
-    picked = tf.where(neg_inf_windows & ~nan_windows, g, zero)
-    grad = grad + window.route(neg_inf, window.max_pool(neg_inf), picked)
-    covered = tf.raw_ops.AvgPoolGrad(
-        orig_input_shape=tf.shape(x),
-        grad=tf.ones_like(g),
-        ksize=window.ksize,
-        strides=window.strides,
-        padding=window.padding,
-    )
-    return tf.where(tf.math.is_nan(x) & (covered > 0), x, grad)
+    grad = grad + _first_cells(x, tf.where(neg_inf_windows & ~nan_windows, g, zero), window)
+    # as on numpy and theano: when some window holds NaN, every NaN cell gets NaN
+    return tf.where(tf.math.is_nan(x) & tf.reduce_any(nan_windows), x, grad)
+
+
+def _first_cells(x: Any, g: Any, window: _Window) -> Any:
+    """Each window's ``g`` to its first cell in row-major order, padding cells included."""
+    ones = tf.ones_like(x)  # every cell ties
+    if window.padding == "VALID":
+        return window.route(ones, window.max_pool(ones), g)
+    pads = [[0, 0], *(_same_pads(tf.shape(x)[axis], window, axis) for axis in (1, 2)), [0, 0]]
+    padded = tf.pad(ones, pads, constant_values=1)
+    valid = window._replace(padding="VALID")
+    routed = valid.route(padded, valid.max_pool(padded), g)
+    return tf.slice(routed, [0, pads[1][0], pads[2][0], 0], tf.shape(x))
+
+
+def _same_pads(size: Any, window: _Window, axis: int) -> list:
+    """TensorFlow's ``"same"`` padding (before, after) of one spatial axis of ``size``."""
+    kernel, stride = window.ksize[axis], window.strides[axis]
+    total = tf.maximum(((size + stride - 1) // stride - 1) * stride + kernel - size, 0)
+    return [total // 2, total - total // 2]
