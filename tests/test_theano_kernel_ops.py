@@ -159,3 +159,43 @@ def test_relu_runs_in_place_only_where_its_input_is_needed_by_nothing_else(thean
     ops = [node.op for node in f.pytensor_function.maker.fgraph.toposort()]
     relus = [op for op in ops if isinstance(op, relu_ops.Relu)]
     assert len(relus) == 3 and sum(op.inplace for op in relus) == 1, relus
+
+
+@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    kernel=st.tuples(st.integers(1, 3), st.integers(1, 3)),
+    strides=st.tuples(st.integers(1, 2), st.integers(1, 2)),
+    padding=st.sampled_from(["valid", "same"]),
+    size=st.tuples(st.integers(3, 7), st.integers(3, 7)),
+    seed=st.integers(0, 99),
+)
+def test_conv_bias_relu_fusion_gives_the_unfused_graphs_numbers(
+    theano, monkeypatch, kernel, strides, padding, size, seed
+):
+    from minidl.backends.theano import conv_ops, fusion
+
+    monkeypatch.setenv("MINIDL_THEANO_MODE", "C")
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(2, *size, 3)).astype("float32")
+    params = [K.variable(rng.normal(size=(*kernel, 3, 64)).astype("float32")) for _ in range(3)]
+    biases = [K.variable(rng.normal(size=(64,)).astype("float32")) for _ in range(3)]
+
+    def step(a):
+        convs = [K.conv2d(a, w, strides, padding) for w in params]
+        fused_relu = K.relu(convs[0] + biases[0])
+        fused_bias = K.tanh(convs[1] + biases[1])  # the add fuses, tanh stays
+        read_twice = convs[2] + biases[2]  # the conv is read again: not fused
+        loss = K.sum(fused_relu * fused_bias) + K.sum(K.relu(read_twice) * convs[2])
+        return [fused_relu, fused_bias, loss, *K.gradients(loss, [a, *params, *biases])], []
+
+    results, fused = {}, {}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(fusion.SWITCH_ENV, switch)
+        f = K.function(step, [((None, *size, 3), "float32")])
+        results[switch] = f(x)
+        nodes = f.pytensor_function.maker.fgraph.toposort()
+        fused[switch] = [n.op.relu for n in nodes if isinstance(n.op, fusion.Conv2DBiasRelu)]
+        plain = [n for n in nodes if type(n.op) is conv_ops.Conv2D]
+    assert sorted(fused["1"]) == [False, True] and fused["0"] == [] and len(plain) == 3
+    for got, want in zip(results["1"], results["0"], strict=True):
+        np.testing.assert_array_equal(got, want)

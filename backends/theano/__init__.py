@@ -13,6 +13,7 @@ from minidl.backends.theano import settings
 
 settings.configure()
 
+from minidl.backends.theano import fusion  # noqa: E402, F401 (registers its graph rewrite)
 from minidl.backends.theano.compile import (  # noqa: E402
     CompiledStep,
     function,
