@@ -104,10 +104,17 @@ class BatchNormalization(Layer):
         def broadcast(vector: Any) -> Any:
             return vector if axis == rank - 1 else K.reshape(vector, broadcast_shape)
 
+        # (x - mean) * (gamma / std) + beta: one pass per step over the activations, the
+        # per-channel factors computed on vectors (fewer passes forward and backward than
+        # dividing by std, then multiplying by gamma)
         if training and self.trainable:
             mean = K.mean(inputs, axis=reduction_axes, keepdims=True)
-            variance = K.mean(K.square(inputs - mean), axis=reduction_axes, keepdims=True)
-            normalized = (inputs - mean) / K.sqrt(variance + self.epsilon)
+            centered = inputs - mean
+            variance = K.mean(K.square(centered), axis=reduction_axes, keepdims=True)
+            factor = 1.0 / K.sqrt(variance + self.epsilon)
+            if self.scale:
+                factor = factor * broadcast(self.gamma)
+            normalized = centered * factor
             batch_mean = K.reshape(mean, (-1,))
             batch_variance = K.reshape(variance, (-1,))
             keep = self.momentum
@@ -115,15 +122,17 @@ class BatchNormalization(Layer):
             self.add_update(
                 self.moving_variance, keep * self.moving_variance + (1 - keep) * batch_variance
             )
-        else:
-            normalized = (inputs - broadcast(self.moving_mean)) / K.sqrt(
-                broadcast(self.moving_variance) + self.epsilon
-            )
+            if self.center:
+                normalized = normalized + broadcast(self.beta)
+            return normalized
+        # inference: x * factor + (beta - moving_mean * factor), both vectors
+        factor = 1.0 / K.sqrt(self.moving_variance + self.epsilon)
         if self.scale:
-            normalized = normalized * broadcast(self.gamma)
+            factor = factor * self.gamma
+        shift = -self.moving_mean * factor
         if self.center:
-            normalized = normalized + broadcast(self.beta)
-        return normalized
+            shift = shift + self.beta
+        return inputs * broadcast(factor) + broadcast(shift)
 
     def get_config(self) -> dict[str, Any]:
         return {
