@@ -120,9 +120,9 @@ def _exact_gradient(x: Any, pooled: Any, g: Any, window: _Window) -> Any:
     """The interface's max-pool gradient where ``x`` holds NaN or inf.
 
     A window holding NaN sends nothing to its numbers and NaN to its NaN cells (the slope at
-    NaN); a window of -inf sends ``g`` to its first cell, a padding cell of -inf for a
-    ``"same"`` window that starts in the padding (as on numpy and theano, which pad with
-    -inf), so nowhere; any other window sends ``g`` to its first maximum (tf's kernel).
+    NaN). A window of -inf sends ``g`` to its first cell in row-major order, padding counted
+    as -inf as on numpy and theano (a ``"same"`` window that starts in the padding sends
+    nothing). Any other window sends ``g`` to its first maximum (tf's kernel).
     """
     nan_windows, neg_inf_windows = _special_windows(x, window)
     zero = tf.zeros_like(g)
