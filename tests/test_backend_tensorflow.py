@@ -109,30 +109,34 @@ def test_updates_read_pre_step_values_and_outputs_come_first(tf):
 
 
 def test_updates_written_in_place_equal_the_plain_writes(tf, monkeypatch):
-    # ``v - d`` and ``d + v`` become assign_sub / assign_add (a lowering, MINIDL_TF_IN_PLACE);
-    # every update still reads the values from before the step; ``c - 1.0`` broadcasts, so
-    # it stays a plain write.
+    # ``v - x * d`` (x scalar), ``v - d`` and ``d + v`` are written in place (a lowering,
+    # MINIDL_TF_IN_PLACE); every update still reads the values from before the step;
+    # ``c - 1.0`` broadcasts, so it stays a plain write.
+    writers = {"AssignVariableOp", "AssignSubVariableOp", "AssignAddVariableOp"}
+    writers.add("ResourceApplyGradientDescent")
+
     def run(setting: str) -> tuple:
         monkeypatch.setenv("MINIDL_TF_IN_PLACE", setting)
-        a, b, c = K.variable([1.5, -2.0]), K.variable([0.25, 3.0]), K.variable(np.ones(2))
-        step = lambda x: ([a * 1.0], [(a, a - b * x), (b, a + b), (c, c - 1.0)])  # noqa: E731
-        f = K.function(step, [((), "float32")])
+        a, b = K.variable([1.5, -2.0]), K.variable([0.25, 3.0])
+        c, d = K.variable(np.ones(2)), K.variable([0.1, 0.7])
+        updates = lambda x: [(a, a - x * b), (b, a + b), (c, c - 1.0), (d, d - a)]  # noqa: E731
+        f = K.function(lambda x: ([a * 1.0], updates(x)), [((), "float32")])
         (out,) = f(np.float32(3.0))
-        writes = sorted(
-            op.type for op in f.concrete.graph.get_operations() if "VariableOp" in op.type
-        )
-        return out, [K.get_value(v) for v in (a, b, c)], [w for w in writes if "Assign" in w]
+        ops = f.concrete.graph.get_operations()
+        writes = sorted(op.type for op in ops if op.type in writers)
+        return out, [K.get_value(v) for v in (a, b, c, d)], writes
 
     out, values, writes = run("1")
-    assert writes == ["AssignAddVariableOp", "AssignSubVariableOp", "AssignVariableOp"]
+    assert writes == sorted(writers)
     np.testing.assert_array_equal(out, [1.5, -2.0])
-    for got, want in zip(values, [[0.75, -11.0], [1.75, 1.0], [0.0, 0.0]]):
-        np.testing.assert_array_equal(got, want)
+    want = [[0.75, -11.0], [1.75, 1.0], [0.0, 0.0], [0.1 - 1.5, 0.7 + 2.0]]
+    for got, expected in zip(values, want):
+        np.testing.assert_allclose(got, expected, rtol=1e-6)
     plain_out, plain_values, plain_writes = run("0")
-    assert plain_writes == ["AssignVariableOp"] * 3
+    assert plain_writes == ["AssignVariableOp"] * 4
     np.testing.assert_array_equal(out, plain_out)
-    for got, want in zip(values, plain_values):
-        np.testing.assert_array_equal(got, want)
+    for got, plain in zip(values, plain_values):
+        np.testing.assert_array_equal(got, plain)
 
 
 def test_xla_setting_compiles_with_jit(tf, monkeypatch):

@@ -5,8 +5,8 @@ dimensions stay dynamic, so a last partial batch reuses the same graph). Inside 
 step's outputs and every update's new value are computed first, then all assignments run
 under a control dependency on them, so every update reads the values from before the step.
 ``MINIDL_TF_XLA=1`` compiles steps with XLA (``jit_compile=True``). Updates of the form
-``v - d`` and ``v + d`` are written in place (``_in_place_write``; ``MINIDL_TF_IN_PLACE=0``
-writes every update with a plain assign).
+``v - d``, ``v - a * d`` and ``v + d`` are written in place (``_in_place_write``;
+``MINIDL_TF_IN_PLACE=0`` writes every update with a plain assign).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -109,25 +110,34 @@ def _reads(value: Any, var: Any) -> bool:
     return handles.get(id(handle)) is value.op.inputs[0]
 
 
-def _in_place_write(var: Any, value: Any) -> tuple[Callable, Any]:
-    """The write of ``value`` to ``var``: ``(var.assign, value)``, or in place for ``var +- d``.
+def _in_place_write(var: Any, value: Any) -> tuple[list[Any], Callable[[], Any]]:
+    """The tensors that writing ``value`` to ``var`` reads, and the write itself.
 
     A lowering beside the spec (``MINIDL_TF_IN_PLACE=0`` switches it off): ``var - d``
-    becomes ``(var.assign_sub, d)`` and ``var + d`` or ``d + var`` ``(var.assign_add, d)``,
-    so TensorFlow's update kernel computes the same IEEE ``v - d`` in the variable's buffer,
-    without a new tensor of the variable's size and a copy of it (SGD's ``p - lr * g``,
-    momentum's ``p + v``). A ``d`` of another shape (broadcast) keeps the plain write.
+    becomes ``var.assign_sub(d)``, ``var - a * d`` with a scalar ``a`` (SGD's ``p - lr * g``)
+    TensorFlow's ``ResourceApplyGradientDescent``, and ``var + d`` or ``d + var``
+    ``var.assign_add(d)`` (momentum's ``p + v``). TensorFlow's update kernels compute the same
+    IEEE ``v - a * d`` in the variable's buffer, without new tensors of the variable's size
+    and a copy. A ``d`` of another shape (broadcast) keeps the plain write.
     """
     op, shape = value.op, var.shape
     lower = in_place_enabled() and shape.is_fully_defined() and not tf.executing_eagerly()
     if lower and not tf.distribute.has_strategy():
         if op.type == "Sub" and _reads(op.inputs[0], var) and op.inputs[1].shape == shape:
-            return var.assign_sub, op.inputs[1]
+            delta = op.inputs[1]
+            if delta.op.type == "Mul":
+                for scale, grad in (delta.op.inputs, delta.op.inputs[::-1]):
+                    if scale.shape.rank == 0 and grad.shape == shape:
+                        apply = tf.raw_ops.ResourceApplyGradientDescent
+                        return [scale, grad], partial(
+                            apply, var=var.handle, alpha=scale, delta=grad
+                        )
+            return [delta], partial(var.assign_sub, delta, read_value=False)
         if op.type in ("AddV2", "Add"):
             for read, delta in (op.inputs, op.inputs[::-1]):
                 if _reads(read, var) and delta.shape == shape:
-                    return var.assign_add, delta
-    return var.assign, value
+                    return [delta], partial(var.assign_add, delta, read_value=False)
+    return [value], partial(var.assign, value, read_value=False)
 
 
 def _graph_step(fn: Callable, step_name: str) -> Callable:
@@ -160,9 +170,9 @@ def _graph_step(fn: Callable, step_name: str) -> Callable:
         writes = [_in_place_write(var, value) for var, value in new_values]
         # All new values (read from the pre-step state) and all outputs exist before any
         # assignment is made; the control dependency keeps that order at run time.
-        with tf.control_dependencies(outputs + [operand for _, operand in writes]):
-            for write, operand in writes:
-                write(operand, read_value=False)
+        with tf.control_dependencies(outputs + [t for reads, _ in writes for t in reads]):
+            for _, write in writes:
+                write()
         return outputs
 
     step.__name__ = re.sub(r"\W", "_", step_name)
