@@ -199,3 +199,40 @@ def test_conv_bias_relu_fusion_gives_the_unfused_graphs_numbers(
     assert sorted(fused["1"]) == [False, True] and fused["0"] == [] and len(plain) == 3
     for got, want in zip(results["1"], results["0"], strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    geometry=st.sampled_from([((2, 2), (2, 2), "valid"), ((3, 3), (2, 2), "same")]),
+    seed=st.integers(0, 999),
+    specials=st.booleans(),
+)
+def test_pooled_relu_slopes_give_the_full_size_slopes_numbers(
+    theano, monkeypatch, geometry, seed, specials
+):
+    from minidl.backends.theano import fusion, pool_ops
+
+    monkeypatch.setenv("MINIDL_THEANO_MODE", "C")
+    pool_size, strides, padding = geometry
+    rng = np.random.default_rng(seed)
+    x = rng.integers(-2, 3, size=(2, 6, 8, 3)).astype("float32")  # ties, zeros
+    weights = rng.normal(size=(2, 3, 4, 3)).astype("float32")
+    if specials:  # NaN and inf in the input and in the incoming gradient
+        x.reshape(-1)[rng.integers(0, x.size, 4)] = [np.nan, np.inf, -np.inf, np.nan]
+        weights.reshape(-1)[rng.integers(0, weights.size, 2)] = [np.inf, np.nan]
+
+    def step(a, w):
+        pooled = K.pool2d(K.relu(a * 1.5), pool_size, strides, padding)
+        return [pooled, *K.gradients(K.sum(pooled * w), [a])], []
+
+    results, routes = {}, {}
+    for switch in ("1", "0"):
+        monkeypatch.setenv(fusion.POOLED_SLOPES_ENV, switch)
+        f = K.function(step, [((None, 6, 8, 3), "float32"), ((None, 3, 4, 3), "float32")])
+        results[switch] = f(x, weights)
+        nodes = f.pytensor_function.maker.fgraph.toposort()
+        route = next(n for n in nodes if isinstance(n.op, pool_ops.MaxPool2DGradient))
+        routes[switch] = route.inputs[2].owner  # what it routes: d/dpooled = w, or w sloped
+    assert routes["0"] is None and routes["1"] is not None  # the slope moved before routing
+    for got, want in zip(results["1"], results["0"], strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -1,14 +1,19 @@
-"""Lowering pass (a PyTensor rewrite): a Conv2D layer's bias and relu run inside its conv Op.
+"""Lowering passes (PyTensor rewrites) beside the graph the ops build: same numbers, fewer passes.
 
-A Conv2D layer computes ``conv2d -> add(bias) -> relu``; op by op, the bias and the relu are
-two more passes over the whole activation, while the convolution had every block of output
-rows in cache right after computing it. ``fuse_conv_bias_relu`` replaces ``Relu(conv2d(x, k) +
-b)`` (and ``conv2d(x, k) + b`` with no relu) by one ``Conv2DBiasRelu`` node whose kernel adds
-``b`` and takes the relu on each block in place (``conv_kernels``' epilogue), when nobody else
-reads the convolution or the sum and ``b`` broadcasts along the channel axis. The numbers are
-the ones op by op. It runs after gradients are built, on the compiled graph only; the
-numpy backend's ``fusion`` pass does the same. ``MINIDL_THEANO_FUSION=0`` switches it off
-(read when a step is compiled), e.g. to check a wrong result against the unfused graph.
+* ``fuse_conv_bias_relu``: a Conv2D layer computes ``conv2d -> add(bias) -> relu``; op by op,
+  the bias and the relu are two more passes over the whole activation, while the convolution
+  had every block of output rows in cache right after computing it. ``Relu(conv2d(x, k) + b)``
+  (and ``conv2d(x, k) + b`` with no relu) becomes one ``Conv2DBiasRelu`` node whose kernel
+  adds ``b`` and takes the relu on each block in place (``conv_kernels``' epilogue), when
+  nobody else reads the convolution or the sum and ``b`` broadcasts along the channel axis.
+  ``MINIDL_THEANO_FUSION=0`` switches it off.
+* ``pooled_relu_slopes``: the relu slope of a gradient routed by max-pooling is taken at the
+  pooled size, before routing (a quarter of the cells for 2x2 windows), instead of over the
+  whole routed image. ``MINIDL_THEANO_POOLED_SLOPES=0`` switches it off.
+
+Both run after gradients are built, on the compiled graph only (C mode; the numpy backend's
+``fusion`` and ``pooled_slopes`` passes do the same); the switches are read when a step is
+compiled, e.g. to check a wrong result against the graph without the pass.
 """
 
 from __future__ import annotations
@@ -26,14 +31,16 @@ from pytensor.tensor.elemwise import Elemwise
 
 from minidl.backends import conv_kernels
 from minidl.backends.theano import conv_ops
-from minidl.backends.theano.relu_ops import Relu
+from minidl.backends.theano.pool_ops import MaxPool2D, MaxPool2DGradient
+from minidl.backends.theano.relu_ops import Relu, relu_gradient
 
 SWITCH_ENV = "MINIDL_THEANO_FUSION"
+POOLED_SLOPES_ENV = "MINIDL_THEANO_POOLED_SLOPES"
 
 
-def enabled() -> bool:
-    """Whether the pass runs (``MINIDL_THEANO_FUSION`` is not ``0``)."""
-    return os.environ.get(SWITCH_ENV, "1").strip() != "0"
+def enabled(switch: str = SWITCH_ENV) -> bool:
+    """Whether the pass switched by the environment variable ``switch`` runs (not ``0``)."""
+    return os.environ.get(switch, "1").strip() != "0"
 
 
 class Conv2DBiasRelu(conv_ops.Conv2D):
@@ -135,4 +142,70 @@ optdb.register(
     WalkingGraphRewriter(fuse_conv_bias_relu),
     "fast_run",
     position=47.9,
+)
+
+
+def _op_of(variable: Any, kind: type) -> Apply | None:
+    owner = variable.owner
+    if (
+        owner is None
+        or not isinstance(owner.op, Elemwise)
+        or not isinstance(owner.op.scalar_op, kind)
+    ):
+        return None
+    return owner
+
+
+def _is_zero(variable: Any) -> bool:
+    data = getattr(variable, "data", None)
+    return data is not None and np.size(data) == 1 and float(np.asarray(data).reshape(())) == 0.0
+
+
+def _routed_relu_gradient(fgraph: Any, node: Apply) -> Apply | None:
+    """The ``MaxPool2DGradient(y, MaxPool2D(y), g)`` node when ``node`` is ``relu_gradient`` of
+    its output at ``y`` (``switch(isnan(y), y, switch(y > 0, routed, 0))``), else None."""
+    if not isinstance(node.op.scalar_op, ps.Switch):
+        return None
+    condition, y, inner = node.inputs
+    is_nan, picked = _op_of(condition, ps.IsNan), _op_of(inner, ps.Switch)
+    if is_nan is None or picked is None or is_nan.inputs[0] is not y:
+        return None
+    positive, routed, zero = picked.inputs
+    greater = _op_of(positive, ps.GT)
+    if greater is None or greater.inputs[0] is not y or not _is_zero(greater.inputs[1]):
+        return None
+    route = routed.owner
+    if not _is_zero(zero) or route is None or not isinstance(route.op, MaxPool2DGradient):
+        return None
+    pooled = route.inputs[1].owner
+    if route.inputs[0] is not y or pooled is None or not isinstance(pooled.op, MaxPool2D):
+        return None
+    if pooled.inputs[0] is not y or pooled.op._props() != route.op._props():
+        return None
+    if routed.type != node.outputs[0].type or _only_reader(fgraph, inner) is not node:
+        return None
+    return route if _only_reader(fgraph, routed) is picked else None
+
+
+@node_rewriter([Elemwise])
+def pooled_relu_slopes(fgraph: Any, node: Apply) -> list | None:
+    """``relu_gradient(MaxPool2DGradient(y, p, g), y)`` -> ``MaxPool2DGradient(y, p,
+    relu_gradient(g, p))``: the slope taken at the pooled size (a quarter of the cells for
+    2x2 windows). Equal: the routed gradient is nonzero only at each window's first maximum,
+    where ``y`` equals ``p``; a NaN cell of ``y`` makes its window's ``p`` NaN, and both
+    sides give NaN there."""
+    if not enabled(POOLED_SLOPES_ENV):
+        return None
+    route = _routed_relu_gradient(fgraph, node)
+    if route is None:
+        return None
+    y, pooled, g = route.inputs
+    return [route.op(y, pooled, relu_gradient(g, pooled))]
+
+
+optdb.register(
+    "minidl_pooled_relu_slopes",
+    WalkingGraphRewriter(pooled_relu_slopes),
+    "fast_run",
+    position=47.8,
 )
