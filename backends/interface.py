@@ -58,6 +58,9 @@ tests/test_nan_gradients.py):
   NaN gradient, never the incoming gradient passed on and never a silent 0. At +-inf the
   comparison picks as usual (``relu``'s slope is 1 at inf, ``clip``'s is 0; max-pooling
   gives a tie to the window's first maximum in row-major order, ``max`` and ``min`` split it).
+  Max-pooling's two edge cases: an input cell that no window covers gets 0, or NaN when it is
+  NaN and some window holds a NaN; "same" padding counts as ``-inf`` cells, so a window of
+  ``-inf`` whose first cell is padding sends its gradient nowhere.
 * The cross-entropies from logits (``from_logits=True``, or after ``sigmoid``/``softmax``)
   differentiate in closed form, ``g * (sigmoid(z) - t)`` and ``g * (softmax(z) * sum(t) -
   t)``, so an infinite logit gives an infinite gradient where its loss is inf, not NaN.
