@@ -23,6 +23,11 @@ from .im2col import (
     window_view,
 )
 
+# max-pool tiles of up to this many cells (2x2: VGG16's, U-Net's) route gradients by one
+# compare per window offset, with no ranking pass where maxima tie (after a relu: 3-4x
+# faster); bigger tiles (ConvLarge's 5x5) rank faster, one compare per offset costing more
+OFFSET_TILE_CELLS = 4
+
 
 def _offset_reduce(ufunc: Any, x: Any, axis: int, window: int, stride: int, out: Any) -> Any:
     """Combine with ``ufunc`` the ``window`` strided slices of ``axis`` that fill ``out``."""
@@ -101,6 +106,19 @@ def _first_winners(winners: Any, window: tuple[int, int]) -> Any:
     return ((ranked == first) & tiles).reshape(winners.shape)
 
 
+def _route(winners: Any, spread: Any, dest: Any, finite: bool, xp: Any) -> None:
+    """``dest`` = the gradient ``spread`` where ``winners``, else 0.
+
+    A product while the gradients are finite; a pick otherwise, so that the cells that did
+    not win get an exact 0 even from an inf or NaN gradient.
+    """
+    if finite:
+        xp.multiply(winners, spread, out=dest)
+    else:
+        dest[...] = 0
+        xp.copyto(dest, spread, where=winners)
+
+
 def _tile_max_gradient(
     x: Any,
     pooled: Any,
@@ -136,11 +154,8 @@ def _tile_max_gradient(
             wide[...] = grad[samples, rows, :, None, :]
             routed = image[samples, cells, : out_w * kw].reshape(shape)
             spread = wide.reshape(size, height, 1, out_w * kw, c)
-            if xp.isfinite(xp.add.reduce(wide, axis=None)):
-                xp.multiply(winners, spread, out=routed)
-            else:  # a pick, not a product: the others get 0 even for an inf or NaN gradient
-                routed[...] = 0
-                xp.copyto(routed, spread, where=winners)
+            finite = bool(xp.isfinite(xp.add.reduce(wide, axis=None)))
+            _route(winners, spread, routed, finite, xp)
 
     row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
     run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
@@ -171,7 +186,6 @@ def tile_max_gradient_by_offsets(
     image = result_array(out, x.shape, grad.dtype, xp)
     if (out_h * kh, out_w * kw) != x.shape[1:3]:
         image[...] = 0
-    # a pick, not a product, when a gradient is inf or NaN (the others get 0)
     finite = bool(xp.isfinite(xp.add.reduce(grad, axis=None)))
     last = kh * kw - 1
 
@@ -192,11 +206,7 @@ def tile_max_gradient_by_offsets(
                     xp.greater(found, taken, out=found)  # a hit where none was before
                     if offset != last:
                         xp.logical_or(taken, found, out=taken)
-                if finite:
-                    xp.multiply(found, spread, out=image[cells])
-                else:
-                    image[cells] = 0
-                    xp.copyto(image[cells], spread, where=found)
+                _route(found, spread, image[cells], finite, xp)
 
     row_bytes = kh * x.shape[2] * c * x.itemsize  # input read per output row
     run_in_parts(route, list(column_blocks(n, out_h, row_bytes)), x.nbytes, workers)
@@ -215,16 +225,19 @@ def max_pool_gradient(
 ) -> Any:
     """Route each output gradient to the first maximum of its window in padded ``x``.
 
-    ``pooled`` is the forward result. Non-overlapping windows compare the input with the
-    maxima repeated over each window (ranking the positions only where maxima tie);
-    overlapping windows find the first arg-max of every window and add the gradient back
-    with a loop over window positions.
+    ``pooled`` is the forward result. Non-overlapping windows of up to ``OFFSET_TILE_CELLS``
+    cells compare each window offset with the maxima (``tile_max_gradient_by_offsets``);
+    bigger ones compare the input with the maxima repeated over each window, ranking the
+    positions only where maxima tie; overlapping windows find the first arg-max of every
+    window and add the gradient back with a loop over window positions.
     """
     xp = array_module(x)
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
     if (kh, kw) == (sh, sw) and pooled.size:
+        if kh * kw <= OFFSET_TILE_CELLS:
+            return tile_max_gradient_by_offsets(x, pooled, grad, window, scratch, out, workers)
         return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch(), out, workers)
     windows = window_view(x, window, strides)
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)

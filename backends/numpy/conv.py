@@ -220,16 +220,9 @@ def _prepare_pool2d_grad(node: Node, out: Any = None, workers: int = 1) -> Any:
         pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
-            # 2x2 tiles (VGG16's, U-Net's): no ranking pass where maxima tie, as after a relu;
-            # bigger windows rank faster (one compare per offset costs more there)
-            if window == strides and window[0] * window[1] <= 4 and pooled.size:
-                image = pooling.tile_max_gradient_by_offsets(
-                    padded, pooled, grad, window, scratch, out, workers
-                )
-            else:
-                image = pooling.max_pool_gradient(
-                    padded, pooled, grad, window, strides, scratch, out, workers
-                )
+            image = pooling.max_pool_gradient(
+                padded, pooled, grad, window, strides, scratch, out, workers
+            )
             image = _crop(image, pads)
             # the derivative at a NaN is NaN (backends.interface); its window gave 0 to the rest
             if xp.isnan(pooled).any():

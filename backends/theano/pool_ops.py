@@ -165,12 +165,7 @@ class MaxPool2DGradient(_MaxRoutingOp):
         x, pooled, g = inputs
         pads = self._pads_of(x)
         padded = _pad(x, pads, -np.inf)
-        if self.window == self.strides and pooled.size:  # tiles: no ranking pass on ties
-            image = pooling.tile_max_gradient_by_offsets(padded, pooled, g, self.window, _scratch)
-        else:
-            image = pooling.max_pool_gradient(
-                padded, pooled, g, self.window, self.strides, _scratch
-            )
+        image = pooling.max_pool_gradient(padded, pooled, g, self.window, self.strides, _scratch)
         image = _crop(image, pads)
         # the derivative at a NaN is NaN (backends.interface); its window gave 0 to the rest
         if np.isnan(pooled).any():
