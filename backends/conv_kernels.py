@@ -79,9 +79,8 @@ def conv2d_forward(
     kh, kw = kernel.shape[:2]
     out_h = _out_size(x.shape[1], kh, strides[0], pads[0])
     out_w = _out_size(x.shape[2], kw, strides[1], pads[1])
-    dtype = x.dtype if x.dtype == kernel.dtype else None
-    if dtype is not None and uses_winograd(
-        "forward", x.shape[0], out_h, out_w, kernel.shape, strides, dtype
+    if x.dtype == kernel.dtype and uses_winograd(
+        "forward", x.shape[0], out_h, out_w, kernel.shape, strides, x.dtype
     ):
         return winograd.conv2d_forward(x, kernel, pads, epilogue, out, workers)
     return im2col.conv2d_forward(_padded(x, pads), kernel, strides, scratch, epilogue, out, workers)

@@ -229,16 +229,32 @@ def max_pool_gradient(
     cells compare each window offset with the maxima (``tile_max_gradient_by_offsets``);
     bigger ones compare the input with the maxima repeated over each window, ranking the
     positions only where maxima tie; overlapping windows find the first arg-max of every
-    window and add the gradient back with a loop over window positions.
+    window and add the gradient back with a loop over window positions. Where ``pooled``
+    holds a NaN, the NaN cells of ``x`` get NaN (the derivative at a NaN is NaN).
     """
+    xp = array_module(x)
+    (kh, kw), (sh, sw) = window, strides
+    if (kh, kw) == (sh, sw) and pooled.size:
+        if kh * kw <= OFFSET_TILE_CELLS:
+            image = tile_max_gradient_by_offsets(x, pooled, grad, window, scratch, out, workers)
+        else:
+            image = _tile_max_gradient(x, pooled, grad, window, scratch or Scratch(), out, workers)
+    else:
+        image = _overlapping_max_gradient(x, pooled, grad, window, strides, out)
+    # the derivative at a NaN is NaN (backends.interface); its window gave 0 to the rest
+    if xp.isnan(pooled).any():
+        xp.copyto(image, x, where=xp.isnan(x))
+    return image
+
+
+def _overlapping_max_gradient(
+    x: Any, pooled: Any, grad: Any, window: tuple, strides: tuple, out: Any
+) -> Any:
+    """Max-pool gradient of any windows: each window's first arg-max, then one loop per offset."""
     xp = array_module(x)
     (kh, kw), (sh, sw) = window, strides
     n, h, w, c = x.shape
     out_h, out_w = pooled.shape[1:3]
-    if (kh, kw) == (sh, sw) and pooled.size:
-        if kh * kw <= OFFSET_TILE_CELLS:
-            return tile_max_gradient_by_offsets(x, pooled, grad, window, scratch, out, workers)
-        return _tile_max_gradient(x, pooled, grad, window, scratch or Scratch(), out, workers)
     windows = window_view(x, window, strides)
     flat = windows.transpose(0, 1, 2, 5, 3, 4).reshape(n, out_h, out_w, c, kh * kw)
     first_max = flat.argmax(axis=-1) if flat.size else xp.zeros(pooled.shape, dtype=np.intp)
