@@ -74,6 +74,20 @@ def padding_amounts(size: int, kernel: int, stride: int, padding: str) -> tuple[
     return same_padding(size, kernel, stride) if padding == "same" else (0, 0)
 
 
+def spatial_padding(
+    height: int, width: int, window: tuple, strides: tuple, padding: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
+    """``((top, bottom), (left, right))`` padding of an image of ``height`` x ``width``.
+
+    >>> spatial_padding(5, 4, (3, 3), (2, 2), "same")
+    ((1, 1), (0, 1))
+    """
+    return (
+        padding_amounts(height, window[0], strides[0], padding),
+        padding_amounts(width, window[1], strides[1], padding),
+    )
+
+
 def deconv_output_length(
     size: int | None, kernel: int, stride: int, padding: str, output_padding: int | None = None
 ) -> int | None:

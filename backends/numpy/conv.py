@@ -15,18 +15,10 @@ import numpy as np
 
 from .. import conv_kernels, im2col, pooling
 from ..dilation import check_dilation, dilated_conv2d
-from ..shapes import conv_output_length, normalize_padding, normalize_tuple, padding_amounts
+from ..shapes import conv_output_length, normalize_padding, normalize_tuple, spatial_padding
 from .graph import Node, as_node, fully_known, xp
 from .math import cast, pad_spatial
 from .spec import OUT, WORKERS, derivative, forward
-
-
-def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) -> tuple:
-    """((top, bottom), (left, right)) for an input of ``height`` x ``width``."""
-    return (
-        padding_amounts(height, window[0], strides[0], padding),
-        padding_amounts(width, window[1], strides[1], padding),
-    )
 
 
 def _pad(x: Any, pads: tuple, fill: float = 0) -> Any:
@@ -94,7 +86,7 @@ def _prepare_conv2d(node: Node, out: Any = None, workers: int = 1) -> Any:
     scratch = im2col.Scratch()
 
     def conv2d_forward(x: Any, kernel: Any, epilogue: Any = None) -> Any:
-        pads = _pads(x.shape[1], x.shape[2], (kh, kw), strides, padding)
+        pads = spatial_padding(x.shape[1], x.shape[2], (kh, kw), strides, padding)
         return conv_kernels.conv2d_forward(
             x, kernel, strides, pads, scratch, epilogue, out=out, workers=workers
         )
@@ -120,7 +112,7 @@ def _prepare_conv2d_grad_kernel(node: Node, workers: int = 1) -> Any:
     scratch = im2col.Scratch()
 
     def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
-        pads = _pads(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
+        pads = spatial_padding(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
         return conv_kernels.conv2d_kernel_gradient(
             x, grad, kernel_shape, strides, pads, scratch, workers=workers
         )
@@ -136,7 +128,7 @@ def _prepare_conv2d_grad_input(node: Node, out: Any = None, workers: int = 1) ->
 
     def conv2d_grad_input(grad: Any, kernel: Any, x: Any = None) -> Any:
         shape = (grad.shape[0], *(x.shape if x is not None else static)[1:])
-        pads = _pads(shape[1], shape[2], kernel.shape[:2], strides, padding)
+        pads = spatial_padding(shape[1], shape[2], kernel.shape[:2], strides, padding)
         return conv_kernels.conv2d_input_gradient(
             grad, kernel, shape, strides, pads, scratch, out=out, workers=workers
         )
@@ -188,7 +180,7 @@ def _prepare_pool2d(node: Node, out: Any = None, workers: int = 1) -> Any:
         out = None
 
     def pool2d_forward(x: Any) -> Any:
-        pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
+        pads = spatial_padding(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
             return pooling.max_pool_forward(padded, window, strides, scratch, out, workers)
@@ -217,7 +209,7 @@ def _prepare_pool2d_grad(node: Node, out: Any = None, workers: int = 1) -> Any:
         out = None
 
     def pool2d_grad(grad: Any, x: Any, pooled: Any = None) -> Any:
-        pads = _pads(x.shape[1], x.shape[2], window, strides, padding)
+        pads = spatial_padding(x.shape[1], x.shape[2], window, strides, padding)
         if mode == "max":
             padded = _pad(x, pads, -np.inf)
             image = pooling.max_pool_gradient(

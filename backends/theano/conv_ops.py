@@ -23,13 +23,6 @@ from minidl.backends import conv_kernels, im2col, shapes
 _scratch = im2col.Scratch()  # work arrays, per thread; kernels run one at a time per thread
 
 
-def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) -> tuple:
-    return (
-        shapes.padding_amounts(height, window[0], strides[0], padding),
-        shapes.padding_amounts(width, window[1], strides[1], padding),
-    )
-
-
 def _symbolic_length(size: Any, window: int, stride: int, padding: str) -> Any:
     if padding == "valid":
         return (size - window) // stride + 1
@@ -62,7 +55,9 @@ class Conv2D(_ConvKernelOp):
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, kernel = inputs
-        pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        pads = shapes.spatial_padding(
+            x.shape[1], x.shape[2], self.window, self.strides, self.padding
+        )
         out = conv_kernels.conv2d_forward(x, kernel, self.strides, pads, _scratch)
         outputs[0][0] = out.astype(node.outputs[0].dtype, copy=False)
 
@@ -90,7 +85,9 @@ class Conv2DInputGradient(_ConvKernelOp):
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         g, kernel, x = inputs
-        pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        pads = shapes.spatial_padding(
+            x.shape[1], x.shape[2], self.window, self.strides, self.padding
+        )
         shape = (g.shape[0], *x.shape[1:])
         image = conv_kernels.conv2d_input_gradient(g, kernel, shape, self.strides, pads, _scratch)
         outputs[0][0] = np.ascontiguousarray(image, dtype=node.outputs[0].dtype)
@@ -109,7 +106,9 @@ class Conv2DKernelGradient(_ConvKernelOp):
 
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, g = inputs
-        pads = _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        pads = shapes.spatial_padding(
+            x.shape[1], x.shape[2], self.window, self.strides, self.padding
+        )
         kernel_shape = (*self.window, x.shape[3], g.shape[3])
         result = conv_kernels.conv2d_kernel_gradient(
             x, g, kernel_shape, self.strides, pads, _scratch

@@ -29,7 +29,7 @@ from pytensor.graph.rewriting.basic import WalkingGraphRewriter, node_rewriter
 from pytensor.scalar import basic as ps
 from pytensor.tensor.elemwise import Elemwise
 
-from minidl.backends import conv_kernels
+from minidl.backends import conv_kernels, shapes
 from minidl.backends.theano import conv_ops
 from minidl.backends.theano.pool_ops import MaxPool2D, MaxPool2DGradient
 from minidl.backends.theano.relu_ops import Relu, relu_gradient
@@ -70,7 +70,9 @@ class Conv2DBiasRelu(conv_ops.Conv2D):
             if self.relu:
                 np.maximum(block, zero, out=block)
 
-        pads = conv_ops._pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        pads = shapes.spatial_padding(
+            x.shape[1], x.shape[2], self.window, self.strides, self.padding
+        )
         out = conv_kernels.conv2d_forward(
             x, kernel, self.strides, pads, conv_ops._scratch, epilogue=bias_relu
         )

@@ -31,13 +31,6 @@ from minidl.backends import im2col, pooling, shapes
 _scratch = im2col.Scratch()  # work arrays, per thread; kernels run one at a time per thread
 
 
-def _pads(height: int, width: int, window: tuple, strides: tuple, padding: str) -> tuple:
-    return (
-        shapes.padding_amounts(height, window[0], strides[0], padding),
-        shapes.padding_amounts(width, window[1], strides[1], padding),
-    )
-
-
 def _pad(x: np.ndarray, pads: tuple, fill: float) -> np.ndarray:
     (top, bottom), (left, right) = pads
     if not (top or bottom or left or right):
@@ -78,7 +71,9 @@ class _PoolOp(Op):
         self.padding = padding
 
     def _pads_of(self, x: np.ndarray) -> tuple:
-        return _pads(x.shape[1], x.shape[2], self.window, self.strides, self.padding)
+        return shapes.spatial_padding(
+            x.shape[1], x.shape[2], self.window, self.strides, self.padding
+        )
 
     def _props(self) -> tuple:
         return self.window, self.strides, self.padding

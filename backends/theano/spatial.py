@@ -88,7 +88,7 @@ class Conv2DTranspose(conv_ops._ConvKernelOp):
     def perform(self, node: Apply, inputs: list, outputs: list) -> None:
         x, kernel = inputs
         height, width = self.output_hw
-        (top, bottom), (left, right) = conv_ops._pads(
+        (top, bottom), (left, right) = shapes.spatial_padding(
             height, width, self.window, self.strides, self.padding
         )
         padded = (x.shape[0], height + top + bottom, width + left + right, kernel.shape[2])
