@@ -334,8 +334,10 @@ def run_in_parts(
 ) -> list:
     """Let ``function`` consume ``items`` on several threads; one result per thread.
 
-    Ops touching fewer than ``PARALLEL_MIN_BYTES``, or given ``workers=1``, call
-    ``function(items)`` once on the caller's thread. Bigger ones run with single-threaded
+    Ops touching fewer than ``PARALLEL_MIN_BYTES``, given ``workers=1`` or made of one item
+    call ``function(items)`` once on the caller's thread, where BLAS keeps its own threads
+    (VGG16's 7x7 layers are one block: single-threaded BLAS ran them at half speed). Bigger
+    ones run with single-threaded
     BLAS and hand every thread (the caller's and up to ``workers - 1`` pool threads, default
     ``worker_count()``; NumPy and BLAS release the GIL) the same shared iterator, so a thread
     that the OS leaves waiting simply takes fewer items. Items must write disjoint memory.
@@ -343,9 +345,9 @@ def run_in_parts(
     if work_bytes < PARALLEL_MIN_BYTES or not items or workers == 1:
         return [function(items)] if items else []
     ways = min(workers or worker_count(), len(items))
+    if ways <= 1:  # a single block: BLAS's own threads share its products
+        return [function(items)]
     with _single_threaded_blas:
-        if ways <= 1:
-            return [function(items)]
         shared = _SharedIterator(items)
         futures = [_thread_pool(ways - 1).submit(function, shared) for _ in range(ways - 1)]
         first = function(shared)
@@ -414,15 +416,25 @@ def conv2d_kernel_gradient(
     runs = [
         (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
     ]
-    partials: list[Any] = [None] * count
+    shape = (layout.taps, layout.outputs)
+    # the first run's partial is the result; the others are work arrays of this thread's
+    partials = [xp.empty(shape, dtype=grad.dtype)] if count else []
+    if count > 1:
+        rest = scratch.array("partials", (count - 1, *shape), grad.dtype, xp)
+        partials += list(rest)
 
     def correlate(items: Iterable) -> None:
         for k, run in items:
-            total = xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
-            for samples, rows in run:
+            total = partials[k]
+            for index, (samples, rows) in enumerate(run):
                 columns = layout.columns(x[samples], rows, scratch)
-                total += xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs))
-            partials[k] = total
+                g = grad[samples, rows].reshape(-1, layout.outputs)
+                if index == 0:
+                    xp.dot(columns.T, g, out=total)
+                else:
+                    product = scratch.array("product", total.shape, total.dtype, xp)
+                    xp.dot(columns.T, g, out=product)
+                    total += product
 
     run_in_parts(correlate, runs, n * out_h * layout.row_bytes, workers)
     result = partials[0] if count else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)

@@ -236,3 +236,21 @@ def test_kernel_gradient_is_the_same_on_any_thread_count(monkeypatch, workers):
         ]
         for a, b in zip(serial, threaded):
             np.testing.assert_array_equal(a, b)
+        assert not np.shares_memory(serial[0], threaded[0])  # each call returns its own array
+
+
+def test_one_block_keeps_blas_threads_and_several_blocks_share_them_out(monkeypatch):
+    """A lone block's matrix product gets BLAS's threads; shared-out blocks run 1-thread BLAS."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(im2col, "WORKERS", 2)
+
+    def blas_threads(items):
+        list(items)  # take the items, as a kernel does
+        return max(
+            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
+        )
+
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):
+        assert im2col.run_in_parts(blas_threads, ["block"], 1) == [2]
+        assert im2col.run_in_parts(blas_threads, ["a", "b", "c", "d"], 1) == [1, 1]
