@@ -32,6 +32,11 @@ INPUT_GRADIENT_MIN_CHANNELS = 16
 # the padded input of an im2col call (one per thread; it never outlives the call)
 _PADDED = im2col.Scratch()
 
+# work arrays (per thread) that the backends hand to every convolution and pooling call: one
+# set reused by every layer stays in cache, where one set per layer (13 on VGG16) did not
+# (the kernel gradients of a VGG16 step measured 1.4x slower with a set per layer)
+SCRATCH = im2col.Scratch()
+
 
 def uses_winograd(
     kind: str,

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -95,17 +96,24 @@ def conv_output_size(size: int, k: int, s: int) -> int:
 
 
 def column_blocks(
-    batch: int, out_h: int, row_bytes: int, factor: int = 1, min_budget: int = 0
+    batch: int,
+    out_h: int,
+    row_bytes: int,
+    factor: int = 1,
+    min_budget: int = 0,
+    parts: int = 1,
 ) -> Iterator[tuple[slice, slice]]:
     """Yield ``(samples, output_rows)`` blocks whose columns fit ``factor`` budgets.
 
     Whole samples are grouped while one sample's columns fit the budget (at least
-    ``min_budget`` bytes); larger samples are cut into bands of output rows, one sample at a
-    time (so a block of the NHWC output is always contiguous).
+    ``min_budget`` bytes, at most a ``parts``-th of the whole, so that ``parts`` threads
+    get work); larger samples are cut into bands of output rows, one sample at a time (so a
+    block of the NHWC output is always contiguous).
     """
     if batch == 0 or out_h == 0 or row_bytes == 0:
         return
     budget = max(IM2COL_BUDGET_BYTES * factor, min_budget)
+    budget = min(budget, -(-batch * out_h * row_bytes // max(parts, 1)))
     sample_bytes = row_bytes * out_h
     if sample_bytes <= budget:
         step = max(1, budget // sample_bytes)
@@ -227,9 +235,11 @@ class _Layout:
         self.outputs = self.band * out_c  # outputs per column-matrix row
         self.min_budget = MIN_BLOCK_PIXELS * self.taps * itemsize // self.band
 
-    def blocks(self, batch: int, out_h: int, factor: int = 1) -> list[tuple[slice, slice]]:
+    def blocks(
+        self, batch: int, out_h: int, factor: int = 1, parts: int = 1
+    ) -> list[tuple[slice, slice]]:
         """The ``column_blocks`` of this layout."""
-        return list(column_blocks(batch, out_h, self.row_bytes, factor, self.min_budget))
+        return list(column_blocks(batch, out_h, self.row_bytes, factor, self.min_budget, parts))
 
     def kernel_matrix(self, kernel: Any) -> Any:
         """The kernel as the matrix the columns multiply."""
@@ -242,6 +252,13 @@ class _Layout:
         if self.band > 1:
             return fill_bands(x, rows, self.band, self.window, self.strides, scratch)
         return fill_columns(x, rows, self.window, self.strides, scratch)
+
+
+def parallel_ways(work_bytes: int, workers: int | None = None) -> int:
+    """How many threads ``run_in_parts`` would share an op touching ``work_bytes`` between."""
+    if work_bytes < PARALLEL_MIN_BYTES or workers == 1:
+        return 1
+    return workers or worker_count()
 
 
 def worker_count() -> int:
@@ -262,6 +279,9 @@ class _SingleThreadedBlas:
     A big op makes hundreds of small matrix products, one per block, and runs its blocks on
     its own threads; a multi-threaded BLAS would wake (and, on a busy machine, wait for) its
     threads on every product and oversubscribe the cores, which measured many times slower.
+    A compiled step whose kernels share out their blocks holds this context for the whole
+    call (``single_threaded_blas``): handing OpenBLAS its threads back after each op woke
+    them to spin beside the next op's threads (VGG16's gradients ran 1.3x slower).
     """
 
     def __init__(self) -> None:
@@ -269,9 +289,13 @@ class _SingleThreadedBlas:
         self._depth = 0
         self._saved: list[tuple[Any, int]] = []
         self._libraries: list | None = None
+        self._modules = 0
 
     def _blas_libraries(self) -> list:
-        if self._libraries is None:
+        # scanned again after imports, which may load another BLAS (the theano backend's C
+        # code links SciPy's OpenBLAS beside NumPy's); a scan takes about half a millisecond
+        if self._libraries is None or self._modules != len(sys.modules):
+            self._modules = len(sys.modules)
             try:
                 from threadpoolctl import ThreadpoolController
             except ImportError:  # pragma: no cover - scikit-learn, a dependency, brings it
@@ -301,6 +325,11 @@ class _SingleThreadedBlas:
 
 
 _single_threaded_blas = _SingleThreadedBlas()
+
+
+def single_threaded_blas() -> _SingleThreadedBlas:
+    """The (re-entrant) context in which BLAS runs on one thread; ``run_in_parts`` uses it."""
+    return _single_threaded_blas
 
 
 _pools: dict[int, ThreadPoolExecutor] = {}
@@ -335,18 +364,15 @@ def run_in_parts(
     """Let ``function`` consume ``items`` on several threads; one result per thread.
 
     Ops touching fewer than ``PARALLEL_MIN_BYTES``, given ``workers=1`` or made of one item
-    call ``function(items)`` once on the caller's thread, where BLAS keeps its own threads
-    (VGG16's 7x7 layers are one block: single-threaded BLAS ran them at half speed). Bigger
-    ones run with single-threaded
+    call ``function(items)`` once on the caller's thread (kernels plan at least
+    ``parallel_ways`` items where they can). Bigger ones run with single-threaded
     BLAS and hand every thread (the caller's and up to ``workers - 1`` pool threads, default
     ``worker_count()``; NumPy and BLAS release the GIL) the same shared iterator, so a thread
     that the OS leaves waiting simply takes fewer items. Items must write disjoint memory.
     """
-    if work_bytes < PARALLEL_MIN_BYTES or not items or workers == 1:
+    ways = min(parallel_ways(work_bytes, workers), len(items))
+    if ways <= 1:  # one thread (BLAS keeps its own, unless a caller holds it to one)
         return [function(items)] if items else []
-    ways = min(workers or worker_count(), len(items))
-    if ways <= 1:  # a single block: BLAS's own threads share its products
-        return [function(items)]
     with _single_threaded_blas:
         shared = _SharedIterator(items)
         futures = [_thread_pool(ways - 1).submit(function, shared) for _ in range(ways - 1)]
@@ -387,8 +413,9 @@ def conv2d_forward(
             if epilogue is not None:
                 epilogue(block)
 
-    blocks = layout.blocks(n, out_h)
-    run_in_parts(convolve, blocks, n * out_h * layout.row_bytes, workers)
+    work = n * out_h * layout.row_bytes
+    blocks = layout.blocks(n, out_h, parts=parallel_ways(work, workers))
+    run_in_parts(convolve, blocks, work, workers)
     return out
 
 
@@ -411,7 +438,8 @@ def conv2d_kernel_gradient(
     n = x.shape[0]
     out_h, out_w = grad.shape[1:3]
     layout = _Layout(kernel_shape, out_w, strides, x.itemsize)
-    blocks = layout.blocks(n, out_h)
+    work = n * out_h * layout.row_bytes
+    blocks = layout.blocks(n, out_h, parts=parallel_ways(work, workers))
     count = min(len(blocks), REDUCTION_CHUNKS)
     runs = [
         (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
@@ -436,7 +464,7 @@ def conv2d_kernel_gradient(
                     xp.dot(columns.T, g, out=product)
                     total += product
 
-    run_in_parts(correlate, runs, n * out_h * layout.row_bytes, workers)
+    run_in_parts(correlate, runs, work, workers)
     result = partials[0] if count else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
     for part in partials[1:]:
         result += part
@@ -468,7 +496,9 @@ def conv2d_input_gradient(
     (sh, sw), width = strides, padded_shape[2]
     layout = _Layout(kernel.shape, out_w, strides, grad.itemsize)
     matrix = layout.kernel_matrix(kernel)
-    blocks = layout.blocks(n, out_h, COL2IM_BUDGET_FACTOR)
+    work = n * out_h * layout.row_bytes
+    parts = min(parallel_ways(work, workers), n)  # whole samples: bands of one overlap
+    blocks = layout.blocks(n, out_h, COL2IM_BUDGET_FACTOR, parts)
     overlapping = len(blocks) > n  # bands of rows overlap: add them up in a zeroed image
     image = result_array(out, tuple(padded_shape), grad.dtype, xp)
     if overlapping or layout.band > 1:
@@ -510,11 +540,11 @@ def conv2d_input_gradient(
             else:
                 image[samples, band] = planes.transpose(1, 2, 3, 0)
 
-    work = scatter_bands if layout.band > 1 else scatter
+    scatter_work = scatter_bands if layout.band > 1 else scatter
     if overlapping:  # the bands of one sample overlap: keep each sample on one thread
         per_sample = [[b for b in blocks if b[0].start == s] for s in range(n)]
-        sample_groups = lambda groups: [work(group) for group in groups]  # noqa: E731
+        sample_groups = lambda groups: [scatter_work(group) for group in groups]  # noqa: E731
         run_in_parts(sample_groups, per_sample, image.nbytes, workers)
     else:
-        run_in_parts(work, blocks, n * out_h * layout.row_bytes, workers)
+        run_in_parts(scatter_work, blocks, work, workers)
     return image

@@ -25,7 +25,14 @@ from typing import Any
 
 import numpy as np
 
-from .im2col import Scratch, array_module, padded_copy, result_array, run_in_parts
+from .im2col import (
+    Scratch,
+    array_module,
+    padded_copy,
+    parallel_ways,
+    result_array,
+    run_in_parts,
+)
 
 # the transformed tiles of one block stay under this many bytes ...
 BLOCK_BUDGET_BYTES = 2**20
@@ -74,11 +81,15 @@ def _tile_counts(out_h: int, out_w: int) -> tuple[int, int]:
     return (out_h + 1) // 2, (out_w + 1) // 2
 
 
-def _tile_blocks(batch: int, rows: int, row_bytes: int, row_tiles: int) -> list:
-    """``(samples, tile_rows)`` blocks of about ``BLOCK_BUDGET_BYTES`` of transformed tiles."""
+def _tile_blocks(batch: int, rows: int, row_bytes: int, row_tiles: int, parts: int = 1) -> list:
+    """``(samples, tile_rows)`` blocks of about ``BLOCK_BUDGET_BYTES`` of transformed tiles.
+
+    At most a ``parts``-th of all tile rows go in one block, so that ``parts`` threads get work.
+    """
     if batch == 0 or rows == 0:
         return []
     per_block = max(BLOCK_BUDGET_BYTES // max(row_bytes, 1), -(-MIN_BLOCK_TILES // row_tiles), 1)
+    per_block = max(1, min(per_block, -(-batch * rows // max(parts, 1))))
     if per_block >= rows:
         step = max(1, per_block // rows)
         return [(slice(s, min(batch, s + step)), slice(0, rows)) for s in range(0, batch, step)]
@@ -185,8 +196,9 @@ def conv2d_forward(
             if epilogue is not None:
                 epilogue(block)
 
-    blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols)
-    run_in_parts(convolve, blocks, x.nbytes + out.nbytes, workers)
+    work = x.nbytes + out.nbytes
+    blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols, parallel_ways(work, workers))
+    run_in_parts(convolve, blocks, work, workers)
     return out
 
 

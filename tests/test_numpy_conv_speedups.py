@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from minidl import backend as K
-from minidl.backends import banded, im2col
+from minidl.backends import banded, conv_kernels, im2col, winograd
 from minidl.backends.numpy import lowering
 
 from . import naive
@@ -239,18 +239,53 @@ def test_kernel_gradient_is_the_same_on_any_thread_count(monkeypatch, workers):
         assert not np.shares_memory(serial[0], threaded[0])  # each call returns its own array
 
 
-def test_one_block_keeps_blas_threads_and_several_blocks_share_them_out(monkeypatch):
-    """A lone block's matrix product gets BLAS's threads; shared-out blocks run 1-thread BLAS."""
+def test_blocks_are_planned_so_that_every_thread_gets_work():
+    """An op that fits one block is cut in ``parts`` (VGG16's 7x7 layers ran on one core)."""
+    huge = 2**40  # a minimum block size that would keep everything in one block
+    assert len(list(im2col.column_blocks(8, 7, 4096, min_budget=huge))) == 1
+    halves = list(im2col.column_blocks(8, 7, 4096, min_budget=huge, parts=2))
+    assert halves == [(slice(0, 4), slice(0, 7)), (slice(4, 8), slice(0, 7))]
+    bands = list(im2col.column_blocks(1, 14, 4096, min_budget=huge, parts=2))
+    assert bands == [(slice(0, 1), slice(0, 7)), (slice(0, 1), slice(7, 14))]
+    assert len(winograd._tile_blocks(8, 4, 1024, 4)) == 1
+    assert len(winograd._tile_blocks(8, 4, 1024, 4, parts=2)) == 2
+    assert len(winograd._tile_blocks(1, 14, 1024, 14, parts=2)) == 2
+
+
+def _blas_threads() -> int:
+    """The most threads any loaded BLAS library will use."""
+    import threadpoolctl
+
+    return max(i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("backend", ["numpy", "theano"])
+def test_a_step_with_threaded_kernels_keeps_blas_on_one_thread_for_the_whole_call(
+    monkeypatch, backend
+):
+    """Handing OpenBLAS its threads back between ops woke them to spin beside the next op."""
     threadpoolctl = pytest.importorskip("threadpoolctl")
-    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
-    monkeypatch.setattr(im2col, "WORKERS", 2)
+    if backend == "theano":
+        pytest.importorskip("pytensor")
+    K.set_backend(backend)
+    monkeypatch.setattr(im2col, "WORKERS", 2)  # the threads pass gives the conv two workers
+    seen = []
+    original = conv_kernels.conv2d_forward
 
-    def blas_threads(items):
-        list(items)  # take the items, as a kernel does
-        return max(
-            i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"
-        )
+    def recording(*args, **kwargs):
+        seen.append(_blas_threads())  # before the kernel's own blocks run
+        return original(*args, **kwargs)
 
+    monkeypatch.setattr(conv_kernels, "conv2d_forward", recording)
+
+    def step(x, k):
+        return [K.sum(K.relu(K.conv2d(x, k, padding="same")))], []
+
+    specs = [((2, 8, 8, 3), "float32"), ((3, 3, 3, 64), "float32")]  # im2col on theano too
+    compiled = K.function(step, specs)
+    x = np.ones((2, 8, 8, 3), "float32")
+    k = np.ones((3, 3, 3, 64), "float32")
     with threadpoolctl.threadpool_limits(2, user_api="blas"):
-        assert im2col.run_in_parts(blas_threads, ["block"], 1) == [2]
-        assert im2col.run_in_parts(blas_threads, ["a", "b", "c", "d"], 1) == [1, 1]
+        compiled(x, k)
+        assert seen == [1]  # every BLAS library loaded (theano's C code links SciPy's too)
+        assert _blas_threads() == 2  # given back when the call ends

@@ -300,6 +300,40 @@ def test_every_pass_changes_the_plan_of_a_conv_layer_and_none_keeps_the_spec():
     assert all(s.workers == im2col.worker_count() for s in grad_kernel)
 
 
+def _training_step_of_three_convs():
+    """A step updating three stacked conv layers by SGD (a training step's shape)."""
+    kernels = [K.variable(np.full((3, 3, 2, 2), 0.1 * (i + 1))) for i in range(3)]
+
+    def step(x):
+        h = x
+        for k in kernels:
+            h = K.relu(K.conv2d(h, k, padding="same"))
+        loss = K.sum(K.square(h))
+        grads = K.gradients(loss, kernels)
+        return [loss], [(k, k - 0.01 * g) for k, g in zip(kernels, grads)]
+
+    return step, [((2, 6, 6, 2), "float32")], kernels
+
+
+def test_ordering_runs_each_kernel_gradient_right_after_its_output_gradient():
+    x = np.random.default_rng(2).normal(size=(2, 6, 6, 2)).astype("float32")
+    results = {}
+    for passes in ("none", "ordering"):
+        step, specs, kernels = _training_step_of_three_convs()
+        with lowering.passes(passes):
+            compiled = K.function(step, specs)
+        wanted = ("conv2d_grad_input", "conv2d_grad_kernel")
+        order = [s.node.op[12:] for s in compiled.plan.steps if s.node.op in wanted]
+        results[passes] = order, compiled(x)[0], [K.get_value(k) for k in kernels]
+    # the spec's depth-first order: every input gradient first (the first layer's update
+    # needs them all), so every activation and output gradient lives to the end
+    assert results["none"][0] == ["input", "input", "kernel", "kernel", "kernel"]
+    assert results["ordering"][0] == ["input", "kernel", "input", "kernel", "kernel"]
+    np.testing.assert_array_equal(results["ordering"][1], results["none"][1])
+    for got, expected in zip(results["ordering"][2], results["none"][2]):
+        np.testing.assert_array_equal(got, expected)
+
+
 def test_values_that_leave_the_step_never_get_a_reused_buffer():
     def step(x, k):
         y = K.conv2d(x, k)

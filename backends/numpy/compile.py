@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import im2col
 from ..errors import (
     duplicate_update_error,
     input_count_error,
@@ -112,6 +113,8 @@ class CompiledStep:
         exec(compile(self.source, f"<minidl step {self.name}>", "exec"), namespace)  # noqa: S102
         self._run = namespace["run"]
         self.plan_size = len(self.plan.steps)
+        # kernels that share blocks out to threads: BLAS stays on one thread for the call
+        self._single_blas = any(step.workers != 1 for step in self.plan.steps)
 
     # ------------------------------------------------------------------------- calling
     def _wrong_shape(self, index: int, shape: tuple) -> None:
@@ -131,7 +134,11 @@ class CompiledStep:
                 if shape[axis] != size:
                     self._wrong_shape(index, shape)
             prepared.append(array)
-        results = self._run(*prepared)
+        if self._single_blas:
+            with im2col.single_threaded_blas():
+                results = self._run(*prepared)
+        else:
+            results = self._run(*prepared)
         if xp is not np:  # pragma: no cover
             results = [to_numpy(r) for r in results]
         return results

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .. import conv_kernels, im2col, pooling
+from .. import conv_kernels, pooling
 from ..dilation import check_dilation, dilated_conv2d
 from ..shapes import conv_output_length, normalize_padding, normalize_tuple, spatial_padding
 from .graph import Node, as_node, fully_known, xp
@@ -83,7 +83,7 @@ def conv2d(
 def _prepare_conv2d(node: Node, out: Any = None, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kh, kw = node.inputs[1].shape[:2]
-    scratch = im2col.Scratch()
+    scratch = conv_kernels.SCRATCH
 
     def conv2d_forward(x: Any, kernel: Any, epilogue: Any = None) -> Any:
         pads = spatial_padding(x.shape[1], x.shape[2], (kh, kw), strides, padding)
@@ -109,7 +109,7 @@ def _d_conv2d(node: Node, g: Node) -> tuple:
 def _prepare_conv2d_grad_kernel(node: Node, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     kernel_shape = node.shape
-    scratch = im2col.Scratch()
+    scratch = conv_kernels.SCRATCH
 
     def conv2d_grad_kernel(x: Any, grad: Any) -> Any:
         pads = spatial_padding(x.shape[1], x.shape[2], kernel_shape[:2], strides, padding)
@@ -124,7 +124,7 @@ def _prepare_conv2d_grad_kernel(node: Node, workers: int = 1) -> Any:
 def _prepare_conv2d_grad_input(node: Node, out: Any = None, workers: int = 1) -> Any:
     strides, padding = node.attrs["strides"], node.attrs["padding"]
     static = node.attrs.get("x_shape")
-    scratch = im2col.Scratch()
+    scratch = conv_kernels.SCRATCH
 
     def conv2d_grad_input(grad: Any, kernel: Any, x: Any = None) -> Any:
         shape = (grad.shape[0], *(x.shape if x is not None else static)[1:])
@@ -175,7 +175,7 @@ def _pool_parts(node: Node) -> tuple:
 @forward("pool2d", options=(OUT, WORKERS))
 def _prepare_pool2d(node: Node, out: Any = None, workers: int = 1) -> Any:
     window, strides, padding, mode = _pool_parts(node)
-    scratch = im2col.Scratch()
+    scratch = conv_kernels.SCRATCH
     if mode == "avg" and padding != "valid":  # the sums are divided into a new array
         out = None
 
@@ -204,7 +204,7 @@ def _d_pool2d(node: Node, g: Node) -> tuple:
 @forward("pool2d_grad", options=(OUT, WORKERS))
 def _prepare_pool2d_grad(node: Node, out: Any = None, workers: int = 1) -> Any:
     window, strides, padding, mode = _pool_parts(node)
-    scratch = im2col.Scratch()
+    scratch = conv_kernels.SCRATCH
     if mode != "max":  # the average's gradient allocates its own image
         out = None
 

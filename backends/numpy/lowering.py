@@ -5,6 +5,8 @@ in topological order, each running its op's ``spec`` forward on fresh arrays. Th
 gives the spec's numbers. The passes then change how (never what) it computes:
 
 =================  ==========================================================================
+``ordering``       each step runs as soon as its inputs exist: a layer's kernel gradient right
+                   after its output gradient, not after the whole backward pass (``ordering``)
 ``pooled_slopes``  ``tanh/sigmoid/relu`` slopes feeding a max-pool's gradient are taken at
                    the pooled size, then routed (``pooled_slopes``)
 ``inplace``        element-wise ops write into an input that nobody reads later; SGD-style
@@ -20,7 +22,7 @@ gives the spec's numbers. The passes then change how (never what) it computes:
 does the same for a block of code.
 
 >>> sorted(enabled_passes("-threads,-fusion"))
-['buffers', 'inplace', 'pooled_slopes']
+['buffers', 'inplace', 'ordering', 'pooled_slopes']
 """
 
 from __future__ import annotations
@@ -29,11 +31,11 @@ import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from . import buffers, fusion, inplace, pooled_slopes, threads
+from . import buffers, fusion, inplace, ordering, pooled_slopes, threads
 from .graph import Node
 from .plan import Plan, drop_unread_leaves, schedule
 
-PASSES: tuple[str, ...] = ("pooled_slopes", "inplace", "fusion", "buffers", "threads")
+PASSES: tuple[str, ...] = ("ordering", "pooled_slopes", "inplace", "fusion", "buffers", "threads")
 ENVIRONMENT_VARIABLE = "MINIDL_NUMPY_PASSES"
 
 _chosen: list[frozenset[str]] = []  # innermost ``passes(...)`` block last
@@ -84,6 +86,8 @@ def lower(outputs: list[Node], updates: list[tuple[Node, Node]], enabled: frozen
         outputs, updates = pooled_slopes.rewrite(outputs, updates)
     plan = schedule(outputs, updates)
     plan.passes = enabled
+    if "ordering" in enabled:
+        ordering.reorder(plan)
     if "inplace" in enabled:
         inplace.choose_updates(plan)
     drop_unread_leaves(plan)

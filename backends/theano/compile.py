@@ -15,6 +15,7 @@ from pytensor.gradient import disconnected_grad
 from pytensor.graph.traversal import ancestors
 from pytensor.scalar.basic import autocast_float_as
 
+from minidl.backends import im2col
 from minidl.backends.errors import (
     duplicate_update_error,
     input_count_error,
@@ -80,6 +81,12 @@ class CompiledStep:
         started = time.perf_counter()
         self.pytensor_function = None if per_shape else compile_for(None)
         self.compile_seconds = time.perf_counter() - started
+        # a step whose kernels share blocks out to threads keeps BLAS on one thread per call
+        # (as the numpy backend's does: see ``im2col._SingleThreadedBlas``)
+        self._single_blas = self.pytensor_function is not None and any(
+            getattr(node.op, "shares_blocks_out", False)
+            for node in self.pytensor_function.maker.fgraph.apply_nodes
+        )
 
     def _check(self, index: int, value: Any) -> np.ndarray:
         shape, dtype = self.specs[index]
@@ -100,6 +107,14 @@ class CompiledStep:
             if shapes not in self._per_shape:
                 self._per_shape[shapes] = self._compile_for(shapes)
             self.pytensor_function = self._per_shape[shapes]
+        if self._single_blas:
+            with im2col.single_threaded_blas():
+                outputs = self._run(values)
+        else:
+            outputs = self._run(values)
+        return [np.asarray(out) for out in outputs]
+
+    def _run(self, values: list) -> Any:
         if self.first_call_seconds is None:  # NUMBA and JAX compile on the first call
             started = time.perf_counter()
             outputs = self.pytensor_function(*values)
@@ -112,7 +127,7 @@ class CompiledStep:
             )
         else:
             outputs = self.pytensor_function(*values)
-        return [np.asarray(out) for out in outputs]
+        return outputs
 
 
 def _update_pairs(updates: Sequence[tuple[Any, Any]], name: str) -> list[tuple[Any, Any]]:

@@ -33,6 +33,7 @@ class _ConvKernelOp(Op):
     """Shared parts: the convolution's strides, padding and kernel window."""
 
     __props__ = ("strides", "padding", "window")
+    shares_blocks_out = True  # its kernel runs blocks on threads (see compile.CompiledStep)
 
     def __init__(self, strides: tuple[int, int], padding: str, window: tuple[int, int]) -> None:
         self.strides = tuple(int(s) for s in strides)

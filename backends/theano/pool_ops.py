@@ -64,6 +64,7 @@ class _PoolOp(Op):
     """Shared parts: the pooling window, strides and padding."""
 
     __props__ = ("window", "strides", "padding")
+    shares_blocks_out = True  # its kernel runs blocks on threads (see compile.CompiledStep)
 
     def __init__(self, window: tuple[int, int], strides: tuple[int, int], padding: str) -> None:
         self.window = tuple(int(k) for k in window)
