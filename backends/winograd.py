@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from .im2col import (
+    MACS_PER_BYTE,
     Scratch,
     array_module,
     padded_copy,
@@ -196,7 +197,8 @@ def conv2d_forward(
             if epilogue is not None:
                 epilogue(block)
 
-    work = x.nbytes + out.nbytes
+    # transforms touch the arrays; the 16 products make tiles * c * out_c multiply-adds each
+    work = x.nbytes + out.nbytes + 16 * n * tile_rows * tile_cols * c * out_c // MACS_PER_BYTE
     blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols, parallel_ways(work, workers))
     run_in_parts(convolve, blocks, work, workers)
     return out

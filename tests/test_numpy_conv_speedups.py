@@ -289,3 +289,17 @@ def test_a_step_with_threaded_kernels_keeps_blas_on_one_thread_for_the_whole_cal
         compiled(x, k)
         assert seen == [1]  # every BLAS library loaded (theano's C code links SciPy's too)
         assert _blas_threads() == 2  # given back when the call ends
+
+
+def test_kernel_gradient_blocks_do_not_depend_on_the_thread_count(monkeypatch):
+    """Cutting an op into blocks for the threads must not change the order of its sums."""
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(6, 9, 9, 16)).astype("float32")  # one block by size
+    grad = rng.normal(size=(6, 7, 7, 32)).astype("float32")
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+    results = []
+    for workers in (1, 2, 3):
+        monkeypatch.setattr(im2col, "WORKERS", workers)
+        results.append(im2col.conv2d_kernel_gradient(x, grad, (3, 3, 16, 32), (1, 1)))
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
