@@ -26,7 +26,7 @@ WINOGRAD = os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"
 # Winograd only when a call has at least this many 2x2 output tiles (batch included) ...
 MIN_TILES = 192
 # ... and at least this many channels in and out (measured on VGG16's and U-Net's layers)
-FORWARD_MIN_CHANNELS = 64
+FORWARD_MIN_CHANNELS = 128
 INPUT_GRADIENT_MIN_CHANNELS = 16
 
 # the padded input of an im2col call (one per thread; it never outlives the call)

@@ -40,6 +40,9 @@ BLOCK_BUDGET_BYTES = 2**20
 # ... but a block holds at least this many tiles, or its matrix products get too thin
 MIN_BLOCK_TILES = 256
 
+# the kernel transform's product goes this many (in * out) columns at a time
+TRANSFORM_COLUMNS = 2048
+
 # work arrays of every call (per thread): they never leave a call, and calls on one thread
 # run one at a time, so one set serves every convolution of a step
 _SCRATCH = Scratch()
@@ -55,27 +58,39 @@ def applies(kernel_shape: tuple, strides: tuple, dtype: Any) -> bool:
     )
 
 
-def kernel_transform(kernel: Any) -> Any:
-    """``G g G^T`` of an HWIO 3x3 kernel, as a contiguous ``(16, in, out)`` array."""
+# G g G^T as one product: row 4a + b of KRON holds G[a, i] * G[b, j] at column 3i + j
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+KRON = np.kron(_G, _G)
+# rotating g by 180 degrees reverses its rows and columns: G J = P G with P swapping the
+# first and last rows of G, so the rotated kernel's transform is the rows 4P(a) + P(b)
+_SWAP = (3, 1, 2, 0)
+KRON_ROTATED = KRON[[4 * _SWAP[a] + _SWAP[b] for a in range(4) for b in range(4)]]
+
+
+def kernel_transform(kernel: Any, rotated: bool = False, out: Any = None) -> Any:
+    """``G g G^T`` of an HWIO 3x3 kernel (rotated by 180 degrees if asked), ``(16, in, out)``.
+
+    One matrix product of the 16x9 ``KRON`` with the kernel's 9 taps: it streams the kernel
+    once, where a transform row by row made 30 passes (30 ms on a 3x3x512x512 kernel).
+    ``out``: a C-ordered array of the result's size to write into (else a new one).
+    """
     xp = array_module(kernel)
-    half = kernel.dtype.type(0.5)
-    rows = xp.empty((4, 3, *kernel.shape[2:]), dtype=kernel.dtype)  # G g
-    _g_rows(kernel[0], kernel[1], kernel[2], rows, half, xp)
-    u = xp.empty((4, 4, *kernel.shape[2:]), dtype=kernel.dtype)  # (G g) G^T
-    for a in range(4):
-        _g_rows(rows[a, 0], rows[a, 1], rows[a, 2], u[a], half, xp)
-    return u.reshape(16, *kernel.shape[2:])
+    matrix = xp.asarray(KRON_ROTATED if rotated else KRON, dtype=kernel.dtype)
+    taps = xp.ascontiguousarray(kernel).reshape(9, -1)
+    if out is None:
+        out = xp.empty((16, taps.shape[1]), dtype=kernel.dtype)
+    flat = out.reshape(16, -1)
+    for start in range(0, taps.shape[1], TRANSFORM_COLUMNS):  # in cache: 1.7x faster
+        part = slice(start, start + TRANSFORM_COLUMNS)
+        xp.matmul(matrix, taps[:, part], out=flat[:, part])
+    return out.reshape(16, *kernel.shape[2:])
 
 
-def _g_rows(g0: Any, g1: Any, g2: Any, out: Any, half: Any, xp: Any) -> None:
-    """The four rows of ``G`` times the three rows ``g0, g1, g2``, into ``out``."""
-    out[0] = g0
-    xp.add(g0, g2, out=out[1])
-    xp.subtract(out[1], g1, out=out[2])
-    out[1] += g1
-    out[1] *= half
-    out[2] *= half
-    out[3] = g2
+def _scratch_transform(kernel: Any, dtype: Any, rotated: bool) -> Any:
+    """``kernel_transform`` into this thread's work array (it never outlives the call)."""
+    kernel = kernel.astype(dtype, copy=False)
+    work = _SCRATCH.array("u", (16, *kernel.shape[2:]), dtype, array_module(kernel))
+    return kernel_transform(kernel, rotated, work)
 
 
 def _tile_counts(out_h: int, out_w: int) -> tuple[int, int]:
@@ -158,19 +173,31 @@ def conv2d_forward(
     ``pads`` is ``((top, bottom), (left, right))``; ``epilogue``, ``out`` and ``workers`` are
     as in ``im2col.conv2d_forward``.
     """
+    u = _scratch_transform(kernel, np.result_type(x.dtype, kernel.dtype), rotated=False)
+    return _transformed_forward(x, u, pads, epilogue, out, workers)
+
+
+def _transformed_forward(
+    x: Any,
+    u: Any,
+    pads: tuple,
+    epilogue: Callable[[Any], Any] | None = None,
+    out: Any = None,
+    workers: int | None = None,
+) -> Any:
+    """``conv2d_forward`` with the kernel already transformed: ``u`` is ``(16, in, out)``."""
     xp = array_module(x)
     n, h, w, c = x.shape
-    out_c = kernel.shape[3]
+    out_c = u.shape[2]
     (top, bottom), (left, right) = pads
     out_h, out_w = max(h + top + bottom - 2, 0), max(w + left + right - 2, 0)
-    dtype = np.result_type(x.dtype, kernel.dtype)
+    dtype = u.dtype
     out = result_array(out, (n, out_h, out_w, out_c), dtype, xp)
     if out.size == 0:
         return out
     tile_rows, tile_cols = _tile_counts(out_h, out_w)
     x = x.astype(dtype, copy=False)
     x = padded_copy(x, pads, 2 * tile_rows + 2, 2 * tile_cols + 2, _SCRATCH)
-    u = kernel_transform(kernel.astype(dtype, copy=False))
     even = out_h % 2 == 0 and out_w % 2 == 0
     row_bytes = 16 * tile_cols * max(c, out_c) * np.dtype(dtype).itemsize
 
@@ -204,11 +231,6 @@ def conv2d_forward(
     return out
 
 
-def flipped_kernel(kernel: Any) -> Any:
-    """The kernel of the input gradient: rotated by 180 degrees, in and out swapped."""
-    return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
-
-
 def conv2d_input_gradient(
     grad: Any,
     kernel: Any,
@@ -219,10 +241,12 @@ def conv2d_input_gradient(
     """d(loss)/d(x) of ``conv2d_forward(x, kernel, pads)``, from its output gradient.
 
     It is the forward of the output gradient padded by ``2 - top``, ``2 - bottom``, ... with
-    ``flipped_kernel``; so pads of at most 2 (any 3x3 "valid" or "same" convolution).
+    the kernel rotated by 180 degrees and its channels swapped; so pads of at most 2 (any 3x3
+    "valid" or "same" convolution). The swap is a transposed view of the transformed kernel.
     """
     (top, bottom), (left, right) = pads
     if max(top, bottom, left, right) > 2:
         raise ValueError(f"winograd input gradient expects pads of at most 2. Received: {pads}")
     full = ((2 - top, 2 - bottom), (2 - left, 2 - right))
-    return conv2d_forward(grad, flipped_kernel(kernel), full, out=out, workers=workers)
+    u = _scratch_transform(kernel, np.result_type(grad.dtype, kernel.dtype), rotated=True)
+    return _transformed_forward(grad, u.transpose(0, 2, 1), full, out=out, workers=workers)
