@@ -8,11 +8,12 @@ layer does 2.25x fewer multiply-adds than im2col, at the cost of additions that 
 the tiles. The transforms hold only 0, +-1 and 1/2, so float32 rounding stays near direct
 convolution's.
 
-Two kernels of a training step run here: the forward (``conv2d_forward``, the input padded
-as the convolution asks), and the input gradient, which is the same forward with the kernel
-rotated and its channels swapped, on the output gradient padded to a full correlation
-(``conv2d_input_gradient``). The kernel gradient stays with im2col: its 16 products reduce
-over the tiles into (in x out) results, thinner products that measured no faster here.
+All three kernels of a training step run here: the forward (``conv2d_forward``, the input
+padded as the convolution asks); the input gradient, which is the same forward with the
+kernel rotated and its channels swapped, on the output gradient padded to a full correlation
+(``conv2d_input_gradient``); and the kernel gradient, ``G^T [(B^T d B) * (A dY A^T)] G``
+summed over the tiles: 16 products (in x tiles) @ (tiles x out), then one 16 -> 9 product
+(``conv2d_kernel_gradient``). Every transform of a kernel is one small matrix product.
 
 Work goes in blocks of whole tile rows (a few samples, or a band of one sample), each small
 enough to keep its transformed tiles in cache, shared out to threads like ``im2col``'s.
@@ -27,6 +28,7 @@ import numpy as np
 
 from .im2col import (
     MACS_PER_BYTE,
+    PARALLEL_MIN_BYTES,
     Scratch,
     array_module,
     padded_copy,
@@ -40,12 +42,16 @@ BLOCK_BUDGET_BYTES = 2**20
 # ... but a block holds at least this many tiles, or its matrix products get too thin
 MIN_BLOCK_TILES = 256
 
+# a kernel gradient sums its blocks in this many fixed runs (one per thread at most)
+KERNEL_GRADIENT_RUNS = 2
+
 # the kernel transform's product goes this many (in * out) columns at a time
 TRANSFORM_COLUMNS = 2048
 
 # work arrays of every call (per thread): they never leave a call, and calls on one thread
 # run one at a time, so one set serves every convolution of a step
 _SCRATCH = Scratch()
+_GRADIENT = Scratch()  # the kernel gradient's padded output gradient, beside the padded input
 
 
 def applies(kernel_shape: tuple, strides: tuple, dtype: Any) -> bool:
@@ -229,6 +235,107 @@ def _transformed_forward(
     blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols, parallel_ways(work, workers))
     run_in_parts(convolve, blocks, work, workers)
     return out
+
+
+def gradient_tiles(g: Any, tile_rows: int, tile_cols: int, out: Any, work: Any) -> None:
+    """``A dY A^T`` of every 2x2 tile of the output gradient ``g`` into ``out`` (4, 4, n, R, C, k).
+
+    The forward's ``A^T m A`` read backwards: ``g`` holds ``2 R`` rows and ``2 C`` columns
+    (zeros past the output); ``work`` is ``(4, n, R, 2 C, k)``.
+    """
+    xp = array_module(g)
+    y0, y1 = g[:, 0 : 2 * tile_rows : 2], g[:, 1 : 2 * tile_rows : 2]
+    work[0] = y0
+    xp.add(y0, y1, out=work[1])
+    xp.subtract(y0, y1, out=work[2])
+    xp.negative(y1, out=work[3])
+    c = 2 * tile_cols
+    for a in range(4):
+        t = work[a]
+        e0, e1 = t[:, :, 0:c:2], t[:, :, 1:c:2]
+        out[a, 0] = e0
+        xp.add(e0, e1, out=out[a, 1])
+        xp.subtract(e0, e1, out=out[a, 2])
+        xp.negative(e1, out=out[a, 3])
+
+
+def conv2d_kernel_gradient(
+    x: Any,
+    grad: Any,
+    pads: tuple = ((0, 0), (0, 0)),
+    workers: int | None = None,
+) -> Any:
+    """d(loss)/d(kernel) of ``conv2d_forward(x, kernel, pads)`` from its output gradient.
+
+    Per tile ``G^T [(B^T d B) * (A dY A^T)] G``: 16 products ``(in x tiles) @ (tiles x out)``
+    summed over the tiles, then one ``16 -> 9`` product (``KRON``'s transpose). Blocks of tiles
+    are summed in ``KERNEL_GRADIENT_RUNS`` fixed runs, and the runs in order, so the result does
+    not depend on the thread count.
+    """
+    xp = array_module(x)
+    n, h, w, c = x.shape
+    out_c = grad.shape[3]
+    (top, bottom), (left, right) = pads
+    out_h, out_w = grad.shape[1:3]
+    if (out_h, out_w) != (h + top + bottom - 2, w + left + right - 2):
+        raise ValueError(f"winograd kernel gradient: grad {grad.shape} does not fit x {x.shape}")
+    dtype = np.result_type(x.dtype, grad.dtype)
+    tile_rows, tile_cols = _tile_counts(out_h, out_w)
+    x = padded_copy(
+        x.astype(dtype, copy=False), pads, 2 * tile_rows + 2, 2 * tile_cols + 2, _SCRATCH
+    )
+    # the output gradient with zeros past an odd output size (those outputs do not exist)
+    edge = ((0, 2 * tile_rows - out_h), (0, 2 * tile_cols - out_w))
+    g = padded_copy(grad.astype(dtype, copy=False), edge, 2 * tile_rows, 2 * tile_cols, _GRADIENT)
+    row_bytes = 16 * tile_cols * max(c, out_c) * np.dtype(dtype).itemsize
+    work = x.nbytes + g.nbytes + 16 * n * tile_rows * tile_cols * c * out_c // MACS_PER_BYTE
+    parts = KERNEL_GRADIENT_RUNS if work >= PARALLEL_MIN_BYTES else 1
+    blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols, parts)
+    count = min(len(blocks), KERNEL_GRADIENT_RUNS)
+    if count == 0:
+        return xp.zeros((3, 3, c, out_c), dtype=dtype)
+    runs = [
+        (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
+    ]
+    shape = (16, c, out_c)
+    partials = list(_SCRATCH.array("partials", (count, *shape), dtype, xp))
+
+    def correlate(items: Iterable) -> None:
+        for k, run in items:
+            total = partials[k]
+            for index, (samples, rows) in enumerate(run):
+                size, height = samples.stop - samples.start, rows.stop - rows.start
+                tiles = size * height * tile_cols
+                band = x[samples, 2 * rows.start : 2 * rows.stop + 2]
+                v = _SCRATCH.array("v", (4, 4, size, height, tile_cols, c), dtype, xp)
+                rows_work = _SCRATCH.array("rows", (4, size, height, band.shape[2], c), dtype, xp)
+                input_tiles(band, height, tile_cols, v, rows_work)
+                dm = _SCRATCH.array("dm", (4, 4, size, height, tile_cols, out_c), dtype, xp)
+                g_band = g[samples, 2 * rows.start : 2 * rows.stop]
+                g_work = _SCRATCH.array(
+                    "g_rows", (4, size, height, 2 * tile_cols, out_c), dtype, xp
+                )
+                gradient_tiles(g_band, height, tile_cols, dm, g_work)
+                v2 = v.reshape(16, tiles, c).transpose(0, 2, 1)
+                dm2 = dm.reshape(16, tiles, out_c)
+                if index == 0:
+                    xp.matmul(v2, dm2, out=total)
+                else:
+                    product = _SCRATCH.array("product", shape, dtype, xp)
+                    xp.matmul(v2, dm2, out=product)
+                    total += product
+
+    run_in_parts(correlate, runs, work, workers)
+    summed = partials[0]
+    for part in partials[1:]:
+        summed += part
+    result = xp.empty((9, c * out_c), dtype=dtype)
+    taps = summed.reshape(16, -1)
+    matrix = xp.asarray(KRON.T, dtype=dtype)
+    for start in range(0, taps.shape[1], TRANSFORM_COLUMNS):
+        part = slice(start, start + TRANSFORM_COLUMNS)
+        xp.matmul(matrix, taps[:, part], out=result[:, part])
+    return result.reshape(3, 3, c, out_c)
 
 
 def conv2d_input_gradient(

@@ -37,6 +37,8 @@ def forced(monkeypatch):
     monkeypatch.setattr(conv_kernels, "MIN_TILES", 1)
     monkeypatch.setattr(conv_kernels, "FORWARD_MIN_CHANNELS", 1)
     monkeypatch.setattr(conv_kernels, "INPUT_GRADIENT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_kernels, "KERNEL_GRADIENT_MIN_CHANNELS", 1)
+    monkeypatch.setattr(conv_kernels, "KERNEL_GRADIENT_MIN_TILES", 1)
 
 
 @st.composite
@@ -149,6 +151,45 @@ def _kernel_gradient_reference(x: np.ndarray, grad: np.ndarray, pads) -> np.ndar
     return np.stack(taps).reshape(3, 3, x.shape[3], k)
 
 
+@SETTINGS
+@given(case=geometries(), runs=st.integers(1, 3), workers=st.integers(1, 3))
+def test_kernel_gradient_matches_its_definition(forced, monkeypatch, case, runs, workers):
+    """Odd output sizes (zeros past the output), any split into runs, any thread count."""
+    x, kernel, padding, grad = case
+    pads = _pads(x, padding)
+    assert conv_kernels.uses_winograd(
+        "kernel_gradient", x.shape[0], grad.shape[1], grad.shape[2], kernel.shape, (1, 1), x.dtype
+    )
+    monkeypatch.setattr(winograd, "KERNEL_GRADIENT_RUNS", runs)
+    monkeypatch.setattr(winograd, "MIN_BLOCK_TILES", 1)  # many blocks, so runs sum several
+    monkeypatch.setattr(winograd, "BLOCK_BUDGET_BYTES", 1)
+    monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+    monkeypatch.setattr(im2col, "WORKERS", workers)
+    result = conv_kernels.conv2d_kernel_gradient(
+        x, grad, kernel.shape, (1, 1), pads, im2col.Scratch()
+    )
+    assert result.shape == kernel.shape
+    expected = _kernel_gradient_reference(x, grad, pads)
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_kernel_gradient_float32_error_and_thread_independence():
+    """float32 error near im2col's at VGG16-like sizes; the same bits on 1 and 2 threads."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 14, 14, 128))
+    grad = rng.standard_normal((4, 14, 14, 128)) * 1e-3
+    pads = ((1, 1), (1, 1))
+    exact = _kernel_gradient_reference(x, grad, pads)
+    x32, g32 = x.astype("float32"), grad.astype("float32")
+    fast = [winograd.conv2d_kernel_gradient(x32, g32, pads, workers=w) for w in (1, 2)]
+    padded = np.pad(x32, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    direct = im2col.conv2d_kernel_gradient(padded, g32, (3, 3, 128, 128), (1, 1))
+    scale = np.abs(exact).max()
+    np.testing.assert_array_equal(fast[0], fast[1])
+    assert fast[0].dtype == np.float32
+    assert np.abs(fast[0] - exact).max() <= 4 * np.abs(direct - exact).max() + 1e-6 * scale
+
+
 @settings(SETTINGS, max_examples=4)
 @given(case=geometries(max_side=6, max_channels=3), filters=st.integers(32, 36))
 def test_backend_conv2d_matches_references(forced, backend, case, filters):
@@ -176,7 +217,8 @@ def test_backend_conv2d_matches_references(forced, backend, case, filters):
 
 
 def test_the_winograd_path_is_taken_where_the_docs_say():
-    """VGG16's and U-Net's 3x3 layers: input gradients from 16 channels, forwards from 128."""
+    """VGG16's and U-Net's 3x3 layers: input gradients from 16 channels, forwards and kernel
+    gradients from 128."""
     if not conv_kernels.WINOGRAD:
         pytest.skip("MINIDL_WINOGRAD=0 in this run")
     f32 = np.dtype("float32")
@@ -190,6 +232,10 @@ def test_the_winograd_path_is_taken_where_the_docs_say():
     assert not uses("input_gradient", 8, 112, 3, 64)  # the RGB layer
     assert not uses("input_gradient", 8, 56, 64, 64, strides=(2, 2))
     assert not uses("forward", 1, 14, 512, 512)  # 49 tiles: the kernel transform dominates
+    assert uses("kernel_gradient", 1, 14, 512, 512) and uses("kernel_gradient", 8, 28, 128, 256)
+    assert not uses("kernel_gradient", 8, 112, 64, 64) and not uses(
+        "kernel_gradient", 1, 4, 512, 512
+    )
 
 
 def test_environment_switch_turns_winograd_off():
