@@ -85,10 +85,7 @@ def kernel_transform(kernel: Any, rotated: bool = False, out: Any = None) -> Any
     taps = xp.ascontiguousarray(kernel).reshape(9, -1)
     if out is None:
         out = xp.empty((16, taps.shape[1]), dtype=kernel.dtype)
-    flat = out.reshape(16, -1)
-    for start in range(0, taps.shape[1], TRANSFORM_COLUMNS):  # in cache: 1.7x faster
-        part = slice(start, start + TRANSFORM_COLUMNS)
-        xp.matmul(matrix, taps[:, part], out=flat[:, part])
+    _chunked_product(matrix, taps, out.reshape(16, -1))
     return out.reshape(16, *kernel.shape[2:])
 
 
@@ -143,6 +140,27 @@ def input_tiles(x: Any, tile_rows: int, tile_cols: int, out: Any, work: Any) -> 
         xp.add(e1, e2, out=out[a, 1])
         xp.subtract(e2, e1, out=out[a, 2])
         xp.subtract(e1, e3, out=out[a, 3])
+
+
+def _block_tiles(x: Any, samples: slice, rows: slice, tile_cols: int) -> tuple[Any, int]:
+    """``input_tiles`` of one block (``samples``, tile ``rows``) of padded ``x`` into this
+    thread's work array, as ``(16, tiles, c)``; and the block's tile count."""
+    xp = array_module(x)
+    size, height, c = samples.stop - samples.start, rows.stop - rows.start, x.shape[3]
+    band = x[samples, 2 * rows.start : 2 * rows.stop + 2]
+    v = _SCRATCH.array("v", (4, 4, size, height, tile_cols, c), x.dtype, xp)
+    work = _SCRATCH.array("rows", (4, size, height, band.shape[2], c), x.dtype, xp)
+    input_tiles(band, height, tile_cols, v, work)
+    tiles = size * height * tile_cols
+    return v.reshape(16, tiles, c), tiles
+
+
+def _chunked_product(matrix: Any, columns: Any, out: Any) -> None:
+    """``out = matrix @ columns`` a few thousand columns at a time (in cache: 1.7x faster)."""
+    xp = array_module(columns)
+    for start in range(0, columns.shape[1], TRANSFORM_COLUMNS):
+        part = slice(start, start + TRANSFORM_COLUMNS)
+        xp.matmul(matrix, columns[:, part], out=out[:, part])
 
 
 def output_tiles(m: Any, y: Any, work: Any) -> None:
@@ -210,13 +228,9 @@ def _transformed_forward(
     def convolve(blocks: Iterable) -> None:
         for samples, rows in blocks:
             size, height = samples.stop - samples.start, rows.stop - rows.start
-            tiles = size * height * tile_cols
-            band = x[samples, 2 * rows.start : 2 * rows.stop + 2]
-            v = _SCRATCH.array("v", (4, 4, size, height, tile_cols, c), dtype, xp)
-            work = _SCRATCH.array("rows", (4, size, height, band.shape[2], c), dtype, xp)
-            input_tiles(band, height, tile_cols, v, work)
+            v, tiles = _block_tiles(x, samples, rows, tile_cols)
             m = _SCRATCH.array("m", (16, tiles, out_c), dtype, xp)
-            xp.matmul(v.reshape(16, tiles, c), u, out=m)
+            xp.matmul(v, u, out=m)
             m = m.reshape(4, 4, size, height, tile_cols, out_c)
             sums = _SCRATCH.array("sums", (2, 4, size, height, tile_cols, out_c), dtype, xp)
             first, last = 2 * rows.start, min(2 * rows.stop, out_h)
@@ -305,18 +319,14 @@ def conv2d_kernel_gradient(
             total = partials[k]
             for index, (samples, rows) in enumerate(run):
                 size, height = samples.stop - samples.start, rows.stop - rows.start
-                tiles = size * height * tile_cols
-                band = x[samples, 2 * rows.start : 2 * rows.stop + 2]
-                v = _SCRATCH.array("v", (4, 4, size, height, tile_cols, c), dtype, xp)
-                rows_work = _SCRATCH.array("rows", (4, size, height, band.shape[2], c), dtype, xp)
-                input_tiles(band, height, tile_cols, v, rows_work)
+                v, tiles = _block_tiles(x, samples, rows, tile_cols)
                 dm = _SCRATCH.array("dm", (4, 4, size, height, tile_cols, out_c), dtype, xp)
                 g_band = g[samples, 2 * rows.start : 2 * rows.stop]
                 g_work = _SCRATCH.array(
                     "g_rows", (4, size, height, 2 * tile_cols, out_c), dtype, xp
                 )
                 gradient_tiles(g_band, height, tile_cols, dm, g_work)
-                v2 = v.reshape(16, tiles, c).transpose(0, 2, 1)
+                v2 = v.transpose(0, 2, 1)
                 dm2 = dm.reshape(16, tiles, out_c)
                 if index == 0:
                     xp.matmul(v2, dm2, out=total)
@@ -330,11 +340,7 @@ def conv2d_kernel_gradient(
     for part in partials[1:]:
         summed += part
     result = xp.empty((9, c * out_c), dtype=dtype)
-    taps = summed.reshape(16, -1)
-    matrix = xp.asarray(KRON.T, dtype=dtype)
-    for start in range(0, taps.shape[1], TRANSFORM_COLUMNS):
-        part = slice(start, start + TRANSFORM_COLUMNS)
-        xp.matmul(matrix, taps[:, part], out=result[:, part])
+    _chunked_product(xp.asarray(KRON.T, dtype=dtype), summed.reshape(16, -1), result)
     return result.reshape(3, 3, c, out_c)
 
 
