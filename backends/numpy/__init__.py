@@ -4,8 +4,9 @@ Two halves. The *spec*: ops build a graph while ``function`` traces a step (``gr
 each op's entry (``spec``) holds its forward beside its derivative rule, by topic in
 ``math``, ``nn``, ``conv`` and ``random``; ``gradients`` is the reverse sweep. The
 *lowering*: ``compile`` schedules the needed nodes into a plan and runs the passes of
-``lowering`` (``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``, ``threads``), each
-switchable with ``MINIDL_NUMPY_PASSES``, then runs the plan as straight-line code.
+``lowering`` (``ordering``, ``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``,
+``threads``), each switchable with ``MINIDL_NUMPY_PASSES``, then runs the plan as straight-line
+code.
 
 >>> import numpy as np
 >>> from minidl.backends import numpy as B

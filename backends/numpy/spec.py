@@ -15,7 +15,8 @@ An entry says what an op computes and nothing about how a compiled step makes it
 
 The entries themselves live in the topic modules (``math``, ``nn``, ``conv``, ``random``),
 each op's forward directly above its rule; the lowering passes are separate modules
-(``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``, ``threads``; see ``lowering``).
+(``ordering``, ``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``, ``threads``; see
+``lowering``).
 """
 
 from __future__ import annotations
