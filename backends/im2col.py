@@ -391,6 +391,51 @@ def run_in_parts(
         return [first] + [future.result() for future in futures]
 
 
+def sum_in_fixed_runs(
+    product: Callable[[Any, Any], None],
+    blocks: list,
+    runs: int,
+    out: Any,
+    scratch: Scratch,
+    work_bytes: int,
+    workers: int | None = None,
+) -> Any:
+    """``out`` = the sum over ``blocks`` of ``product(block, into)`` (which writes into ``into``).
+
+    The blocks go in ``runs`` fixed runs of consecutive blocks, each run summed into its own
+    partial (the first is ``out``, the others ``scratch``'s), the runs shared out to threads
+    and the partials added in run order: the result does not depend on which thread took
+    which run, so a seeded training run is repeatable on any thread count.
+    """
+    xp = array_module(out)
+    count = min(len(blocks), runs)
+    if count == 0:
+        out[...] = 0
+        return out
+    partials = [out]
+    if count > 1:
+        partials += list(scratch.array("partials", (count - 1, *out.shape), out.dtype, xp))
+    chunks = [
+        (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
+    ]
+
+    def accumulate(items: Iterable) -> None:
+        for k, run in items:
+            total = partials[k]
+            for index, block in enumerate(run):
+                if index == 0:
+                    product(block, total)
+                else:
+                    extra = scratch.array("product", total.shape, total.dtype, xp)
+                    product(block, extra)
+                    total += extra
+
+    run_in_parts(accumulate, chunks, work_bytes, workers)
+    for part in partials[1:]:
+        out += part
+    return out
+
+
 def conv2d_forward(
     x: Any,
     kernel: Any,
@@ -440,9 +485,8 @@ def conv2d_kernel_gradient(
 ) -> Any:
     """d(loss)/d(kernel) from padded input ``x`` and output gradient ``grad`` (in blocks).
 
-    The blocks are summed in ``REDUCTION_CHUNKS`` fixed runs of consecutive blocks, each run
-    into its own partial sum, and the partials in run order, so the result does not depend on
-    which thread took which run: a seeded training run is repeatable on any thread count.
+    The blocks are summed in ``REDUCTION_CHUNKS`` fixed runs (``sum_in_fixed_runs``): a
+    seeded training run is repeatable on any thread count.
     """
     xp = array_module(x)
     scratch = scratch or Scratch()
@@ -454,34 +498,14 @@ def conv2d_kernel_gradient(
     # blocks (and so the order of the sums) must not depend on the thread count
     parts = REDUCTION_CHUNKS if work >= PARALLEL_MIN_BYTES else 1
     blocks = layout.blocks(n, out_h, parts=parts)
-    count = min(len(blocks), REDUCTION_CHUNKS)
-    runs = [
-        (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
-    ]
-    shape = (layout.taps, layout.outputs)
-    # the first run's partial is the result; the others are work arrays of this thread's
-    partials = [xp.empty(shape, dtype=grad.dtype)] if count else []
-    if count > 1:
-        rest = scratch.array("partials", (count - 1, *shape), grad.dtype, xp)
-        partials += list(rest)
 
-    def correlate(items: Iterable) -> None:
-        for k, run in items:
-            total = partials[k]
-            for index, (samples, rows) in enumerate(run):
-                columns = layout.columns(x[samples], rows, scratch)
-                g = grad[samples, rows].reshape(-1, layout.outputs)
-                if index == 0:
-                    xp.dot(columns.T, g, out=total)
-                else:
-                    product = scratch.array("product", total.shape, total.dtype, xp)
-                    xp.dot(columns.T, g, out=product)
-                    total += product
+    def correlate(block: tuple[slice, slice], into: Any) -> None:
+        samples, rows = block
+        columns = layout.columns(x[samples], rows, scratch)
+        xp.dot(columns.T, grad[samples, rows].reshape(-1, layout.outputs), out=into)
 
-    run_in_parts(correlate, runs, work, workers)
-    result = partials[0] if count else xp.zeros((layout.taps, layout.outputs), dtype=grad.dtype)
-    for part in partials[1:]:
-        result += part
+    result = xp.empty((layout.taps, layout.outputs), dtype=grad.dtype)
+    sum_in_fixed_runs(correlate, blocks, REDUCTION_CHUNKS, result, scratch, work, workers)
     if layout.band > 1:
         return banded.fold_kernel_gradient(result, layout.band, kernel_shape, strides[1])
     return result.reshape(kernel_shape)

@@ -35,6 +35,7 @@ from .im2col import (
     parallel_ways,
     result_array,
     run_in_parts,
+    sum_in_fixed_runs,
 )
 
 # the transformed tiles of one block stay under this many bytes ...
@@ -305,40 +306,18 @@ def conv2d_kernel_gradient(
     work = x.nbytes + g.nbytes + 16 * n * tile_rows * tile_cols * c * out_c // MACS_PER_BYTE
     parts = KERNEL_GRADIENT_RUNS if work >= PARALLEL_MIN_BYTES else 1
     blocks = _tile_blocks(n, tile_rows, row_bytes, tile_cols, parts)
-    count = min(len(blocks), KERNEL_GRADIENT_RUNS)
-    if count == 0:
-        return xp.zeros((3, 3, c, out_c), dtype=dtype)
-    runs = [
-        (k, blocks[len(blocks) * k // count : len(blocks) * (k + 1) // count]) for k in range(count)
-    ]
-    shape = (16, c, out_c)
-    partials = list(_SCRATCH.array("partials", (count, *shape), dtype, xp))
 
-    def correlate(items: Iterable) -> None:
-        for k, run in items:
-            total = partials[k]
-            for index, (samples, rows) in enumerate(run):
-                size, height = samples.stop - samples.start, rows.stop - rows.start
-                v, tiles = _block_tiles(x, samples, rows, tile_cols)
-                dm = _SCRATCH.array("dm", (4, 4, size, height, tile_cols, out_c), dtype, xp)
-                g_band = g[samples, 2 * rows.start : 2 * rows.stop]
-                g_work = _SCRATCH.array(
-                    "g_rows", (4, size, height, 2 * tile_cols, out_c), dtype, xp
-                )
-                gradient_tiles(g_band, height, tile_cols, dm, g_work)
-                v2 = v.transpose(0, 2, 1)
-                dm2 = dm.reshape(16, tiles, out_c)
-                if index == 0:
-                    xp.matmul(v2, dm2, out=total)
-                else:
-                    product = _SCRATCH.array("product", shape, dtype, xp)
-                    xp.matmul(v2, dm2, out=product)
-                    total += product
+    def correlate(block: tuple[slice, slice], into: Any) -> None:
+        samples, rows = block
+        size, height = samples.stop - samples.start, rows.stop - rows.start
+        v, tiles = _block_tiles(x, samples, rows, tile_cols)
+        dm = _SCRATCH.array("dm", (4, 4, size, height, tile_cols, out_c), dtype, xp)
+        g_work = _SCRATCH.array("g_rows", (4, size, height, 2 * tile_cols, out_c), dtype, xp)
+        gradient_tiles(g[samples, 2 * rows.start : 2 * rows.stop], height, tile_cols, dm, g_work)
+        xp.matmul(v.transpose(0, 2, 1), dm.reshape(16, tiles, out_c), out=into)
 
-    run_in_parts(correlate, runs, work, workers)
-    summed = partials[0]
-    for part in partials[1:]:
-        summed += part
+    summed = _SCRATCH.array("summed", (16, c, out_c), dtype, xp)
+    sum_in_fixed_runs(correlate, blocks, KERNEL_GRADIENT_RUNS, summed, _SCRATCH, work, workers)
     result = xp.empty((9, c * out_c), dtype=dtype)
     _chunked_product(xp.asarray(KRON.T, dtype=dtype), summed.reshape(16, -1), result)
     return result.reshape(3, 3, c, out_c)

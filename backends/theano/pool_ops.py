@@ -26,9 +26,9 @@ import pytensor.tensor as pt
 from pytensor.graph.basic import Apply
 from pytensor.graph.op import Op
 
-from minidl.backends import im2col, pooling, shapes
+from minidl.backends import conv_kernels, im2col, pooling, shapes
 
-_scratch = im2col.Scratch()  # work arrays, per thread; kernels run one at a time per thread
+_scratch = conv_kernels.SCRATCH  # the work arrays the numpy backend's kernels use too
 
 
 def _pad(x: np.ndarray, pads: tuple, fill: float) -> np.ndarray:
