@@ -1,4 +1,5 @@
-"""Which kernel runs a 2-D convolution: Winograd F(2x2, 3x3) where it pays, im2col elsewhere.
+"""Which kernel runs a 2-D convolution: Winograd F(2x2, 3x3) or stacked rows where they pay,
+im2col elsewhere.
 
 The numpy backend's convolution ops and the theano backend's convolution Ops call these
 three functions on unpadded NHWC arrays with the padding amounts already worked out, so both
@@ -8,10 +9,16 @@ saves) and enough channels on each side: ``INPUT_GRADIENT_MIN_CHANNELS`` for the
 gradient, where it replaces im2col's scatter of window gradients (2-3x slower at any width),
 ``FORWARD_MIN_CHANNELS`` for the forward, where im2col's products with ``9 * in``-long
 rows are as fast below that, and ``KERNEL_GRADIENT_MIN_CHANNELS`` (with its own, smaller
-tile count) for the kernel gradient. ``im2col`` takes the rest.
+tile count) for the kernel gradient. ``rowstack`` goes first for stride-1 convolutions with
+fewer than ``ROWSTACK_MAX_CHANNELS`` channels on one side, ``ROWSTACK_MIN_CHANNELS`` or more
+stacked (the input's; the output gradient's for an input gradient) and enough filters for
+im2col rather than bands: im2col's products from a copy a third the size, and on VGG16's and
+U-Net's 32- and 64-channel layers faster than Winograd's input gradient too. ``im2col`` takes
+the rest.
 
-Setting ``MINIDL_WINOGRAD=0`` (or ``WINOGRAD = False`` here) sends every convolution to
-im2col: the way to check whether a wrong result comes from the Winograd kernels.
+Setting ``MINIDL_WINOGRAD=0`` (or ``WINOGRAD = False`` here) sends every convolution Winograd
+would take elsewhere, and ``MINIDL_ROWSTACK=0`` (``ROWSTACK = False``) does the same for
+stacked rows: the way to check whether a wrong result comes from one of those kernels.
 """
 
 from __future__ import annotations
@@ -20,9 +27,10 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from . import im2col, winograd
+from . import banded, im2col, rowstack, winograd
 
 WINOGRAD = os.environ.get("MINIDL_WINOGRAD", "1").strip() != "0"
+ROWSTACK = os.environ.get("MINIDL_ROWSTACK", "1").strip() != "0"
 
 # Winograd only when a call has at least this many 2x2 output tiles (batch included) ...
 MIN_TILES = 192
@@ -33,6 +41,10 @@ INPUT_GRADIENT_MIN_CHANNELS = 16
 # faster than im2col; at 64 slower) and this many tiles (its 16 products are tiles long)
 KERNEL_GRADIENT_MIN_CHANNELS = 128
 KERNEL_GRADIENT_MIN_TILES = 32
+# stacked rows from this many stacked channels (below, a stacked pixel's runs are too short)
+# and below this many channels on one side (from there Winograd's products are fewer)
+ROWSTACK_MIN_CHANNELS = 16
+ROWSTACK_MAX_CHANNELS = 128
 
 # the padded input of an im2col call (one per thread; it never outlives the call)
 _PADDED = im2col.Scratch()
@@ -66,6 +78,51 @@ def uses_winograd(
     return batch * ((out_h + 1) // 2) * ((out_w + 1) // 2) >= tiles
 
 
+def uses_rowstack(kind: str, kernel_shape: tuple, strides: tuple, pads: tuple) -> bool:
+    """Whether the ``kind`` of a convolution runs ``rowstack`` (tried before Winograd)."""
+    kh, kw, c, k = kernel_shape
+    if not ROWSTACK or tuple(strides) != (1, 1) or min(c, k) >= ROWSTACK_MAX_CHANNELS:
+        return False
+    if kind == "input_gradient":
+        (top, bottom), (left, right) = pads
+        if max(top, bottom) > kh - 1 or max(left, right) > kw - 1:
+            return False
+        c, k = k, c  # the forward of the output gradient: its channels are stacked
+    return c >= ROWSTACK_MIN_CHANNELS and k >= banded.MIN_FILTERS_FOR_IM2COL
+
+
+def kernel_for(
+    kind: str,
+    batch: int,
+    out_h: int,
+    out_w: int,
+    kernel_shape: tuple,
+    strides: tuple,
+    pads: tuple,
+    dtype: Any,
+    same_dtype: bool = True,
+) -> str:
+    """The module that runs the ``kind`` of a convolution: rowstack, winograd or im2col.
+
+    ``same_dtype``: whether the two arrays share a dtype (Winograd's condition).
+    """
+    if uses_rowstack(kind, kernel_shape, strides, pads):
+        return "rowstack"
+    if same_dtype and uses_winograd(kind, batch, out_h, out_w, kernel_shape, strides, dtype):
+        return "winograd"
+    return "im2col"
+
+
+def _all_finite(x: Any) -> bool:
+    """Whether ``x`` holds only finite values (one sum: an overflow only says no).
+
+    Stacked rows' kernel gradient multiplies the windows of outputs that do not exist by a
+    zero gradient, which is NaN at an inf input; im2col's, like the definition, never reads
+    those windows, so an input with inf or NaN goes there.
+    """
+    return bool(im2col.array_module(x).isfinite(x.sum()))
+
+
 def _padded(x: Any, pads: tuple) -> Any:
     (top, bottom), (left, right) = pads
     height, width = x.shape[1] + top + bottom, x.shape[2] + left + right
@@ -94,9 +151,11 @@ def conv2d_forward(
     kh, kw = kernel.shape[:2]
     out_h = _out_size(x.shape[1], kh, strides[0], pads[0])
     out_w = _out_size(x.shape[2], kw, strides[1], pads[1])
-    if x.dtype == kernel.dtype and uses_winograd(
-        "forward", x.shape[0], out_h, out_w, kernel.shape, strides, x.dtype
-    ):
+    shape, same = kernel.shape, x.dtype == kernel.dtype
+    choice = kernel_for("forward", x.shape[0], out_h, out_w, shape, strides, pads, x.dtype, same)
+    if choice == "rowstack":
+        return rowstack.conv2d_forward(x, kernel, pads, epilogue, out, workers)
+    if choice == "winograd":
         return winograd.conv2d_forward(x, kernel, pads, epilogue, out, workers)
     return im2col.conv2d_forward(_padded(x, pads), kernel, strides, scratch, epilogue, out, workers)
 
@@ -113,14 +172,18 @@ def conv2d_input_gradient(
 ) -> Any:
     """d(loss)/d(x) of ``conv2d_forward`` from its output gradient; ``x``'s shape (a view).
 
-    ``out`` (see ``im2col.result_array``) is asked for ``x``'s shape on the Winograd path
-    and for the padded input's shape on the im2col path, which crops it.
+    ``out`` (see ``im2col.result_array``) is asked for ``x``'s shape on the Winograd and
+    stacked-rows paths and for the padded input's shape on the im2col path, which crops it.
     """
     n, height, width, channels = input_shape
     (top, bottom), (left, right) = pads
-    if grad.dtype == kernel.dtype and uses_winograd(
-        "input_gradient", n, grad.shape[1], grad.shape[2], kernel.shape, strides, grad.dtype
-    ):
+    out_h, out_w, same = grad.shape[1], grad.shape[2], grad.dtype == kernel.dtype
+    choice = kernel_for(
+        "input_gradient", n, out_h, out_w, kernel.shape, strides, pads, grad.dtype, same
+    )
+    if choice == "rowstack":
+        return rowstack.conv2d_input_gradient(grad, kernel, pads, out, workers)
+    if choice == "winograd":
         return winograd.conv2d_input_gradient(grad, kernel, pads, out, workers)
     padded = (n, height + top + bottom, width + left + right, channels)
     image = im2col.conv2d_input_gradient(grad, kernel, padded, strides, scratch, out, workers)
@@ -137,9 +200,13 @@ def conv2d_kernel_gradient(
     workers: int | None = None,
 ) -> Any:
     """d(loss)/d(kernel) of ``conv2d_forward`` from ``x`` and the output gradient."""
-    if x.dtype == grad.dtype and uses_winograd(
-        "kernel_gradient", x.shape[0], grad.shape[1], grad.shape[2], kernel_shape, strides, x.dtype
-    ):
+    out_h, out_w, same = grad.shape[1], grad.shape[2], x.dtype == grad.dtype
+    choice = kernel_for(
+        "kernel_gradient", x.shape[0], out_h, out_w, kernel_shape, strides, pads, x.dtype, same
+    )
+    if choice == "rowstack" and _all_finite(x):
+        return rowstack.conv2d_kernel_gradient(x, grad, kernel_shape, pads, workers)
+    if choice == "winograd":
         return winograd.conv2d_kernel_gradient(x, grad, pads, workers)
     padded = _padded(x, pads)
     return im2col.conv2d_kernel_gradient(padded, grad, kernel_shape, strides, scratch, workers)

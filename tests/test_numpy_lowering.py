@@ -202,7 +202,12 @@ def conv_networks(draw):
     x2 = draw(float_arrays((batch, height, width, channels), -2.0, 2.0))
     seed = draw(st.integers(0, 2**16))
     expose = draw(st.booleans())  # also return every layer's activation
-    return layers, x, x2, seed, expose
+    # a max-pool's gradient jumps where a window's maximum ties, and after one update the
+    # spec and a lowered plan may hold weights an ulp apart (sums in another order): break
+    # the exact ties that shrinking heads for (a constant image), or the second call's
+    # gradients differ by O(1) for no fault of either
+    jitter = np.random.default_rng(seed + 1).uniform(-1e-3, 1e-3, (2, *x.shape))
+    return layers, x + jitter[0], x2 + jitter[1], seed, expose
 
 
 def _conv_network_step(layers, channels, seed, expose, classes=3):

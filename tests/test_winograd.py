@@ -218,7 +218,8 @@ def test_backend_conv2d_matches_references(forced, backend, case, filters):
 
 def test_the_winograd_path_is_taken_where_the_docs_say():
     """VGG16's and U-Net's 3x3 layers: input gradients from 16 channels, forwards and kernel
-    gradients from 128."""
+    gradients from 128 (``conv_kernels.kernel_for`` tries stacked rows first, below 128
+    channels: see test_rowstack)."""
     if not conv_kernels.WINOGRAD:
         pytest.skip("MINIDL_WINOGRAD=0 in this run")
     f32 = np.dtype("float32")

@@ -1,0 +1,296 @@
+"""Stride-1 convolutions by stacked rows (``backends/rowstack.py``) and where they run.
+
+References are written here from the definitions, in float64: the forward and the kernel
+gradient as sums over the kernel taps of shifted inputs, the input gradient as every tap
+adding the output gradient back. Kernel sizes, padding, block sizes and thread counts are
+all drawn; the module is called directly, since its channel thresholds only decide dispatch.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+
+from minidl import backend as K
+from minidl.backends import conv_kernels, im2col, rowstack
+
+from . import naive
+from . import strategies as S
+
+SETTINGS = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much],
+)
+
+
+@st.composite
+def geometries(draw: st.DrawFn, input_gradient: bool = False) -> tuple:
+    """NHWC input, kernel, pads and output gradient (float64), all sizes drawn.
+
+    For an input gradient the pads stay below the kernel (rowstack's condition there).
+    """
+    n = draw(st.integers(1, 3))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    most_h, most_w = (kh - 1, kw - 1) if input_gradient else (kh, kw)
+    pads = tuple(
+        (draw(st.integers(0, most)), draw(st.integers(0, most))) for most in (most_h, most_w)
+    )
+    h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    assume(h + sum(pads[0]) >= kh and w + sum(pads[1]) >= kw)
+    c, k = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    x = draw(S.float_arrays((n, h, w, c)))
+    kernel = draw(S.float_arrays((kh, kw, c, k)))
+    out_h, out_w = h + sum(pads[0]) - kh + 1, w + sum(pads[1]) - kw + 1
+    grad = draw(S.float_arrays((n, out_h, out_w, k)))
+    return x, kernel, pads, grad
+
+
+@pytest.fixture
+def blocks(monkeypatch):
+    """Set the block size and thread count a case draws (tiny blocks: many of them)."""
+
+    def choose(tiny: bool, workers: int) -> None:
+        monkeypatch.setattr(rowstack, "BLOCK_BUDGET_BYTES", 1 if tiny else 2**20)
+        monkeypatch.setattr(rowstack, "MIN_BLOCK_PIXELS", 1 if tiny else 1024)
+        monkeypatch.setattr(im2col, "PARALLEL_MIN_BYTES", 0)
+        monkeypatch.setattr(im2col, "WORKERS", workers)
+
+    return choose
+
+
+def _shifted(x: np.ndarray, pads: tuple, kernel_shape: tuple, grad_shape: tuple):
+    """Every tap's shifted input ``(i, j, window)`` of ``x`` padded by ``pads``."""
+    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
+    out_h, out_w = grad_shape[1:3]
+    for i in range(kernel_shape[0]):
+        for j in range(kernel_shape[1]):
+            yield i, j, padded[:, i : i + out_h, j : j + out_w]
+
+
+def _forward_reference(x, kernel, pads, out_shape) -> np.ndarray:
+    out = np.zeros(out_shape)
+    for i, j, window in _shifted(x, pads, kernel.shape, out_shape):
+        out += window @ kernel[i, j]
+    return out
+
+
+def _kernel_gradient_reference(x, grad, kernel_shape, pads) -> np.ndarray:
+    result = np.zeros(kernel_shape)
+    for i, j, window in _shifted(x, pads, kernel_shape, grad.shape):
+        result[i, j] = window.reshape(-1, x.shape[3]).T @ grad.reshape(-1, grad.shape[3])
+    return result
+
+
+def _input_gradient_reference(grad, kernel, x_shape, pads) -> np.ndarray:
+    (top, bottom), (left, right) = pads
+    n, h, w, c = x_shape
+    image = np.zeros((n, h + top + bottom, w + left + right, c))
+    out_h, out_w = grad.shape[1:3]
+    for i in range(kernel.shape[0]):
+        for j in range(kernel.shape[1]):
+            image[:, i : i + out_h, j : j + out_w] += grad @ kernel[i, j].T
+    return image[:, top : top + h, left : left + w]
+
+
+@SETTINGS
+@given(case=geometries(), tiny=st.booleans(), workers=st.integers(1, 3))
+def test_forward_matches_its_definition(blocks, case, tiny, workers):
+    x, kernel, pads, grad = case
+    blocks(tiny, workers)
+    result = rowstack.conv2d_forward(x, kernel, pads)
+    assert result.shape == grad.shape and result.dtype == np.float64
+    expected = _forward_reference(x, kernel, pads, grad.shape)
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@SETTINGS
+@given(case=geometries(), tiny=st.booleans(), workers=st.integers(1, 3))
+def test_kernel_gradient_matches_its_definition(blocks, case, tiny, workers):
+    """Zeros in the grid's extra columns keep the outputs that do not exist out of the sum."""
+    x, kernel, pads, grad = case
+    blocks(tiny, workers)
+    result = rowstack.conv2d_kernel_gradient(x, grad, kernel.shape, pads)
+    assert result.shape == kernel.shape
+    expected = _kernel_gradient_reference(x, grad, kernel.shape, pads)
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@SETTINGS
+@given(case=geometries(input_gradient=True), tiny=st.booleans(), workers=st.integers(1, 3))
+def test_input_gradient_matches_its_definition(blocks, case, tiny, workers):
+    x, kernel, pads, grad = case
+    blocks(tiny, workers)
+    result = rowstack.conv2d_input_gradient(grad, kernel, pads)
+    assert result.shape == x.shape
+    expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+def test_input_gradient_refuses_pads_past_the_kernel():
+    grad, kernel = np.zeros((1, 4, 4, 2)), np.zeros((3, 3, 2, 2))
+    with pytest.raises(ValueError, match="pads below the kernel"):
+        rowstack.conv2d_input_gradient(grad, kernel, ((3, 0), (1, 1)))
+
+
+def test_epilogue_sees_every_output_row_once(monkeypatch):
+    """The fused bias/activation runs on each block of the result once, in many blocks."""
+    monkeypatch.setattr(rowstack, "BLOCK_BUDGET_BYTES", 1)
+    monkeypatch.setattr(rowstack, "MIN_BLOCK_PIXELS", 1)
+    rng = np.random.default_rng(0)
+    x, kernel = rng.standard_normal((2, 9, 7, 4)), rng.standard_normal((3, 3, 4, 3))
+    rows = []
+
+    def epilogue(block):
+        rows.append(block.shape[0] * block.shape[1])
+        block += 1.0
+
+    result = rowstack.conv2d_forward(x, kernel, ((1, 1), (1, 1)), epilogue, workers=1)
+    expected = naive.conv2d(x, kernel, padding="same") + 1.0
+    np.testing.assert_allclose(result, expected, atol=1e-10)
+    assert sum(rows) == 2 * 9 and len(rows) > 2
+
+
+def test_kernel_gradient_does_not_depend_on_the_thread_count():
+    """The blocks and the order of their sums are fixed: the same bits on 1 and 2 threads,
+    and float32 error near im2col's."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 30, 30, 32))
+    grad = rng.standard_normal((4, 30, 30, 64)) * 1e-3
+    pads = ((1, 1), (1, 1))
+    exact = _kernel_gradient_reference(x, grad, (3, 3, 32, 64), pads)
+    x32, g32 = x.astype("float32"), grad.astype("float32")
+    fast = [rowstack.conv2d_kernel_gradient(x32, g32, (3, 3, 32, 64), pads, w) for w in (1, 2)]
+    padded = np.pad(x32, ((0, 0), (1, 1), (1, 1), (0, 0)))
+    direct = im2col.conv2d_kernel_gradient(padded, g32, (3, 3, 32, 64), (1, 1))
+    np.testing.assert_array_equal(fast[0], fast[1])
+    assert fast[0].dtype == np.float32
+    scale = np.abs(exact).max()
+    assert np.abs(fast[0] - exact).max() <= 4 * np.abs(direct - exact).max() + 1e-6 * scale
+
+
+def test_the_kernel_choice_on_vgg16_and_unet_layers():
+    """Stacked rows below 128 channels, Winograd from there, im2col for the rest."""
+    if not (conv_kernels.ROWSTACK and conv_kernels.WINOGRAD):
+        pytest.skip("MINIDL_ROWSTACK=0 or MINIDL_WINOGRAD=0 in this run")
+    f32, same = np.dtype("float32"), ((1, 1), (1, 1))
+
+    def choice(kind, side, c, k, strides=(1, 1), pads=same, window=(3, 3), batch=8):
+        shape = (*window, c, k)
+        return conv_kernels.kernel_for(kind, batch, side, side, shape, strides, pads, f32)
+
+    for kind in ("forward", "input_gradient", "kernel_gradient"):
+        assert choice(kind, 112, 64, 64) == "rowstack"  # VGG16's first block
+        assert choice(kind, 128, 32, 32) == "rowstack"  # U-Net's first level
+        assert choice(kind, 56, 128, 128) == "winograd"
+        assert choice(kind, 56, 64, 64, strides=(2, 2)) == "im2col"
+    assert choice("forward", 112, 3, 64) == "im2col"  # the RGB layer: runs of 3 channels
+    assert choice("forward", 128, 32, 16) == "im2col"  # 16 filters: bands (``banded``)
+    assert choice("input_gradient", 64, 16, 32) != "rowstack"  # 16 filters for the gradient
+    assert choice("input_gradient", 64, 32, 32, window=(2, 2), pads=((0, 1), (0, 1))) == (
+        "rowstack"
+    )
+    assert choice("forward", 28, 64, 64, window=(5, 5)) == "rowstack"
+
+
+@pytest.mark.parametrize("kind", ["forward", "input_gradient", "kernel_gradient"])
+def test_dispatch_runs_the_chosen_kernel(monkeypatch, kind):
+    """``conv_kernels`` really calls ``rowstack`` where ``kernel_for`` says so."""
+    if not conv_kernels.ROWSTACK:
+        pytest.skip("MINIDL_ROWSTACK=0 in this run")
+    name = {"forward": "conv2d_forward"}.get(kind, f"conv2d_{kind}")
+    calls = []
+    real = getattr(rowstack, name)
+
+    def recorded(*args, **kwargs):
+        calls.append(kind)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(rowstack, name, recorded)
+    rng = np.random.default_rng(1)
+    x, kernel = rng.standard_normal((1, 6, 6, 32)), rng.standard_normal((3, 3, 32, 32))
+    grad = rng.standard_normal((1, 6, 6, 32))
+    pads, scratch = ((1, 1), (1, 1)), im2col.Scratch()
+    if kind == "forward":
+        result = conv_kernels.conv2d_forward(x, kernel, (1, 1), pads, scratch)
+        expected = _forward_reference(x, kernel, pads, grad.shape)
+    elif kind == "input_gradient":
+        result = conv_kernels.conv2d_input_gradient(grad, kernel, x.shape, (1, 1), pads, scratch)
+        expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+    else:
+        result = conv_kernels.conv2d_kernel_gradient(x, grad, kernel.shape, (1, 1), pads, scratch)
+        expected = _kernel_gradient_reference(x, grad, kernel.shape, pads)
+    assert calls == [kind]
+    np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
+
+
+@settings(SETTINGS, max_examples=4)
+@given(
+    window=st.tuples(st.integers(1, 4), st.integers(1, 4)),
+    side=st.tuples(st.integers(4, 7), st.integers(4, 7)),
+    channels=st.integers(16, 18),
+    filters=st.integers(32, 34),
+    padding=st.sampled_from(["valid", "same"]),
+    seed=st.integers(0, 2**16),
+)
+def test_backend_conv2d_matches_references(backend, window, side, channels, filters, padding, seed):
+    """``K.conv2d`` and its gradients on each backend at sizes where numpy and theano run
+    stacked rows (tensorflow runs its own kernels, against the same references)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, *side, channels))
+    kernel = rng.standard_normal((*window, channels, filters))
+    if padding == "valid":
+        pads = ((0, 0), (0, 0))
+    else:
+        pads = tuple(naive.same_split(s, k, 1)[1:] for s, k in zip(side, window, strict=True))
+    out_shape = (2, side[0] + sum(pads[0]) - window[0] + 1, side[1] + sum(pads[1]) - window[1] + 1)
+    grad = rng.standard_normal((*out_shape, filters))
+
+    def step(x_in, kernel_in, grad_in):
+        out = K.conv2d(x_in, kernel_in, (1, 1), padding)
+        loss = K.sum(out * grad_in)
+        return [out, *K.gradients(loss, [x_in, kernel_in])], []
+
+    specs = [(a.shape, "float64") for a in (x, kernel, grad)]
+    out, gx, gk = K.function(step, specs, name="rowstack_conv")(x, kernel, grad)
+    tolerance = {"rtol": 1e-9, "atol": 1e-9}
+    np.testing.assert_allclose(out, _forward_reference(x, kernel, pads, grad.shape), **tolerance)
+    expected_gx = _input_gradient_reference(grad, kernel, x.shape, pads)
+    np.testing.assert_allclose(gx, expected_gx, **tolerance)
+    expected_gk = _kernel_gradient_reference(x, grad, kernel.shape, pads)
+    np.testing.assert_allclose(gk, expected_gk, **tolerance)
+
+
+def test_environment_switch_turns_rowstack_off():
+    code = "from minidl.backends import conv_kernels; print(conv_kernels.ROWSTACK)"
+    env = {**os.environ, "MINIDL_ROWSTACK": "0"}
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
+
+
+def test_kernel_gradient_of_an_input_with_inf_matches_im2col():
+    """An inf in the last column would meet the grid's zero gradient (NaN) on stacked rows:
+    such inputs take im2col, whose NaN and inf cells follow the definition."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1, 6, 6, 32))
+    x[0, 2, 5, 3] = np.inf
+    grad = rng.standard_normal((1, 6, 6, 32))
+    pads, shape = ((1, 1), (1, 1)), (3, 3, 32, 32)
+    if not conv_kernels.ROWSTACK:
+        pytest.skip("MINIDL_ROWSTACK=0 in this run")
+    kind = conv_kernels.kernel_for("kernel_gradient", 1, 6, 6, shape, (1, 1), pads, x.dtype)
+    assert kind == "rowstack"  # by shape; the inf sends it to im2col
+    result = conv_kernels.conv2d_kernel_gradient(x, grad, shape, (1, 1), pads, im2col.Scratch())
+    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
+    expected = im2col.conv2d_kernel_gradient(padded, grad, shape, (1, 1))
+    np.testing.assert_array_equal(np.isnan(result), np.isnan(expected))
+    finite = np.isfinite(expected)
+    np.testing.assert_allclose(result[finite], expected[finite], rtol=1e-10)
