@@ -1,9 +1,8 @@
 """Stride-1 convolutions by stacked rows (``backends/rowstack.py``) and where they run.
 
-References are written here from the definitions, in float64: the forward and the kernel
-gradient as sums over the kernel taps of shifted inputs, the input gradient as every tap
-adding the output gradient back. Kernel sizes, padding, block sizes and thread counts are
-all drawn; the module is called directly, since its channel thresholds only decide dispatch.
+References come from the definitions (``conv_references``, float64). Kernel sizes, padding,
+block sizes and thread counts are all drawn; the module is called directly, since its channel
+thresholds only decide dispatch.
 """
 
 from __future__ import annotations
@@ -17,9 +16,9 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minidl import backend as K
 from minidl.backends import conv_kernels, im2col, rowstack
 
+from . import conv_references as R
 from . import naive
 from . import strategies as S
 
@@ -65,40 +64,6 @@ def blocks(monkeypatch):
     return choose
 
 
-def _shifted(x: np.ndarray, pads: tuple, kernel_shape: tuple, grad_shape: tuple):
-    """Every tap's shifted input ``(i, j, window)`` of ``x`` padded by ``pads``."""
-    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
-    out_h, out_w = grad_shape[1:3]
-    for i in range(kernel_shape[0]):
-        for j in range(kernel_shape[1]):
-            yield i, j, padded[:, i : i + out_h, j : j + out_w]
-
-
-def _forward_reference(x, kernel, pads, out_shape) -> np.ndarray:
-    out = np.zeros(out_shape)
-    for i, j, window in _shifted(x, pads, kernel.shape, out_shape):
-        out += window @ kernel[i, j]
-    return out
-
-
-def _kernel_gradient_reference(x, grad, kernel_shape, pads) -> np.ndarray:
-    result = np.zeros(kernel_shape)
-    for i, j, window in _shifted(x, pads, kernel_shape, grad.shape):
-        result[i, j] = window.reshape(-1, x.shape[3]).T @ grad.reshape(-1, grad.shape[3])
-    return result
-
-
-def _input_gradient_reference(grad, kernel, x_shape, pads) -> np.ndarray:
-    (top, bottom), (left, right) = pads
-    n, h, w, c = x_shape
-    image = np.zeros((n, h + top + bottom, w + left + right, c))
-    out_h, out_w = grad.shape[1:3]
-    for i in range(kernel.shape[0]):
-        for j in range(kernel.shape[1]):
-            image[:, i : i + out_h, j : j + out_w] += grad @ kernel[i, j].T
-    return image[:, top : top + h, left : left + w]
-
-
 @SETTINGS
 @given(case=geometries(), tiny=st.booleans(), workers=st.integers(1, 3))
 def test_forward_matches_its_definition(blocks, case, tiny, workers):
@@ -106,7 +71,7 @@ def test_forward_matches_its_definition(blocks, case, tiny, workers):
     blocks(tiny, workers)
     result = rowstack.conv2d_forward(x, kernel, pads)
     assert result.shape == grad.shape and result.dtype == np.float64
-    expected = _forward_reference(x, kernel, pads, grad.shape)
+    expected = R.forward(x, kernel, pads, grad.shape)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -118,7 +83,7 @@ def test_kernel_gradient_matches_its_definition(blocks, case, tiny, workers):
     blocks(tiny, workers)
     result = rowstack.conv2d_kernel_gradient(x, grad, kernel.shape, pads)
     assert result.shape == kernel.shape
-    expected = _kernel_gradient_reference(x, grad, kernel.shape, pads)
+    expected = R.kernel_gradient(x, grad, kernel.shape, pads)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -129,7 +94,7 @@ def test_input_gradient_matches_its_definition(blocks, case, tiny, workers):
     blocks(tiny, workers)
     result = rowstack.conv2d_input_gradient(grad, kernel, pads)
     assert result.shape == x.shape
-    expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+    expected = R.input_gradient(grad, kernel, x.shape, pads)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -164,7 +129,7 @@ def test_kernel_gradient_does_not_depend_on_the_thread_count():
     x = rng.standard_normal((4, 30, 30, 32))
     grad = rng.standard_normal((4, 30, 30, 64)) * 1e-3
     pads = ((1, 1), (1, 1))
-    exact = _kernel_gradient_reference(x, grad, (3, 3, 32, 64), pads)
+    exact = R.kernel_gradient(x, grad, (3, 3, 32, 64), pads)
     x32, g32 = x.astype("float32"), grad.astype("float32")
     fast = [rowstack.conv2d_kernel_gradient(x32, g32, (3, 3, 32, 64), pads, w) for w in (1, 2)]
     padded = np.pad(x32, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -219,13 +184,13 @@ def test_dispatch_runs_the_chosen_kernel(monkeypatch, kind):
     pads, scratch = ((1, 1), (1, 1)), im2col.Scratch()
     if kind == "forward":
         result = conv_kernels.conv2d_forward(x, kernel, (1, 1), pads, scratch)
-        expected = _forward_reference(x, kernel, pads, grad.shape)
+        expected = R.forward(x, kernel, pads, grad.shape)
     elif kind == "input_gradient":
         result = conv_kernels.conv2d_input_gradient(grad, kernel, x.shape, (1, 1), pads, scratch)
-        expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+        expected = R.input_gradient(grad, kernel, x.shape, pads)
     else:
         result = conv_kernels.conv2d_kernel_gradient(x, grad, kernel.shape, (1, 1), pads, scratch)
-        expected = _kernel_gradient_reference(x, grad, kernel.shape, pads)
+        expected = R.kernel_gradient(x, grad, kernel.shape, pads)
     assert calls == [kind]
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
@@ -252,24 +217,14 @@ def test_backend_conv2d_matches_references(backend, window, side, channels, filt
     out_shape = (2, side[0] + sum(pads[0]) - window[0] + 1, side[1] + sum(pads[1]) - window[1] + 1)
     grad = rng.standard_normal((*out_shape, filters))
 
-    def step(x_in, kernel_in, grad_in):
-        out = K.conv2d(x_in, kernel_in, (1, 1), padding)
-        loss = K.sum(out * grad_in)
-        return [out, *K.gradients(loss, [x_in, kernel_in])], []
-
-    specs = [(a.shape, "float64") for a in (x, kernel, grad)]
-    out, gx, gk = K.function(step, specs, name="rowstack_conv")(x, kernel, grad)
-    tolerance = {"rtol": 1e-9, "atol": 1e-9}
-    np.testing.assert_allclose(out, _forward_reference(x, kernel, pads, grad.shape), **tolerance)
-    expected_gx = _input_gradient_reference(grad, kernel, x.shape, pads)
-    np.testing.assert_allclose(gx, expected_gx, **tolerance)
-    expected_gk = _kernel_gradient_reference(x, grad, kernel.shape, pads)
-    np.testing.assert_allclose(gk, expected_gk, **tolerance)
+    results = R.backend_conv2d(x, kernel, grad, padding, "rowstack_conv")
+    R.assert_matches(x, kernel, grad, pads, results)
 
 
-def test_environment_switch_turns_rowstack_off():
-    code = "from minidl.backends import conv_kernels; print(conv_kernels.ROWSTACK)"
-    env = {**os.environ, "MINIDL_ROWSTACK": "0"}
+@pytest.mark.parametrize("name", ["ROWSTACK", "WINOGRAD"])
+def test_environment_switches_turn_a_kernel_off(name):
+    code = f"from minidl.backends import conv_kernels; print(conv_kernels.{name})"
+    env = {**os.environ, f"MINIDL_{name}": "0"}
     result = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )

@@ -2,24 +2,20 @@
 
 The Winograd path only runs on 3x3 stride-1 convolutions with enough channels and tiles, so
 the property tests lower those thresholds (``forced``) and assert that the path really runs.
-References are written here: ``naive.conv2d`` for the forward, and the input gradient by its
-definition (each kernel tap scatters the output gradient back), both in float64.
+References: ``naive.conv2d`` for the forward, and ``conv_references`` (the definitions, in
+float64).
 """
 
 from __future__ import annotations
-
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from minidl import backend as K
 from minidl.backends import conv_kernels, im2col, winograd
 
+from . import conv_references as R
 from . import naive
 from . import strategies as S
 
@@ -62,18 +58,6 @@ def _pads(x: np.ndarray, padding: str) -> tuple:
     return tuple(naive.same_split(size, 3, 1)[1:] for size in x.shape[1:3])
 
 
-def _input_gradient_reference(grad: np.ndarray, kernel: np.ndarray, x_shape, pads) -> np.ndarray:
-    """d(sum(conv(x) * grad))/dx: every tap (i, j) adds ``grad @ kernel[i, j].T`` back."""
-    (top, bottom), (left, right) = pads
-    n, h, w, c = x_shape
-    image = np.zeros((n, h + top + bottom, w + left + right, c))
-    out_h, out_w = grad.shape[1:3]
-    for i in range(3):
-        for j in range(3):
-            image[:, i : i + out_h, j : j + out_w] += grad @ kernel[i, j].T
-    return image[:, top : top + h, left : left + w]
-
-
 @SETTINGS
 @given(case=geometries())
 def test_forward_matches_loop_reference(forced, case):
@@ -100,7 +84,7 @@ def test_input_gradient_matches_its_definition(forced, case):
     result = conv_kernels.conv2d_input_gradient(
         grad, kernel, x.shape, (1, 1), pads, im2col.Scratch()
     )
-    expected = _input_gradient_reference(grad, kernel, x.shape, pads)
+    expected = R.input_gradient(grad, kernel, x.shape, pads)
     assert result.shape == x.shape
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
@@ -138,19 +122,6 @@ def test_float32_error_stays_near_direct_convolution(workers):
     assert np.abs(fast - exact).max() <= 1e-5 * scale
 
 
-def _kernel_gradient_reference(x: np.ndarray, grad: np.ndarray, pads) -> np.ndarray:
-    """d(sum(conv(x) * grad))/dkernel: tap (i, j) is its shifted input times ``grad``."""
-    padded = np.pad(x, ((0, 0), *pads, (0, 0)))
-    out_h, out_w, k = grad.shape[1:]
-    rows = grad.reshape(-1, k)
-    taps = [
-        padded[:, i : i + out_h, j : j + out_w].reshape(-1, x.shape[3]).T @ rows
-        for i in range(3)
-        for j in range(3)
-    ]
-    return np.stack(taps).reshape(3, 3, x.shape[3], k)
-
-
 @SETTINGS
 @given(case=geometries(), runs=st.integers(1, 3), workers=st.integers(1, 3))
 def test_kernel_gradient_matches_its_definition(forced, monkeypatch, case, runs, workers):
@@ -169,7 +140,7 @@ def test_kernel_gradient_matches_its_definition(forced, monkeypatch, case, runs,
         x, grad, kernel.shape, (1, 1), pads, im2col.Scratch()
     )
     assert result.shape == kernel.shape
-    expected = _kernel_gradient_reference(x, grad, pads)
+    expected = R.kernel_gradient(x, grad, (3, 3, x.shape[3], grad.shape[3]), pads)
     np.testing.assert_allclose(result, expected, rtol=1e-10, atol=1e-10)
 
 
@@ -179,7 +150,7 @@ def test_kernel_gradient_float32_error_and_thread_independence():
     x = rng.standard_normal((4, 14, 14, 128))
     grad = rng.standard_normal((4, 14, 14, 128)) * 1e-3
     pads = ((1, 1), (1, 1))
-    exact = _kernel_gradient_reference(x, grad, pads)
+    exact = R.kernel_gradient(x, grad, (3, 3, x.shape[3], grad.shape[3]), pads)
     x32, g32 = x.astype("float32"), grad.astype("float32")
     fast = [winograd.conv2d_kernel_gradient(x32, g32, pads, workers=w) for w in (1, 2)]
     padded = np.pad(x32, ((0, 0), (1, 1), (1, 1), (0, 0)))
@@ -202,18 +173,8 @@ def test_backend_conv2d_matches_references(forced, backend, case, filters):
     out_h, out_w = x.shape[1] + sum(pads[0]) - 2, x.shape[2] + sum(pads[1]) - 2
     grad = rng.standard_normal((x.shape[0], out_h, out_w, filters))
 
-    def step(x_in, kernel_in, grad_in):
-        out = K.conv2d(x_in, kernel_in, (1, 1), padding)
-        loss = K.sum(out * grad_in)
-        return [out, *K.gradients(loss, [x_in, kernel_in])], []
-
-    specs = [(a.shape, "float64") for a in (x, kernel, grad)]
-    out, gx, gk = K.function(step, specs, name="winograd_conv")(x, kernel, grad)
-    tolerance = {"rtol": 1e-9, "atol": 1e-9}
-    np.testing.assert_allclose(out, naive.conv2d(x, kernel, padding=padding), **tolerance)
-    expected_gx = _input_gradient_reference(grad, kernel, x.shape, pads)
-    np.testing.assert_allclose(gx, expected_gx, **tolerance)
-    np.testing.assert_allclose(gk, _kernel_gradient_reference(x, grad, pads), **tolerance)
+    results = R.backend_conv2d(x, kernel, grad, padding, "winograd_conv")
+    R.assert_matches(x, kernel, grad, pads, results)
 
 
 def test_the_winograd_path_is_taken_where_the_docs_say():
@@ -237,12 +198,3 @@ def test_the_winograd_path_is_taken_where_the_docs_say():
     assert not uses("kernel_gradient", 8, 112, 64, 64) and not uses(
         "kernel_gradient", 1, 4, 512, 512
     )
-
-
-def test_environment_switch_turns_winograd_off():
-    code = "from minidl.backends import conv_kernels; print(conv_kernels.WINOGRAD)"
-    env = {**os.environ, "MINIDL_WINOGRAD": "0"}
-    result = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
-    )
-    assert result.stdout.strip() == "False"
