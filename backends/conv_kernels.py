@@ -92,23 +92,17 @@ def uses_rowstack(kind: str, kernel_shape: tuple, strides: tuple, pads: tuple) -
 
 
 def kernel_for(
-    kind: str,
-    batch: int,
-    out_h: int,
-    out_w: int,
-    kernel_shape: tuple,
-    strides: tuple,
-    pads: tuple,
-    dtype: Any,
-    same_dtype: bool = True,
+    kind: str, out_shape: tuple, kernel_shape: tuple, strides: tuple, pads: tuple, dtype: Any
 ) -> str:
     """The module that runs the ``kind`` of a convolution: rowstack, winograd or im2col.
 
-    ``same_dtype``: whether the two arrays share a dtype (Winograd's condition).
+    ``out_shape``: the convolution's NHWC output; ``dtype``: both arrays' dtype, or None when
+    they differ (Winograd needs one).
     """
     if uses_rowstack(kind, kernel_shape, strides, pads):
         return "rowstack"
-    if same_dtype and uses_winograd(kind, batch, out_h, out_w, kernel_shape, strides, dtype):
+    batch, out_h, out_w = out_shape[:3]
+    if dtype is not None and uses_winograd(kind, batch, out_h, out_w, kernel_shape, strides, dtype):
         return "winograd"
     return "im2col"
 
@@ -151,8 +145,8 @@ def conv2d_forward(
     kh, kw = kernel.shape[:2]
     out_h = _out_size(x.shape[1], kh, strides[0], pads[0])
     out_w = _out_size(x.shape[2], kw, strides[1], pads[1])
-    shape, same = kernel.shape, x.dtype == kernel.dtype
-    choice = kernel_for("forward", x.shape[0], out_h, out_w, shape, strides, pads, x.dtype, same)
+    dtype = x.dtype if x.dtype == kernel.dtype else None
+    choice = kernel_for("forward", (x.shape[0], out_h, out_w), kernel.shape, strides, pads, dtype)
     if choice == "rowstack":
         return rowstack.conv2d_forward(x, kernel, pads, epilogue, out, workers)
     if choice == "winograd":
@@ -177,10 +171,8 @@ def conv2d_input_gradient(
     """
     n, height, width, channels = input_shape
     (top, bottom), (left, right) = pads
-    out_h, out_w, same = grad.shape[1], grad.shape[2], grad.dtype == kernel.dtype
-    choice = kernel_for(
-        "input_gradient", n, out_h, out_w, kernel.shape, strides, pads, grad.dtype, same
-    )
+    dtype = grad.dtype if grad.dtype == kernel.dtype else None
+    choice = kernel_for("input_gradient", grad.shape, kernel.shape, strides, pads, dtype)
     if choice == "rowstack":
         return rowstack.conv2d_input_gradient(grad, kernel, pads, out, workers)
     if choice == "winograd":
@@ -200,10 +192,8 @@ def conv2d_kernel_gradient(
     workers: int | None = None,
 ) -> Any:
     """d(loss)/d(kernel) of ``conv2d_forward`` from ``x`` and the output gradient."""
-    out_h, out_w, same = grad.shape[1], grad.shape[2], x.dtype == grad.dtype
-    choice = kernel_for(
-        "kernel_gradient", x.shape[0], out_h, out_w, kernel_shape, strides, pads, x.dtype, same
-    )
+    dtype = x.dtype if x.dtype == grad.dtype else None
+    choice = kernel_for("kernel_gradient", grad.shape, kernel_shape, strides, pads, dtype)
     if choice == "rowstack" and _all_finite(x):
         return rowstack.conv2d_kernel_gradient(x, grad, kernel_shape, pads, workers)
     if choice == "winograd":

@@ -112,10 +112,11 @@ def conv2d_forward(
     out: Any = None,
     workers: int | None = None,
 ) -> Any:
-    """Stride-1 cross-correlation of NHWC ``x`` padded by ``pads`` with HWIO ``kernel``.
+    """Stride-1 cross-correlation of NHWC ``x`` with an HWIO ``kernel`` of any size.
 
-    ``pads`` is ``((top, bottom), (left, right))``; ``epilogue``, ``out`` and ``workers`` are
-    as in ``im2col.conv2d_forward``.
+    The zeros of ``pads`` (``((top, bottom), (left, right))``) go straight into the stacked
+    rows, with no padded copy of ``x``; ``epilogue``, ``out`` and ``workers`` work as in
+    ``im2col.conv2d_forward``, whose call this mirrors (and Winograd's).
     """
     xp = array_module(x)
     dtype = np.result_type(x.dtype, kernel.dtype)

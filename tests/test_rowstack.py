@@ -148,7 +148,7 @@ def test_the_kernel_choice_on_vgg16_and_unet_layers():
 
     def choice(kind, side, c, k, strides=(1, 1), pads=same, window=(3, 3), batch=8):
         shape = (*window, c, k)
-        return conv_kernels.kernel_for(kind, batch, side, side, shape, strides, pads, f32)
+        return conv_kernels.kernel_for(kind, (batch, side, side), shape, strides, pads, f32)
 
     for kind in ("forward", "input_gradient", "kernel_gradient"):
         assert choice(kind, 112, 64, 64) == "rowstack"  # VGG16's first block
@@ -241,7 +241,7 @@ def test_kernel_gradient_of_an_input_with_inf_matches_im2col():
     pads, shape = ((1, 1), (1, 1)), (3, 3, 32, 32)
     if not conv_kernels.ROWSTACK:
         pytest.skip("MINIDL_ROWSTACK=0 in this run")
-    kind = conv_kernels.kernel_for("kernel_gradient", 1, 6, 6, shape, (1, 1), pads, x.dtype)
+    kind = conv_kernels.kernel_for("kernel_gradient", grad.shape, shape, (1, 1), pads, x.dtype)
     assert kind == "rowstack"  # by shape; the inf sends it to im2col
     result = conv_kernels.conv2d_kernel_gradient(x, grad, shape, (1, 1), pads, im2col.Scratch())
     padded = np.pad(x, ((0, 0), *pads, (0, 0)))
