@@ -9,12 +9,13 @@ saves) and enough channels on each side: ``INPUT_GRADIENT_MIN_CHANNELS`` for the
 gradient, where it replaces im2col's scatter of window gradients (2-3x slower at any width),
 ``FORWARD_MIN_CHANNELS`` for the forward, where im2col's products with ``9 * in``-long
 rows are as fast below that, and ``KERNEL_GRADIENT_MIN_CHANNELS`` (with its own, smaller
-tile count) for the kernel gradient. ``rowstack`` goes first for stride-1 convolutions with
-fewer than ``ROWSTACK_MAX_CHANNELS`` channels on one side, ``ROWSTACK_MIN_CHANNELS`` or more
-stacked (the input's; the output gradient's for an input gradient) and enough filters for
-im2col rather than bands: im2col's products from a copy a third the size, and on VGG16's and
-U-Net's 32- and 64-channel layers faster than Winograd's input gradient too. ``im2col`` takes
-the rest.
+tile count) for the kernel gradient. ``rowstack`` goes first for the forwards and input
+gradients of stride-1 convolutions with fewer than ``ROWSTACK_MAX_CHANNELS`` channels on one
+side, ``ROWSTACK_MIN_CHANNELS`` or more stacked (the input's; the output gradient's for an
+input gradient) and enough filters for im2col rather than bands: im2col's products from a copy
+a third the size, and on VGG16's and U-Net's 32- and 64-channel layers faster than Winograd's
+input gradient too (``python -m benchmarks.conv_layers`` times every choice per layer).
+``im2col`` takes the rest.
 
 Setting ``MINIDL_WINOGRAD=0`` (or ``WINOGRAD = False`` here) sends every convolution Winograd
 would take elsewhere, and ``MINIDL_ROWSTACK=0`` (``ROWSTACK = False``) does the same for
@@ -81,7 +82,9 @@ def uses_winograd(
 def uses_rowstack(kind: str, kernel_shape: tuple, strides: tuple, pads: tuple) -> bool:
     """Whether the ``kind`` of a convolution runs ``rowstack`` (tried before Winograd)."""
     kh, kw, c, k = kernel_shape
-    if not ROWSTACK or tuple(strides) != (1, 1) or min(c, k) >= ROWSTACK_MAX_CHANNELS:
+    if kind == "kernel_gradient" or not ROWSTACK or tuple(strides) != (1, 1):
+        return False
+    if min(c, k) >= ROWSTACK_MAX_CHANNELS:
         return False
     if kind == "input_gradient":
         (top, bottom), (left, right) = pads
@@ -105,16 +108,6 @@ def kernel_for(
     if dtype is not None and uses_winograd(kind, batch, out_h, out_w, kernel_shape, strides, dtype):
         return "winograd"
     return "im2col"
-
-
-def _all_finite(x: Any) -> bool:
-    """Whether ``x`` holds only finite values (one sum: an overflow only says no).
-
-    Stacked rows' kernel gradient multiplies the windows of outputs that do not exist by a
-    zero gradient, which is NaN at an inf input; im2col's, like the definition, never reads
-    those windows, so an input with inf or NaN goes there.
-    """
-    return bool(im2col.array_module(x).isfinite(x.sum()))
 
 
 def _padded(x: Any, pads: tuple) -> Any:
@@ -194,8 +187,6 @@ def conv2d_kernel_gradient(
     """d(loss)/d(kernel) of ``conv2d_forward`` from ``x`` and the output gradient."""
     dtype = x.dtype if x.dtype == grad.dtype else None
     choice = kernel_for("kernel_gradient", grad.shape, kernel_shape, strides, pads, dtype)
-    if choice == "rowstack" and _all_finite(x):
-        return rowstack.conv2d_kernel_gradient(x, grad, kernel_shape, pads, workers)
     if choice == "winograd":
         return winograd.conv2d_kernel_gradient(x, grad, pads, workers)
     padded = _padded(x, pads)

@@ -10,10 +10,10 @@ read a plain ``(T, kw * kh * c)`` matrix view of ``S``. So ``kw`` products with 
 where im2col's is ``kh * kw`` times. The rows of a block lie on a grid whose width is a
 multiple of ``kw``; its last columns hold outputs that do not exist, which are dropped.
 
-The kernel gradient is the same ``kw`` products transposed, with the output gradient on the
-grid (zeros in the columns past the output); the input gradient is the forward of the output
-gradient padded to a full correlation, with the kernel rotated by 180 degrees and its channels
-swapped. Blocks of output rows, the threads and the fixed-order sums are ``im2col``'s.
+The input gradient is the forward of the output gradient padded to a full correlation, with the
+kernel rotated by 180 degrees and its channels swapped. Blocks of output rows and the threads
+are ``im2col``'s. The kernel gradient stays with im2col: as the same ``kw`` products transposed
+(the output gradient on the grid) it measured no faster (``python -m benchmarks.conv_layers``).
 """
 
 from __future__ import annotations
@@ -143,52 +143,6 @@ def conv2d_forward(
     blocks = geo.blocks(im2col.parallel_ways(work, workers))
     im2col.run_in_parts(convolve, blocks, work, workers)
     return out
-
-
-def conv2d_kernel_gradient(
-    x: Any,
-    grad: Any,
-    kernel_shape: tuple,
-    pads: tuple = ((0, 0), (0, 0)),
-    workers: int | None = None,
-) -> Any:
-    """d(loss)/d(kernel) of ``conv2d_forward(x, kernel, pads)`` from its output gradient.
-
-    The blocks are summed in ``im2col.REDUCTION_CHUNKS`` fixed runs, so the result does not
-    depend on the thread count.
-    """
-    xp = array_module(x)
-    dtype = np.result_type(x.dtype, grad.dtype)
-    x, grad = x.astype(dtype, copy=False), grad.astype(dtype, copy=False)
-    geo = _Geometry(x.shape, pads, kernel_shape, np.dtype(dtype).itemsize)
-    if grad.shape != (geo.n, geo.out_h, geo.out_w, geo.k):
-        raise ValueError(f"rowstack kernel gradient: grad {grad.shape} does not fit x {x.shape}")
-    work = geo.work()
-    # blocks (and so the order of the sums) must not depend on the thread count
-    parts = im2col.REDUCTION_CHUNKS if work >= im2col.PARALLEL_MIN_BYTES else 1
-    blocks = geo.blocks(parts)
-
-    def correlate(block: tuple[slice, slice], into: Any) -> None:
-        samples, rows = block
-        size, height = samples.stop - samples.start, rows.stop - rows.start
-        flat, count = _stacked(x, geo, samples, rows)
-        spread = _SCRATCH.array("spread", (size, height, geo.grid, geo.k), dtype, xp)
-        spread[:, :, : geo.out_w] = grad[samples, rows]
-        spread[:, :, geo.out_w :] = 0
-        spread = spread.reshape(count, geo.kw, geo.k)
-        extra = _SCRATCH.array("extra", into.shape, dtype, xp)
-        for r in range(geo.kw):
-            target = into if r == 0 else extra
-            xp.matmul(_windows(flat, geo, r, count).T, spread[:, r], out=target)
-            if r:
-                into += extra
-
-    summed = xp.empty((geo.taps, geo.k), dtype=dtype)
-    im2col.sum_in_fixed_runs(
-        correlate, blocks, im2col.REDUCTION_CHUNKS, summed, _SCRATCH, work, workers
-    )
-    taps = summed.reshape(geo.kw, geo.kh, geo.c, geo.k)
-    return xp.ascontiguousarray(taps.transpose(1, 0, 2, 3))
 
 
 def conv2d_input_gradient(
