@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from . import parallel
 from .graph import (
     Node,
     as_node,
@@ -32,7 +33,7 @@ from .graph import (
     unary,
     xp,
 )
-from .spec import derivative, forward, into
+from .spec import SPLITS, WORKERS, derivative, forward, into
 
 Axis = int | tuple[int, ...] | None
 Rule = Callable[[Node, Node], tuple]
@@ -81,9 +82,20 @@ def _binary_into(ufunc: Any) -> Any:
     return prepare
 
 
+# ops whose float result has their operands' dtype: big ones may be cut into slabs for threads
+SPLITTING = frozenset(
+    {"neg", "abs", "square", "sqrt", "exp", "log", "add", "sub", "mul", "div", "maximum", "minimum"}
+)
+
+
 def ufunc_op(op: str, ufunc: Any, rule: Rule | None, arity: int = 1) -> None:
     """The entry of an element-wise op computed by one NumPy ufunc (None: no gradient)."""
-    forward(op, differentiable=rule is not None)(lambda node: ufunc)
+
+    def prepare(node: Node, workers: int = 1) -> Any:
+        return ufunc if workers <= 1 else parallel.split(ufunc, workers)
+
+    options = (WORKERS, SPLITS) if op in SPLITTING else ()
+    forward(op, differentiable=rule is not None, options=options)(prepare)
     if rule is not None:
         derivative(op)(rule)
     if rule is not None or arity == 1:
@@ -392,13 +404,19 @@ def _reduce_grad(node: Node) -> Any:
     return lambda g, x: spread(g, x.shape)
 
 
-@forward("sum_to")
-def _sum_to(node: Node) -> Any:
+@forward("sum_to", options=(WORKERS, SPLITS))
+def _sum_to(node: Node, workers: int = 1) -> Any:
     """Sum a gradient over the axes broadcasting added (``graph.sum_to`` builds the node)."""
     lead, kept = node.attrs["lead"], node.attrs["kept"]
     if not kept:
         n_lead = len(lead)
-        ones: dict[int, Any] = {}
+        ones: dict[str, Any] = {}
+
+        def ones_of(count: int) -> Any:  # the first ``count`` of one cached vector of ones
+            vector = ones.get("vector")
+            if vector is None or vector.size < count:
+                vector = ones["vector"] = xp.ones(count, dtype=ones["dtype"])
+            return vector[:count]
 
         def sum_leading_axes(g: Any) -> Any:
             if g.size < 65536 or not g.flags.c_contiguous:
@@ -406,10 +424,11 @@ def _sum_to(node: Node) -> Any:
             width = builtins.max(math.prod(g.shape[n_lead:]), 1)
             rows = g.size // width if g.size else 0
             side = widened_rows(rows, width) if width < 32 else 1  # long rows for BLAS
-            if rows // side not in ones:  # on big arrays a matrix-vector product beats sum()
+            if ones.get("dtype") != g.dtype:
                 ones.clear()
-                ones[rows // side] = xp.ones(rows // side, dtype=g.dtype)
-            total = xp.dot(ones[rows // side], g.reshape(rows // side, side * width))
+                ones["dtype"] = g.dtype
+            # on big arrays matrix-vector products beat sum()
+            total = parallel.sum_rows(g.reshape(rows // side, side * width), ones_of, workers)
             return total.reshape(side, width).sum(axis=0).reshape(g.shape[n_lead:])
 
         return sum_leading_axes

@@ -30,6 +30,7 @@ Rule = Callable[[Any, Any], Sequence[Any]]
 
 OUT = "out"  # the forward takes ``out=allocate``: ``allocate(shape, dtype)`` gives the result
 WORKERS = "workers"  # the forward takes ``workers=n``: split its blocks over ``n`` threads
+SPLITS = "splits"  # ... element-wise work, without BLAS threads to hold (``parallel``)
 
 
 @dataclass
