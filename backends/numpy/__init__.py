@@ -5,8 +5,8 @@ each op's entry (``spec``) holds its forward beside its derivative rule, by topi
 ``math``, ``nn``, ``conv`` and ``random``; ``gradients`` is the reverse sweep. The
 *lowering*: ``compile`` schedules the needed nodes into a plan and runs the passes of
 ``lowering`` (``ordering``, ``pooled_slopes``, ``inplace``, ``fusion``, ``buffers``,
-``threads``), each switchable with ``MINIDL_NUMPY_PASSES``, then runs the plan as straight-line
-code.
+``threads``; the element-wise slabs it hands threads are in ``parallel``), each switchable
+with ``MINIDL_NUMPY_PASSES``, then runs the plan as straight-line code.
 
 >>> import numpy as np
 >>> from minidl.backends import numpy as B
