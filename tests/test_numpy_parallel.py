@@ -83,7 +83,7 @@ def test_mixed_dtypes_and_integers_stay_on_one_call(always_split):
 @settings(max_examples=30, deadline=None)
 def test_big_sums_are_the_same_bits_on_any_thread_count(rows, width, seed):
     matrix = np.random.default_rng(seed).standard_normal((rows, width)).astype("float32")
-    ones = lambda n: np.ones(n, dtype=np.float32)  # noqa: E731
+    ones = np.ones(rows, dtype=np.float32)
     saved = im2col.PARALLEL_MIN_BYTES
     im2col.PARALLEL_MIN_BYTES = 0
     try:
@@ -101,14 +101,17 @@ def _compiled(step, specs):
         return K.function(step, specs)
 
 
-def test_only_convolution_steps_thread_their_element_wise_ops():
+def test_only_convolution_steps_thread_their_element_wise_ops(monkeypatch):
     """A dense step keeps BLAS's own threads: none of its steps gets workers."""
+    monkeypatch.setattr(im2col, "WORKERS", 2)  # two threads on any machine
 
-    def dense(x, w):
-        h = K.dot(x, w) * 2.0 + 1.0
-        return K.gradients(K.sum(K.square(h)), [w]), []
+    def dense(x, w, b):
+        h = K.dot(x, w) + b  # the bias's gradient is a sum_to, which is never in place
+        return K.gradients(K.sum(K.square(h)), [w, b]), []
 
-    plan = _compiled(dense, [((64, 32), "float32"), ((32, 16), "float32")]).plan
+    specs = [((64, 32), "float32"), ((32, 16), "float32"), ((16,), "float32")]
+    plan = _compiled(dense, specs).plan
+    assert "sum_to" in {step.node.op for step in plan.steps}
     assert all(step.workers == 1 for step in plan.steps)
 
     def conv(x, k):
@@ -117,5 +120,4 @@ def test_only_convolution_steps_thread_their_element_wise_ops():
 
     plan = _compiled(conv, [((2, 8, 8, 3), "float32"), ((3, 3, 3, 4), "float32")]).plan
     threaded = {step.node.op for step in plan.steps if step.workers != 1}
-    if im2col.worker_count() > 1:
-        assert {"mul", "sum_to"} & threaded and "conv2d_grad_kernel" in threaded
+    assert {"mul", "sum_to"} & threaded and "conv2d_grad_kernel" in threaded

@@ -92,7 +92,9 @@ def ufunc_op(op: str, ufunc: Any, rule: Rule | None, arity: int = 1) -> None:
     """The entry of an element-wise op computed by one NumPy ufunc (None: no gradient)."""
 
     def prepare(node: Node, workers: int = 1) -> Any:
-        return ufunc if workers <= 1 else parallel.split(ufunc, workers)
+        if workers <= 1 or node.dtype.kind != "f" or parallel.small(node.shape, node.dtype):
+            return ufunc
+        return parallel.split(ufunc, workers)
 
     options = (WORKERS, SPLITS) if op in SPLITTING else ()
     forward(op, differentiable=rule is not None, options=options)(prepare)
@@ -410,13 +412,7 @@ def _sum_to(node: Node, workers: int = 1) -> Any:
     lead, kept = node.attrs["lead"], node.attrs["kept"]
     if not kept:
         n_lead = len(lead)
-        ones: dict[str, Any] = {}
-
-        def ones_of(count: int) -> Any:  # the first ``count`` of one cached vector of ones
-            vector = ones.get("vector")
-            if vector is None or vector.size < count:
-                vector = ones["vector"] = xp.ones(count, dtype=ones["dtype"])
-            return vector[:count]
+        ones: dict[Any, Any] = {}  # per dtype, the longest vector of ones needed so far
 
         def sum_leading_axes(g: Any) -> Any:
             if g.size < 65536 or not g.flags.c_contiguous:
@@ -424,11 +420,11 @@ def _sum_to(node: Node, workers: int = 1) -> Any:
             width = builtins.max(math.prod(g.shape[n_lead:]), 1)
             rows = g.size // width if g.size else 0
             side = widened_rows(rows, width) if width < 32 else 1  # long rows for BLAS
-            if ones.get("dtype") != g.dtype:
-                ones.clear()
-                ones["dtype"] = g.dtype
+            vector = ones.get(g.dtype)
+            if vector is None or vector.size < rows // side:
+                vector = ones[g.dtype] = xp.ones(rows // side, dtype=g.dtype)
             # on big arrays matrix-vector products beat sum()
-            total = parallel.sum_rows(g.reshape(rows // side, side * width), ones_of, workers)
+            total = parallel.sum_rows(g.reshape(rows // side, side * width), vector, workers)
             return total.reshape(side, width).sum(axis=0).reshape(g.shape[n_lead:])
 
         return sum_leading_axes
