@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import sys
+import unittest.mock
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:  # benchmarks/ is a folder of the repository, not installed
@@ -53,3 +55,45 @@ def test_report_has_every_kind_and_kernel():
         assert entry["default"] in ("im2col", "winograd", "rowstack")
     text = conv_layers.markdown(entries, 1, 1)
     assert text.count("| U-Net 8x8x32->32 |") == 3
+
+
+def test_tensorflow_rows_time_the_same_calls_as_ours():
+    """The TensorFlow column must time TensorFlow doing our call (same padding, kernel layout
+    and gradients), not some other convolution: each of its ops gives our numbers."""
+    pytest.importorskip("tensorflow")
+    arrays = conv_layers._arrays(2, 6, 3, 5)
+    ours, theirs = conv_layers._calls(arrays), conv_layers._tensorflow_calls(arrays)
+    for kind in conv_layers.KINDS:
+        expected = np.asarray(ours[kind]())
+        np.testing.assert_allclose(np.asarray(theirs[kind]()), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_report_has_a_tensorflow_column_when_asked():
+    pytest.importorskip("tensorflow")
+    entries = conv_layers.measure(1, 1, layers=[("U-Net", 8, 32, 32)], tensorflow=True)
+    assert all(entry["ms"]["tensorflow"] > 0 for entry in entries)
+    lines = conv_layers.markdown(entries, 1, 1).splitlines()
+    assert lines[2].endswith(" TensorFlow |")
+    assert all(line.count("|") == 8 for line in lines[2:])
+    plain = conv_layers.markdown(conv_layers.measure(1, 1, layers=[("U-Net", 8, 32, 32)]), 1, 1)
+    assert "TensorFlow" not in plain
+
+
+def test_blas_floor_times_the_layer_products():
+    """The floor must time the layer's own multiply-adds: a floor that times a smaller product
+    (wrong pixel count or channels) would claim a ceiling that is not there."""
+    calls = []
+    real = np.matmul
+
+    def recorded(a, b, out=None):
+        calls.append((a.shape, b.shape))
+        return real(a, b, out=out)
+
+    with unittest.mock.patch.object(conv_layers.np, "matmul", recorded):
+        ms = conv_layers.blas_floor(2, 5, 3, 4, rounds=1)
+    assert ms > 0
+    assert set(calls) == {((50, 27), (27, 4)), ((16, 18, 3), (16, 3, 4))}
+    entries = conv_layers.measure(1, 1, layers=[("U-Net", 8, 32, 32)], floor=True)
+    floors = {entry["ms"]["floor"] for entry in entries}
+    assert len(floors) == 1 and floors.pop() > 0
+    assert conv_layers.markdown(entries, 1, 1).splitlines()[2].endswith(" BLAS floor ms |")
