@@ -88,10 +88,13 @@ def test_big_sums_are_the_same_bits_on_any_thread_count(rows, width, seed):
     im2col.PARALLEL_MIN_BYTES = 0
     try:
         sums = [parallel.sum_rows(matrix, ones, workers) for workers in (1, 2, 3)]
+        parallel.SPLIT = False  # the switch that keeps sums on one thread keeps their bits
+        sums.append(parallel.sum_rows(matrix, ones, 2))
     finally:
         im2col.PARALLEL_MIN_BYTES = saved
-    np.testing.assert_array_equal(sums[0], sums[1])
-    np.testing.assert_array_equal(sums[0], sums[2])
+        parallel.SPLIT = True
+    for other in sums[1:]:
+        np.testing.assert_array_equal(sums[0], other)
     np.testing.assert_allclose(sums[0], matrix.astype(np.float64).sum(axis=0), rtol=1e-5, atol=1e-5)
 
 

@@ -7,7 +7,7 @@ writes each slab of one result array on ``im2col``'s threads (NumPy releases the
 element gets the arithmetic it gets on one thread, so the results are the same bits.
 A big sum over leading axes (``sum_to``'s) always adds ``SUM_PARTS`` fixed slabs, their partial
 sums in order, whether threads run them or not: the same bits on any thread count.
-``SPLIT = False`` keeps every such op on the calling thread.
+``SPLIT = False`` keeps every such op on the calling thread, with the same bits.
 """
 
 from __future__ import annotations
@@ -82,8 +82,9 @@ def sum_rows(matrix: Any, ones: Any, workers: int) -> Any:
     threads when ``workers > 1``), then the partial sums in order; small ones take one product.
     """
     rows = matrix.shape[0]
-    if not SPLIT or matrix.nbytes < im2col.PARALLEL_MIN_BYTES or rows < SUM_PARTS:
+    if matrix.nbytes < im2col.PARALLEL_MIN_BYTES or rows < SUM_PARTS:
         return np.dot(ones[:rows], matrix)
+    workers = workers if SPLIT else 1  # the same slabs on one thread: the same bits
     bounds = [rows * k // SUM_PARTS for k in range(SUM_PARTS + 1)]
     slabs = list(enumerate(zip(bounds, bounds[1:])))
     partials: list[Any] = [None] * SUM_PARTS
